@@ -1,0 +1,37 @@
+"""Small meshes made in code for the tests (bad ones on purpose too)."""
+import numpy as np
+import trimesh
+
+
+def icosphere(subdivisions: int = 2, stretch=(1.0, 1.6, 0.7)):
+    """A closed genus-0 ellipsoid, symmetric about x = 0: (V, 3) float64, (F, 3) int64."""
+    mesh = trimesh.creation.icosphere(subdivisions=subdivisions)
+    return np.asarray(mesh.vertices) * np.asarray(stretch), np.asarray(mesh.faces, dtype=np.int64)
+
+
+def lopsided_egg(subdivisions: int = 3, width: float = 1.0):
+    """A closed genus-0 blob symmetric about x = 0 only (no other mirror plane)."""
+    V, F = icosphere(subdivisions, stretch=(width, 1.6 * width, 0.7 * width))
+    x, y, z = V.T
+    V = np.stack([x * (1.0 + 0.3 * y / width), y + 0.25 * z**2 / width, z + 0.3 * y**2 / width], axis=1)
+    return V, F
+
+
+def with_hole(vertices, faces):
+    return vertices, faces[1:]
+
+
+def two_components(vertices, faces):
+    shifted = vertices + [5.0, 0.0, 0.0]
+    return np.vstack([vertices, shifted]), np.vstack([faces, faces + len(vertices)])
+
+
+def non_manifold_edge(vertices, faces):
+    a, b, _ = faces[0]
+    apex = len(vertices)
+    return np.vstack([vertices, [[0.0, 0.0, 3.0]]]), np.vstack([faces, [[a, b, apex]]])
+
+
+def torus():
+    mesh = trimesh.creation.torus(major_radius=1.0, minor_radius=0.3, major_sections=24, minor_sections=12)
+    return np.asarray(mesh.vertices), np.asarray(mesh.faces, dtype=np.int64)

@@ -1,0 +1,53 @@
+import numpy as np
+import pytest
+
+from uvkit.errors import TemplateError
+from uvkit.mesh import boundary_loops, inspect_mesh, require_closed_genus0
+
+from meshes import icosphere, non_manifold_edge, torus, two_components, with_hole
+
+
+def test_closed_sphere_report():
+    V, F = icosphere()
+    _, _, report = inspect_mesh(V, F)
+    assert report.closed and report.genus == 0 and report.euler_characteristic == 2
+    assert report.n_edges == 3 * len(F) // 2
+    assert report.consistently_oriented
+    require_closed_genus0(report)
+
+
+def test_hole_is_reported_and_refused_where_closed_needed():
+    V, F = with_hole(*icosphere())
+    _, _, report = inspect_mesh(V, F)
+    assert not report.closed and report.n_boundary_loops == 1 and report.genus == 0
+    assert len(boundary_loops(F)[0]) == 3
+    with pytest.raises(TemplateError, match="hole"):
+        require_closed_genus0(report, "holey.obj")
+
+
+def test_torus_genus():
+    _, _, report = inspect_mesh(*torus())
+    assert report.closed and report.genus == 1
+    with pytest.raises(TemplateError, match="genus 1"):
+        require_closed_genus0(report)
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda V, F: two_components(V, F), "2 connected components"),
+        (lambda V, F: non_manifold_edge(V, F), "not edge-manifold"),
+        (lambda V, F: (np.where(np.arange(len(V))[:, None] == 3, np.nan, V), F), "NaN"),
+        (lambda V, F: (V, np.hstack([F, F[:, :1]])), "only triangles"),
+        (lambda V, F: (V, np.vstack([F, [[0, 1, len(V)]]])), "indexes vertices"),
+        (lambda V, F: (V, F + 0.5), "integer"),
+        (lambda V, F: (V, np.vstack([F, [[0, 0, 1]]])), "repeated vertex"),
+        (lambda V, F: (np.vstack([V, [[9.0, 9.0, 9.0]]]), F), "used by no triangle"),
+        (lambda V, F: (V[:, :2], F), r"shape \(V, 3\)"),
+    ],
+)
+def test_bad_meshes_give_one_clear_error(make, message):
+    V, F = make(*icosphere())
+    with pytest.raises(TemplateError, match=message) as info:
+        inspect_mesh(V, F, source="bad.obj")
+    assert "bad.obj" in str(info.value)

@@ -1,0 +1,133 @@
+import json
+import os
+import sys
+
+import numpy as np
+import pytest
+import scipy.sparse
+import trimesh
+
+from uvkit import load_template, save_template_npz, template_hash
+from uvkit.errors import TemplateError, UnsafePickleError
+
+from meshes import icosphere
+from smpl_format import smpl_dict, write_smpl_pickle
+
+
+def test_smpl_pickle_with_chumpy_and_sparse(tmp_path):
+    V, F = icosphere()
+    path = tmp_path / "smpl_like.pkl"
+    expected = write_smpl_pickle(path, V, F)
+    assert "chumpy" not in sys.modules
+    template = load_template(path)
+    np.testing.assert_array_equal(template.vertices, V)
+    np.testing.assert_array_equal(template.faces, F)
+    np.testing.assert_allclose(template.shapedirs, expected["shapedirs"])
+    assert scipy.sparse.issparse(template.J_regressor)
+    np.testing.assert_allclose(template.joint_regressor_dense(), expected["J_regressor"].toarray())
+    assert template.kintree_table[0, 0] == -1  # SMPL's 2**32 - 1 root parent
+    assert template.parts.shape == (len(V),) and template.parts.max() < 24
+    assert template.has_rig and template.extras["bs_style"] == "lbs"
+
+
+def test_npz_round_trip_keeps_everything(tmp_path):
+    V, F = icosphere()
+    data = smpl_dict(V, F)
+    data["vertex_ids"] = {"nose": 3}
+    pkl = tmp_path / "t.pkl"
+    write_smpl_pickle(pkl, V, F)
+    template = load_template(pkl)
+    template.vertex_ids = {"nose": 3}
+    out = tmp_path / "t.npz"
+    save_template_npz(template, out)
+    again = load_template(out)
+    assert again.sha256 == template.sha256
+    assert again.vertex_ids == {"nose": 3}
+    np.testing.assert_allclose(again.joint_regressor_dense(), template.joint_regressor_dense())
+    np.testing.assert_array_equal(again.parts, template.parts)
+    assert not list(tmp_path.glob("*.tmp*"))
+
+
+def test_obj_keeps_vertex_order_and_uvs(tmp_path):
+    V, F = icosphere(1)
+    rng = np.random.default_rng(1)
+    order = rng.permutation(len(V))  # a scrambled order that trimesh must not "fix"
+    inverse = np.argsort(order)
+    V2, F2 = V[order], inverse[F]
+    vt = rng.random((len(F) * 3, 2))
+    ft = np.arange(len(F) * 3).reshape(-1, 3)
+    lines = [f"v {x:.17g} {y:.17g} {z:.17g}" for x, y, z in V2]
+    lines += [f"vt {u:.17g} {v:.17g}" for u, v in vt]
+    lines += [f"f {a+1}/{ta+1} {b+1}/{tb+1} {c+1}/{tc+1}" for (a, b, c), (ta, tb, tc) in zip(F2, ft)]
+    path = tmp_path / "scrambled.obj"
+    path.write_text("\n".join(lines) + "\n")
+    template = load_template(path)
+    np.testing.assert_array_equal(template.vertices, V2)
+    np.testing.assert_array_equal(template.faces, F2)
+    np.testing.assert_allclose(template.vt, vt)
+    np.testing.assert_array_equal(template.ft, ft)
+    assert template.sha256 == template_hash(V2, F2)
+
+
+@pytest.mark.parametrize("suffix", [".ply", ".glb", ".off"])
+def test_other_mesh_files_keep_order(tmp_path, suffix):
+    V, F = icosphere(1)
+    order = np.random.default_rng(2).permutation(len(V))
+    V2, F2 = V[order], np.argsort(order)[F]
+    path = tmp_path / f"mesh{suffix}"
+    trimesh.Trimesh(V2, F2, process=False).export(path)
+    template = load_template(path)
+    np.testing.assert_allclose(template.vertices, V2, atol=1e-6)
+    np.testing.assert_array_equal(template.faces, F2)
+
+
+def test_hash_is_the_same_across_formats(tmp_path):
+    V, F = icosphere(1)
+    pkl = tmp_path / "a.pkl"
+    write_smpl_pickle(pkl, V, F)
+    obj = tmp_path / "a.obj"
+    obj.write_text("".join(f"v {x:.17g} {y:.17g} {z:.17g}\n" for x, y, z in V) + "".join(f"f {a+1} {b+1} {c+1}\n" for a, b, c in F))
+    assert load_template(pkl).sha256 == load_template(obj).sha256 == template_hash(V, F)
+
+
+def test_bad_files(tmp_path):
+    with pytest.raises(TemplateError, match="no such file"):
+        load_template(tmp_path / "missing.pkl")
+    (tmp_path / "x.txt").write_text("hello")
+    with pytest.raises(TemplateError, match="unsupported template type '.txt'"):
+        load_template(tmp_path / "x.txt")
+    (tmp_path / "junk.npz").write_bytes(b"not a zip")
+    with pytest.raises(TemplateError, match="junk.npz: not a readable .npz"):
+        load_template(tmp_path / "junk.npz")
+    np.savez(tmp_path / "nof.npz", v_template=np.zeros((3, 3)))
+    with pytest.raises(TemplateError, match="nof.npz: missing key 'f'"):
+        load_template(tmp_path / "nof.npz")
+    V, F = icosphere(1)
+    np.savez(tmp_path / "obj.npz", v_template=V, f=F, extra=np.array([{"a": 1}], dtype=object))
+    with pytest.raises(TemplateError, match="Python objects"):
+        load_template(tmp_path / "obj.npz")
+    np.savez(tmp_path / "w.npz", v_template=V, f=F, weights=np.ones((len(V) - 1, 24)))
+    with pytest.raises(TemplateError, match=r"'weights' must have shape \(%d, \*\), got \(%d, 24\)" % (len(V), len(V) - 1)):
+        load_template(tmp_path / "w.npz")
+    (tmp_path / "quad.obj").write_text("v 0 0 0\nv 1 0 0\nv 1 1 0\nv 0 1 0\nf 1 2 3 4\n")
+    with pytest.raises(TemplateError, match="quad.obj:5: a face with 4 corners"):
+        load_template(tmp_path / "quad.obj")
+    bad_mirror = np.arange(len(V))
+    bad_mirror[[0, 1, 2]] = [1, 2, 0]
+    np.savez(tmp_path / "m.npz", v_template=V, f=F, mirror=bad_mirror)
+    with pytest.raises(TemplateError, match="'mirror' is not an involutive permutation"):
+        load_template(tmp_path / "m.npz")
+
+
+def test_hostile_template_pickle(tmp_path):
+    import pickle
+
+    class Payload:
+        def __reduce__(self):
+            return (os.system, (f"touch {tmp_path / 'ran'}",))
+
+    path = tmp_path / "smpl.pkl"
+    path.write_bytes(pickle.dumps({"v_template": Payload(), "f": np.zeros((1, 3))}, protocol=2))
+    with pytest.raises(UnsafePickleError, match="smpl.pkl"):
+        load_template(path)
+    assert not (tmp_path / "ran").exists()

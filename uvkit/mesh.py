@@ -1,0 +1,257 @@
+"""Triangle-mesh checks: array validation, edges, boundary loops, components, genus.
+
+Pure numpy/scipy. Every error names the source (file or array name), the key and the shape.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse
+import scipy.sparse.csgraph
+
+from .errors import TemplateError
+
+
+@dataclass(frozen=True)
+class MeshReport:
+    """Topology summary of a valid triangle mesh."""
+
+    n_vertices: int
+    n_faces: int
+    n_edges: int
+    n_boundary_edges: int
+    n_boundary_loops: int
+    n_components: int
+    euler_characteristic: int
+    genus: int
+    closed: bool
+    consistently_oriented: bool
+
+    def describe(self) -> str:
+        kind = "closed" if self.closed else f"open ({self.n_boundary_loops} boundary loops)"
+        return (
+            f"{self.n_vertices} vertices, {self.n_faces} triangles, {kind}, genus {self.genus}, "
+            f"{self.n_components} component(s)"
+        )
+
+
+def check_vertices(vertices, source: str = "mesh", key: str = "vertices") -> np.ndarray:
+    """Return ``vertices`` as C-contiguous float64, or raise naming the problem.
+
+    Parameters
+    ----------
+    vertices : (V, 3) float
+    """
+    array = np.asarray(vertices)
+    if array.ndim != 2 or array.shape[1] != 3 or array.shape[0] == 0:
+        raise TemplateError(f"{source}: '{key}' must have shape (V, 3) with V > 0, got {array.shape}")
+    if not np.issubdtype(array.dtype, np.number) or np.issubdtype(array.dtype, np.complexfloating):
+        raise TemplateError(f"{source}: '{key}' must be real numbers, got dtype {array.dtype}")
+    array = np.ascontiguousarray(array, dtype=np.float64)
+    bad = ~np.isfinite(array).all(axis=1)
+    if bad.any():
+        first = int(np.flatnonzero(bad)[0])
+        raise TemplateError(
+            f"{source}: '{key}' of shape {array.shape} has {int(bad.sum())} vertices with NaN or "
+            f"infinite coordinates (first: vertex {first})"
+        )
+    return array
+
+
+def check_faces(faces, n_vertices: int, source: str = "mesh", key: str = "faces") -> np.ndarray:
+    """Return ``faces`` as C-contiguous int64, or raise naming the problem.
+
+    Parameters
+    ----------
+    faces : (F, 3) int
+        triangles only; every index in ``[0, n_vertices)``; no repeated corner.
+    """
+    array = np.asarray(faces)
+    if array.ndim != 2 or array.shape[0] == 0:
+        raise TemplateError(f"{source}: '{key}' must have shape (F, 3) with F > 0, got {array.shape}")
+    if array.shape[1] != 3:
+        raise TemplateError(
+            f"{source}: '{key}' has shape {array.shape}: only triangles are supported "
+            "(triangulate the mesh first)"
+        )
+    if np.issubdtype(array.dtype, np.floating):
+        if not np.all(np.isfinite(array)) or np.any(array != np.round(array)):
+            raise TemplateError(f"{source}: '{key}' must hold integer vertex indices, got non-integer {array.dtype} values")
+    elif not np.issubdtype(array.dtype, np.integer):
+        raise TemplateError(f"{source}: '{key}' must hold integer vertex indices, got dtype {array.dtype}")
+    array = np.ascontiguousarray(array, dtype=np.int64)
+    low, high = int(array.min()), int(array.max())
+    if low < 0 or high >= n_vertices:
+        raise TemplateError(
+            f"{source}: '{key}' of shape {array.shape} indexes vertices {low}..{high} but there are "
+            f"{n_vertices} vertices"
+        )
+    degenerate = (array[:, 0] == array[:, 1]) | (array[:, 1] == array[:, 2]) | (array[:, 0] == array[:, 2])
+    if degenerate.any():
+        first = int(np.flatnonzero(degenerate)[0])
+        raise TemplateError(
+            f"{source}: '{key}' has {int(degenerate.sum())} triangles with a repeated vertex "
+            f"(first: face {first} = {array[first].tolist()})"
+        )
+    return array
+
+
+def directed_edges(faces: np.ndarray) -> np.ndarray:
+    """Directed half-edges of every face, face-major: ``F[f, k] -> F[f, (k + 1) % 3]``.
+
+    Returns
+    -------
+    edges : (3F, 2) int64
+    """
+    return np.stack([faces, np.roll(faces, -1, axis=1)], axis=2).reshape(-1, 2)
+
+
+def unique_edges(faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Undirected edges and how many faces use each.
+
+    Returns
+    -------
+    edges : (E, 2) int64
+        sorted vertex pairs, lexicographic order.
+    counts : (E,) int64
+    """
+    half = np.sort(directed_edges(faces), axis=1)
+    edges, counts = np.unique(half, axis=0, return_counts=True)
+    return edges, counts
+
+
+def adjacency(faces: np.ndarray, n_vertices: int) -> scipy.sparse.csr_matrix:
+    """Symmetric vertex adjacency of a triangle mesh (1 on each edge).
+
+    Returns
+    -------
+    graph : (V, V) scipy.sparse.csr_matrix of int8
+    """
+    edges, _ = unique_edges(faces)
+    data = np.ones(2 * len(edges), dtype=np.int8)
+    rows = np.concatenate([edges[:, 0], edges[:, 1]])
+    cols = np.concatenate([edges[:, 1], edges[:, 0]])
+    return scipy.sparse.csr_matrix((data, (rows, cols)), shape=(n_vertices, n_vertices))
+
+
+def boundary_loops(faces: np.ndarray) -> list[np.ndarray]:
+    """Boundary loops of an edge-manifold mesh, each as an ordered vertex array.
+
+    Loops are followed along the faces' orientation and returned in a deterministic order
+    (by their smallest vertex id). A boundary vertex touched by two loops (a pinch) makes
+    the loops ambiguous: an error is raised then.
+    """
+    half = directed_edges(faces)
+    key = np.sort(half, axis=1)
+    _, inverse, counts = np.unique(key, axis=0, return_inverse=True, return_counts=True)
+    border = half[counts[inverse.ravel()] == 1]
+    if len(border) == 0:
+        return []
+    following: dict[int, int] = {}
+    for start, end in border.tolist():
+        if start in following:
+            raise TemplateError(
+                f"mesh boundary is pinched at vertex {start} (two boundary loops touch there)"
+            )
+        following[start] = end
+    loops: list[np.ndarray] = []
+    remaining = set(following)
+    while remaining:
+        first = min(remaining)
+        loop = [first]
+        remaining.discard(first)
+        current = following[first]
+        while current != first:
+            loop.append(current)
+            remaining.discard(current)
+            current = following[current]
+        loops.append(np.asarray(loop, dtype=np.int64))
+    return loops
+
+
+def inspect_mesh(vertices, faces, source: str = "mesh", vertices_key: str = "vertices", faces_key: str = "faces") -> tuple[np.ndarray, np.ndarray, MeshReport]:
+    """Validate a triangle mesh and describe its topology.
+
+    Checks: finite positions, integer faces in range, triangles only, no repeated corner,
+    every vertex used, edge-manifold (no edge shared by more than two triangles), one connected
+    component. A closed or open mesh of any genus passes; the report says which.
+
+    Parameters
+    ----------
+    vertices : (V, 3) float
+    faces : (F, 3) int
+
+    Returns
+    -------
+    vertices : (V, 3) float64
+    faces : (F, 3) int64
+    report : MeshReport
+
+    Raises
+    ------
+    TemplateError
+        naming ``source``, the key and the shape of the offending array.
+    """
+    vertices = check_vertices(vertices, source, vertices_key)
+    faces = check_faces(faces, len(vertices), source, faces_key)
+    n_vertices = len(vertices)
+    used = np.zeros(n_vertices, dtype=bool)
+    used[faces.ravel()] = True
+    if not used.all():
+        unused = np.flatnonzero(~used)
+        raise TemplateError(
+            f"{source}: {len(unused)} of {n_vertices} vertices are used by no triangle "
+            f"(first: vertex {int(unused[0])}); '{faces_key}' has shape {faces.shape}"
+        )
+    edges, counts = unique_edges(faces)
+    if counts.max() > 2:
+        bad = edges[counts > 2]
+        raise TemplateError(
+            f"{source}: not edge-manifold: {len(bad)} edges are shared by more than two triangles "
+            f"(first: vertices {bad[0].tolist()})"
+        )
+    graph = adjacency(faces, n_vertices)
+    n_components, labels = scipy.sparse.csgraph.connected_components(graph, directed=False)
+    if n_components != 1:
+        sizes = np.bincount(labels)
+        raise TemplateError(
+            f"{source}: the mesh has {n_components} connected components (vertex counts "
+            f"{sorted(sizes.tolist(), reverse=True)[:5]}); a body template must be one piece"
+        )
+    half = directed_edges(faces)
+    _, half_counts = np.unique(half, axis=0, return_counts=True)
+    oriented = bool(half_counts.max() == 1)
+    loops = boundary_loops(faces)
+    n_boundary_edges = int((counts == 1).sum())
+    euler = n_vertices - len(edges) + len(faces)
+    genus = (2 - euler - len(loops)) // 2
+    report = MeshReport(
+        n_vertices=n_vertices,
+        n_faces=len(faces),
+        n_edges=len(edges),
+        n_boundary_edges=n_boundary_edges,
+        n_boundary_loops=len(loops),
+        n_components=1,
+        euler_characteristic=int(euler),
+        genus=int(genus),
+        closed=len(loops) == 0,
+        consistently_oriented=oriented,
+    )
+    return vertices, faces, report
+
+
+def require_closed_genus0(report: MeshReport, source: str = "mesh") -> None:
+    """Raise unless the mesh is closed, genus 0 and consistently oriented (a sphere)."""
+    if not report.closed:
+        raise TemplateError(
+            f"{source}: the template has {report.n_boundary_loops} hole(s) "
+            f"({report.n_boundary_edges} boundary edges); a closed surface is required"
+        )
+    if report.genus != 0:
+        raise TemplateError(
+            f"{source}: the template has genus {report.genus} (handles); a genus-0 surface "
+            "(topologically a sphere) is required"
+        )
+    if not report.consistently_oriented:
+        raise TemplateError(f"{source}: the triangles are not consistently oriented")

@@ -1,0 +1,427 @@
+"""Body templates: loading SMPL ``.pkl``, ``.npz`` and mesh files, validation, hashing.
+
+A :class:`Template` is a triangle mesh with, optionally, an SMPL-format rig (skinning weights,
+kinematic tree, joint regressor, blend shapes), a native UV atlas, a mirror permutation and
+per-vertex part labels. ``load_template("open")`` gives the project's open body.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import zipfile
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy.sparse
+
+from . import safe_pickle
+from .errors import TemplateError
+from .mesh import MeshReport, check_faces, inspect_mesh
+from .parts import parts_from_weights
+
+#: names that :func:`load_template` resolves to a committed asset.
+OPEN_BODY_NAMES = ("open", "open_body", "open-body")
+
+MESH_SUFFIXES = (".obj", ".ply", ".glb", ".gltf", ".off", ".stl")
+TEMPLATE_SUFFIXES = (".pkl", ".npz") + MESH_SUFFIXES
+
+_RIG_KEYS = ("weights", "kintree_table", "J_regressor", "shapedirs", "posedirs")
+
+
+def assets_dir() -> Path:
+    """The folder holding the project's committed assets.
+
+    ``UVKIT_ASSETS`` overrides it; by default it is ``assets/`` beside the package folder
+    (the source checkout, installed in editable mode).
+    """
+    env = os.environ.get("UVKIT_ASSETS")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parent.parent / "assets"
+
+
+def open_body_path() -> Path:
+    """Path of the open body template (``assets/open_body.npz``)."""
+    return assets_dir() / "open_body.npz"
+
+
+def template_hash(vertices: np.ndarray, faces: np.ndarray) -> str:
+    """SHA-256 identifying a template's geometry and topology (docs/formats.md).
+
+    Parameters
+    ----------
+    vertices : (V, 3) float
+    faces : (F, 3) int
+
+    Returns
+    -------
+    digest : str
+        64 hex digits.
+    """
+    digest = hashlib.sha256(b"uvkit-template-v1")
+    digest.update(np.ascontiguousarray(faces, dtype="<i8").tobytes())
+    digest.update(np.ascontiguousarray(vertices, dtype="<f8").tobytes())
+    return digest.hexdigest()
+
+
+@dataclass
+class Template:
+    """A body template.
+
+    Attributes
+    ----------
+    vertices : (V, 3) float64
+        rest-pose positions (metres for SMPL-format bodies).
+    faces : (F, 3) int64
+    name : str
+        a short name (file stem, or ``open_body``).
+    source : str
+        where it was loaded from.
+    report : MeshReport
+        topology summary.
+    weights : (V, J) float64 or None
+    kintree_table : (2, J) int64 or None
+    J_regressor : (J, V) float64 scipy.sparse.csr_matrix or ndarray, or None
+    shapedirs : (V, 3, K) float64 or None
+    posedirs : (V, 3, P) float64 or None
+    vt : (T, 2) float64 or None
+        native UV atlas.
+    ft : (F, 3) int64 or None
+    mirror : (V,) int64 or None
+        stored left-right mirror permutation, if the file has one.
+    parts : (V,) int64 or None
+        SMPL joint id per vertex; derived from ``weights`` when the file has none.
+    vertex_ids : dict[str, int]
+        landmarks for smplx.
+    extras : dict[str, numpy.ndarray]
+        other keys of the file, kept unchanged.
+    """
+
+    vertices: np.ndarray
+    faces: np.ndarray
+    name: str
+    source: str
+    report: MeshReport
+    weights: np.ndarray | None = None
+    kintree_table: np.ndarray | None = None
+    J_regressor: Any = None
+    shapedirs: np.ndarray | None = None
+    posedirs: np.ndarray | None = None
+    vt: np.ndarray | None = None
+    ft: np.ndarray | None = None
+    mirror: np.ndarray | None = None
+    parts: np.ndarray | None = None
+    vertex_ids: dict[str, int] = field(default_factory=dict)
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def n_vertices(self) -> int:
+        return len(self.vertices)
+
+    @property
+    def n_faces(self) -> int:
+        return len(self.faces)
+
+    @property
+    def sha256(self) -> str:
+        """:func:`template_hash` of this template."""
+        return template_hash(self.vertices, self.faces)
+
+    @property
+    def has_rig(self) -> bool:
+        """True when the template can be posed (weights, kinematic tree, joint regressor)."""
+        return self.weights is not None and self.kintree_table is not None and self.J_regressor is not None
+
+    def joint_regressor_dense(self) -> np.ndarray:
+        """``J_regressor`` as a dense (J, V) float64 array."""
+        if self.J_regressor is None:
+            raise TemplateError(f"{self.source}: the template has no 'J_regressor'")
+        if scipy.sparse.issparse(self.J_regressor):
+            return np.asarray(self.J_regressor.toarray(), dtype=np.float64)
+        return np.asarray(self.J_regressor, dtype=np.float64)
+
+    def as_smpl_dict(self) -> dict[str, Any]:
+        """The SMPL keys as a dict of arrays (posedirs zero-filled when absent), for smplx."""
+        if not self.has_rig or self.shapedirs is None:
+            missing = [k for k in _RIG_KEYS[:-1] if getattr(self, k) is None]
+            raise TemplateError(f"{self.source}: cannot be posed, missing key(s) {missing}")
+        n_joints = self.weights.shape[1]
+        posedirs = self.posedirs
+        if posedirs is None:
+            posedirs = np.zeros((self.n_vertices, 3, 9 * (n_joints - 1)))
+        out = {
+            "v_template": self.vertices,
+            "f": self.faces,
+            "weights": self.weights,
+            "kintree_table": self.kintree_table,
+            "J_regressor": self.joint_regressor_dense(),
+            "shapedirs": self.shapedirs,
+            "posedirs": posedirs,
+        }
+        return out
+
+    def with_vertices(self, vertices: np.ndarray) -> "Template":
+        """A copy with other rest positions (same topology and rig)."""
+        return replace(self, vertices=np.ascontiguousarray(vertices, dtype=np.float64))
+
+
+def _read_npz(path: Path) -> dict[str, Any]:
+    if not zipfile.is_zipfile(path):
+        raise TemplateError(f"{path}: not a readable .npz file (not a zip archive)")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            out = {key: data[key] for key in data.files}
+    except ValueError as error:
+        if "allow_pickle" in str(error) or "Object arrays" in str(error):
+            raise TemplateError(f"{path}: holds Python objects; only plain arrays are accepted") from None
+        raise TemplateError(f"{path}: not a readable .npz file ({error})") from None
+    except Exception as error:
+        raise TemplateError(f"{path}: not a readable .npz file ({type(error).__name__}: {error})") from None
+    if "vertex_ids" in out:
+        out["vertex_ids"] = json.loads(str(out["vertex_ids"]))
+    return out
+
+
+def _read_obj(path: Path) -> dict[str, Any]:
+    """Positions, triangles and vt/ft of an OBJ, in file order.
+
+    A small reader of our own: trimesh splits vertices at UV seams when an OBJ has ``vt``
+    lines, which would renumber the vertices that UV maps and regressors refer to.
+    """
+    positions: list[list[float]] = []
+    uvs: list[list[float]] = []
+    faces: list[list[int]] = []
+    face_uvs: list[list[int]] = []
+    with open(path, "r", encoding="utf-8", errors="replace") as handle:
+        for number, line in enumerate(handle, start=1):
+            parts = line.split()
+            if not parts:
+                continue
+            tag = parts[0]
+            try:
+                if tag == "v":
+                    positions.append([float(x) for x in parts[1:4]])
+                    if len(positions[-1]) != 3:
+                        raise ValueError("a vertex needs 3 coordinates")
+                elif tag == "vt":
+                    uvs.append([float(x) for x in parts[1:3]])
+                    if len(uvs[-1]) != 2:
+                        raise ValueError("a texture vertex needs 2 coordinates")
+                elif tag == "f":
+                    corners = [corner.split("/") for corner in parts[1:]]
+                    if len(corners) != 3:
+                        raise TemplateError(
+                            f"{path}:{number}: a face with {len(corners)} corners; only triangles are supported"
+                        )
+                    index = [int(c[0]) for c in corners]
+                    faces.append([i - 1 if i > 0 else len(positions) + i for i in index])
+                    if all(len(c) > 1 and c[1] for c in corners):
+                        t = [int(c[1]) for c in corners]
+                        face_uvs.append([i - 1 if i > 0 else len(uvs) + i for i in t])
+            except ValueError as error:
+                raise TemplateError(f"{path}:{number}: cannot parse '{line.strip()}' ({error})") from None
+    if not positions or not faces:
+        raise TemplateError(f"{path}: no vertices or no faces found")
+    out: dict[str, Any] = {"v_template": np.asarray(positions), "f": np.asarray(faces, dtype=np.int64)}
+    if uvs and face_uvs:
+        if len(face_uvs) != len(faces):
+            raise TemplateError(f"{path}: {len(faces) - len(face_uvs)} faces have no texture coordinates")
+        out["vt"] = np.asarray(uvs)
+        out["ft"] = np.asarray(face_uvs, dtype=np.int64)
+    return out
+
+
+def _read_mesh(path: Path) -> dict[str, Any]:
+    import trimesh
+
+    try:
+        loaded = trimesh.load(path, process=False, maintain_order=True)
+    except Exception as error:
+        raise TemplateError(f"{path}: cannot read the mesh ({type(error).__name__}: {error})") from None
+    if isinstance(loaded, trimesh.Scene):
+        geometries = list(loaded.geometry.values())
+        if len(geometries) != 1:
+            raise TemplateError(f"{path}: holds {len(geometries)} meshes; a template must be exactly one")
+        loaded = geometries[0]
+    if not isinstance(loaded, trimesh.Trimesh):
+        raise TemplateError(f"{path}: is not a triangle mesh (got {type(loaded).__name__})")
+    return {"v_template": np.asarray(loaded.vertices), "f": np.asarray(loaded.faces)}
+
+
+def read_template_arrays(path: str | os.PathLike) -> dict[str, Any]:
+    """The raw arrays of a template file, by its suffix (no validation)."""
+    path = Path(path)
+    if not path.exists():
+        raise TemplateError(f"{path}: no such file")
+    if path.is_dir():
+        raise TemplateError(f"{path}: is a folder, not a template file")
+    suffix = path.suffix.lower()
+    if suffix == ".pkl":
+        data = safe_pickle.load(path)
+        if not isinstance(data, dict):
+            raise TemplateError(f"{path}: the pickle holds a {type(data).__name__}, not a dict of SMPL keys")
+        return data
+    if suffix == ".npz":
+        return _read_npz(path)
+    if suffix == ".obj":
+        return _read_obj(path)
+    if suffix in MESH_SUFFIXES:
+        return _read_mesh(path)
+    raise TemplateError(f"{path}: unsupported template type '{suffix}'; use one of {', '.join(TEMPLATE_SUFFIXES)}")
+
+
+def _float_array(data: dict, key: str, source: str, shape: tuple) -> np.ndarray | None:
+    if key not in data or data[key] is None:
+        return None
+    value = data[key]
+    if scipy.sparse.issparse(value):
+        value = value.toarray()
+    array = np.asarray(value)
+    if not np.issubdtype(array.dtype, np.number):
+        raise TemplateError(f"{source}: '{key}' must be numeric, got dtype {array.dtype}")
+    expected = tuple(shape)
+    if array.ndim != len(expected) or any(e is not None and e != s for e, s in zip(expected, array.shape)):
+        wanted = "(" + ", ".join("*" if e is None else str(e) for e in expected) + ")"
+        raise TemplateError(f"{source}: '{key}' must have shape {wanted}, got {array.shape}")
+    array = np.ascontiguousarray(array, dtype=np.float64)
+    if not np.isfinite(array).all():
+        raise TemplateError(f"{source}: '{key}' of shape {array.shape} holds NaN or infinite values")
+    return array
+
+
+def template_from_arrays(data: dict[str, Any], source: str = "template", name: str | None = None) -> Template:
+    """Validate a dict of SMPL keys (``v_template`` and ``f`` at least) into a :class:`Template`.
+
+    Raises
+    ------
+    TemplateError
+        naming ``source``, the key and the shape of anything malformed.
+    """
+    for key in ("v_template", "f"):
+        if key not in data:
+            raise TemplateError(f"{source}: missing key '{key}' (keys found: {sorted(map(str, data))})")
+    faces_raw = data["f"]
+    vertices, faces, report = inspect_mesh(data["v_template"], faces_raw, source, "v_template", "f")
+    n_vertices = len(vertices)
+    weights = _float_array(data, "weights", source, (n_vertices, None))
+    n_joints = None if weights is None else weights.shape[1]
+    kintree = data.get("kintree_table")
+    if kintree is not None:
+        kintree = np.asarray(kintree)
+        if kintree.ndim != 2 or kintree.shape[0] != 2 or (n_joints is not None and kintree.shape[1] != n_joints):
+            raise TemplateError(f"{source}: 'kintree_table' must have shape (2, {n_joints or 'J'}), got {kintree.shape}")
+        kintree = kintree.astype(np.int64)
+        kintree[kintree >= 2**31] = -1  # SMPL stores the root's parent as 2**32 - 1
+    regressor = data.get("J_regressor")
+    if regressor is not None:
+        if scipy.sparse.issparse(regressor):
+            regressor = scipy.sparse.csr_matrix(regressor, dtype=np.float64)
+        else:
+            regressor = _float_array(data, "J_regressor", source, (n_joints, n_vertices))
+        if regressor.shape[1] != n_vertices or (n_joints is not None and regressor.shape[0] != n_joints):
+            raise TemplateError(f"{source}: 'J_regressor' must have shape ({n_joints or 'J'}, {n_vertices}), got {regressor.shape}")
+    shapedirs = _float_array(data, "shapedirs", source, (n_vertices, 3, None))
+    posedirs = data.get("posedirs")
+    if posedirs is not None and np.ndim(posedirs) == 2:  # smplx's (P, V*3) layout
+        posedirs = np.asarray(posedirs).reshape(-1, n_vertices, 3).transpose(1, 2, 0)
+        data = {**data, "posedirs": posedirs}
+    posedirs = _float_array(data, "posedirs", source, (n_vertices, 3, None))
+    vt = _float_array(data, "vt", source, (None, 2))
+    ft = None
+    if data.get("ft") is not None:
+        if vt is None:
+            raise TemplateError(f"{source}: has 'ft' but no 'vt'")
+        ft = check_faces(data["ft"], len(vt), source, "ft")
+        if ft.shape != faces.shape:
+            raise TemplateError(f"{source}: 'ft' must have the shape of 'f' {faces.shape}, got {ft.shape}")
+    mirror = data.get("mirror")
+    if mirror is not None:
+        mirror = np.asarray(mirror)
+        if mirror.shape != (n_vertices,) or not np.issubdtype(mirror.dtype, np.integer):
+            raise TemplateError(f"{source}: 'mirror' must be ({n_vertices},) integers, got {mirror.shape} {mirror.dtype}")
+        mirror = mirror.astype(np.int64)
+        if mirror.min() < 0 or mirror.max() >= n_vertices or not np.array_equal(mirror[mirror], np.arange(n_vertices)):
+            raise TemplateError(f"{source}: 'mirror' is not an involutive permutation of the {n_vertices} vertices")
+    parts = data.get("parts")
+    if parts is not None:
+        parts = np.asarray(parts)
+        if parts.shape != (n_vertices,) or not np.issubdtype(parts.dtype, np.integer):
+            raise TemplateError(f"{source}: 'parts' must be ({n_vertices},) integers, got {parts.shape} {parts.dtype}")
+        parts = parts.astype(np.int64)
+    elif weights is not None:
+        parts = parts_from_weights(weights)
+    vertex_ids = data.get("vertex_ids") or {}
+    if not isinstance(vertex_ids, dict):
+        raise TemplateError(f"{source}: 'vertex_ids' must be a mapping of names to vertex indices")
+    vertex_ids = {str(k): int(v) for k, v in vertex_ids.items()}
+    bad_ids = {k: v for k, v in vertex_ids.items() if not 0 <= v < n_vertices}
+    if bad_ids:
+        raise TemplateError(f"{source}: 'vertex_ids' out of range for {n_vertices} vertices: {bad_ids}")
+    known = {"v_template", "f", "weights", "kintree_table", "J_regressor", "shapedirs", "posedirs", "vt", "ft", "mirror", "parts", "vertex_ids"}
+    extras = {k: v for k, v in data.items() if k not in known}
+    return Template(
+        vertices=vertices,
+        faces=faces,
+        name=name or Path(source).stem,
+        source=str(source),
+        report=report,
+        weights=weights,
+        kintree_table=kintree,
+        J_regressor=regressor,
+        shapedirs=shapedirs,
+        posedirs=posedirs,
+        vt=vt,
+        ft=ft,
+        mirror=mirror,
+        parts=parts,
+        vertex_ids=vertex_ids,
+        extras=extras,
+    )
+
+
+def load_template(path: str | os.PathLike = "open") -> Template:
+    """Load and validate a body template.
+
+    Parameters
+    ----------
+    path : str or path-like
+        an SMPL-format ``.pkl`` (read without chumpy, through a restricted unpickler), an
+        ``.npz`` with the same keys, a mesh file (``.obj``, ``.ply``, ``.glb``, ``.off``,
+        ``.stl``; vertex order kept as in the file), or ``"open"`` for the project's open body.
+
+    Raises
+    ------
+    TemplateError
+        the file is missing, unreadable or not a valid template; the message names the file,
+        the key and the shape.
+    """
+    name = None
+    if str(path) in OPEN_BODY_NAMES:
+        path, name = open_body_path(), "open_body"
+        if not path.exists():
+            raise TemplateError(f"the open body asset is missing: {path} (run tools/export_open_body.py)")
+    data = read_template_arrays(path)
+    return template_from_arrays(data, source=str(path), name=name)
+
+
+def save_template_npz(template: Template, path: str | os.PathLike) -> None:
+    """Write ``template`` as an SMPL-format ``.npz`` (docs/formats.md), atomically."""
+    from .atomic import save_npz
+
+    arrays: dict[str, Any] = {"v_template": template.vertices, "f": template.faces}
+    for key in ("weights", "kintree_table", "shapedirs", "posedirs", "vt", "ft", "mirror", "parts"):
+        value = getattr(template, key)
+        if value is not None:
+            arrays[key] = value
+    if template.J_regressor is not None:
+        arrays["J_regressor"] = template.joint_regressor_dense()
+    if template.vertex_ids:
+        arrays["vertex_ids"] = np.array(json.dumps(template.vertex_ids, sort_keys=True))
+    for key, value in template.extras.items():
+        value = value.toarray() if scipy.sparse.issparse(value) else value
+        if isinstance(value, (np.ndarray, str, int, float)) and np.asarray(value).dtype != object:
+            arrays[key] = np.asarray(value)  # other Python objects of a pickle are not carried over
+    save_npz(path, **arrays)
