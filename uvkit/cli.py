@@ -51,6 +51,29 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _resolutions(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers like 64,128,256, got '{text}'") from None
+    if not values or min(values) < 2:
+        raise argparse.ArgumentTypeError(f"resolutions must be integers >= 2, got '{text}'")
+    return values
+
+
+def cmd_import_uv(args: argparse.Namespace) -> int:
+    from .importuv import import_uvmap
+    from .template import load_template
+
+    template = load_template(args.template)
+    source = None if args.uv in ("native", None) else args.uv
+    uvmap = import_uvmap(template, source, args.resolutions)
+    uvmap.save(args.output)
+    tables = ", ".join(f"{r}: {uvmap.tables[r].mask.mean():.1%} valid" for r in uvmap.resolutions)
+    print(f"wrote {args.output}: {len(uvmap.vt)} UV vertices for {uvmap.n_vertices} vertices ({tables})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="uvkit",
@@ -69,6 +92,22 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("--json", action="store_true", help="print JSON instead of text")
     info.add_argument("--no-symmetry", action="store_true", help="accept a template far from left-right symmetric")
     info.set_defaults(func=cmd_info)
+
+    imp = sub.add_parser(
+        "import-uv",
+        help="turn an existing UV map (an OBJ with vt lines, or the template's native atlas) into a UV map file",
+        description=(
+            "Import an existing UV map: an OBJ with texture coordinates whose vertices are the "
+            "template's (matched by index when the counts agree, else by position), or the "
+            "template's own native atlas ('native'). Multi-chart maps are fine; the same lookup "
+            "tables as build-uv are made."
+        ),
+    )
+    imp.add_argument("uv", nargs="?", default="native", help="UV-mapped OBJ, or 'native' (default)")
+    imp.add_argument("--template", "-t", default="open", help="template file, or 'open' (default)")
+    imp.add_argument("-o", "--output", required=True, help="the UV map file to write (.npz)")
+    imp.add_argument("--resolutions", type=_resolutions, default=(64, 128, 256), help="lookup-table sizes (default 64,128,256)")
+    imp.set_defaults(func=cmd_import_uv)
     return parser
 
 
