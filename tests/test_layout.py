@@ -1,0 +1,79 @@
+import numpy as np
+import pytest
+
+from uvkit import layout, param, shapes, unwrap
+from uvkit.errors import UvkitError
+
+
+@pytest.fixture(scope="module")
+def figure():
+    return shapes.stick_figure(1)
+
+
+@pytest.fixture(scope="module")
+def figure_map(figure):
+    return unwrap.parameterize_template(figure.vertices, figure.faces, figure.mirror, figure.parts,
+                                        iterations=10, warmup=10)
+
+
+def test_map_is_exactly_symmetric_valid_and_packed(figure, figure_map):
+    r = figure_map
+    vt, m = r.vt, r.vt_mirror
+    assert np.abs(vt[:, 0] + vt[m, 0] - 1.0).max() <= 1e-12
+    assert np.abs(vt[:, 1] - vt[m, 1]).max() <= 1e-12
+    assert r.stats["symmetry_error"] <= 1e-6
+    assert np.all(param.signed_areas(vt, r.ft) > 0)                   # counter-clockwise, no flips
+    assert r.stats["flipped_triangles"] == 0 and r.stats["boundary_self_overlaps"] == 0
+    assert vt.min() >= 0.02 - 1e-12 and vt.max() <= 0.98 + 1e-12
+    assert np.isclose(vt[:, 0].min() + vt[:, 0].max(), 1.0)            # axis at u = 0.5
+    assert 0.3 < r.stats["coverage"] < 1.0
+    # head at the top (small v), feet at the bottom
+    parts = figure.parts[r.vt2v]
+    assert vt[parts == 15, 1].mean() < vt[np.isin(parts, (10, 11)), 1].mean()
+    # the area step did its job
+    assert r.stats["area_distortion_final"]["mean_abs_log"] < r.stats["area_distortion_solver"]["mean_abs_log"]
+
+
+def test_pipeline_is_deterministic(figure, figure_map):
+    again = unwrap.parameterize_template(figure.vertices, figure.faces, figure.mirror, figure.parts,
+                                         iterations=10, warmup=10)
+    assert np.array_equal(again.vt, figure_map.vt) and np.array_equal(again.ft, figure_map.ft)
+
+
+def test_capsule_unwraps_with_slim():
+    mesh = shapes.capsule()
+    r = unwrap.parameterize_template(mesh.vertices, mesh.faces, mesh.mirror, solver="slim", iterations=10)
+    assert r.stats["flipped_triangles"] == 0 and r.stats["symmetry_error"] <= 1e-6
+    assert r.params["solver"] == "slim"
+
+
+def test_fit_axis_recovers_a_rotated_reflection():
+    rng = np.random.default_rng(0)
+    half = rng.random((20, 2)) + [0.1, 0.0]
+    pts = np.vstack([half, half * [-1, 1]])
+    mirror = np.concatenate([np.arange(20) + 20, np.arange(20)])
+    angle = 0.3
+    rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    axis = layout.fit_symmetry_axis(pts @ rot.T + [2.0, -1.0], mirror)
+    assert abs(abs(axis.normal @ rot[:, 0]) - 1.0) < 1e-12
+    assert axis.residual < 1e-12
+
+
+def test_symmetrize_repairs_a_fold():
+    # a fan of 4 triangles around a centre whose mirror pairs disagree strongly
+    UV = np.array([[0.0, 0.0], [-1.0, -1.0], [1.0, -1.0], [1.0, 1.0], [-1.0, 1.0]])
+    F = np.array([[0, 1, 2], [0, 2, 3], [0, 3, 4], [0, 4, 1]])
+    mirror = np.array([0, 2, 1, 4, 3])
+    UV[0] = [0.9, 0.0]                                                  # centre pushed to the right
+    out = layout.symmetrize_and_pack(UV, F, mirror, margin=0.1)
+    assert np.all(param.signed_areas(out.vt, F) > 0)
+    assert out.symmetry_error <= 1e-12
+
+
+def test_bad_layout_arguments(figure):
+    with pytest.raises(UvkitError, match="margin"):
+        layout.symmetrize_and_pack(np.zeros((3, 2)), np.array([[0, 1, 2]]), np.arange(3), margin=0.6)
+    with pytest.raises(UvkitError, match="involution"):
+        layout.symmetrize_and_pack(np.zeros((3, 2)), np.array([[0, 1, 2]]), np.array([1, 1, 2]))
+    with pytest.raises(UvkitError, match="valid solvers"):
+        unwrap.parameterize_template(figure.vertices, figure.faces, figure.mirror, solver="lscm")

@@ -1,0 +1,529 @@
+"""Cut a closed genus-0 body template into one topological disk along a symmetric seam tree.
+
+The seam tree is built on one side of the body and mirrored:
+
+1. a *spine* seam on the mid-plane, from the top of the head (or the back of the neck) down
+   the back to the crotch, routed over mid-plane vertices only, so it maps onto itself;
+2. *branches* on the body's left side from the tree to each tip (foot, hand, optionally each
+   fingertip and toe), routed as shortest paths whose edge cost grows on front-facing surface
+   (seams run over the back and under the arms where they are least visible);
+3. the branches' mirror images on the right side.
+
+Branches never touch the mid-plane except where they start, so the union stays a tree, and
+cutting a sphere along a tree gives a disk. Tips come from the part labels (SMPL joint ids,
+:mod:`uvkit.parts`) and the geodesic distance from the pelvis: a hand's tip is its vertex
+farthest from the pelvis; fingertips are the local maxima of that distance on the hand.
+
+The cut itself splits every seam vertex into one copy per wedge of faces between seam edges:
+cut vertex ``t < V`` is the first copy of template vertex ``t``, further copies follow,
+ordered by template vertex.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.sparse import csgraph
+
+from .errors import TemplateError, UvkitError
+
+
+class CutError(UvkitError):
+    """The seam tree could not be built on this template (a tip or the mid-plane is missing)."""
+
+
+@dataclass(frozen=True)
+class SeamConfig:
+    """Where the seams run.
+
+    Attributes
+    ----------
+    name : str
+        preset name (or a user's label).
+    spine_top : str
+        ``"head"``: the mid-plane seam starts at the top of the head and opens the head;
+        ``"neck"``: it starts at the back of the neck and leaves the head closed.
+    hands : str
+        ``"tip"``: one branch per hand to its farthest point; ``"fingers"``: to every fingertip.
+    feet : str
+        ``"tip"``: one branch per foot; ``"toes"``: to every toe.
+    front_penalty : float
+        extra cost of a seam edge on front-facing surface: cost = length * (1 + p * (1 + n_z) / 2),
+        n_z the z component (front) of the unit vertex normal.
+    n_fingers, n_toes : int
+        tips per hand and per foot when ``hands == "fingers"`` / ``feet == "toes"``.
+    """
+
+    name: str = "custom"
+    spine_top: str = "head"
+    hands: str = "tip"
+    feet: str = "tip"
+    front_penalty: float = 4.0
+    n_fingers: int = 5
+    n_toes: int = 5
+
+    def as_dict(self) -> dict:
+        return {"name": self.name, "spine_top": self.spine_top, "hands": self.hands,
+                "feet": self.feet, "front_penalty": self.front_penalty,
+                "n_fingers": self.n_fingers, "n_toes": self.n_toes}
+
+
+#: named seam presets.
+SEAM_PRESETS: dict[str, SeamConfig] = {
+    "body": SeamConfig("body"),
+    "body-neck": SeamConfig("body-neck", spine_top="neck"),
+    "fingers": SeamConfig("fingers", hands="fingers"),
+    "full": SeamConfig("full", hands="fingers", feet="toes"),
+}
+DEFAULT_SEAMS = "fingers"
+
+_SPINE_TOPS = ("head", "neck")
+_HANDS = ("tip", "fingers")
+_FEET = ("tip", "toes")
+
+
+def seam_config(seams: str | SeamConfig) -> SeamConfig:
+    """A validated :class:`SeamConfig` from a preset name or a config."""
+    if isinstance(seams, str):
+        if seams not in SEAM_PRESETS:
+            raise UvkitError(f"unknown seam preset {seams!r}; valid presets: {', '.join(SEAM_PRESETS)}")
+        return SEAM_PRESETS[seams]
+    if not isinstance(seams, SeamConfig):
+        raise UvkitError(f"seams must be a preset name or a SeamConfig, got {type(seams).__name__}")
+    for value, valid, what in ((seams.spine_top, _SPINE_TOPS, "spine_top"), (seams.hands, _HANDS, "hands"),
+                               (seams.feet, _FEET, "feet")):
+        if value not in valid:
+            raise UvkitError(f"unknown {what} {value!r}; valid choices: {', '.join(valid)}")
+    if seams.front_penalty < 0:
+        raise UvkitError(f"front_penalty must be >= 0, got {seams.front_penalty}")
+    return seams
+
+
+@dataclass
+class Cut:
+    """A template cut open into one disk.
+
+    Attributes
+    ----------
+    vt2v : (T,) int64
+        template vertex of each cut vertex; ``vt2v[:V] == arange(V)``.
+    ft : (F, 3) int64
+        cut faces, in the template's face order.
+    vt_mirror : (T,) int64
+        the mirror copy of each cut vertex (an involution; seam copies map to the mirrored
+        vertex's copy on the mirrored side of the seam).
+    seam_edges : (E, 2) int64
+        template vertex pairs (i < j) of the seam tree, sorted.
+    seams : SeamConfig
+        the configuration used.
+    tips : dict[str, int]
+        named tip vertices (template ids) the seams lead to.
+    boundary : (B,) int64
+        the boundary loop of the cut mesh (cut vertex ids).
+    """
+
+    vt2v: np.ndarray
+    ft: np.ndarray
+    vt_mirror: np.ndarray
+    seam_edges: np.ndarray
+    seams: SeamConfig
+    tips: dict = field(default_factory=dict)
+    boundary: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+
+
+# --- mesh topology ------------------------------------------------------------------------------
+
+def _half_edge_twins(F: np.ndarray, n_vertices: int) -> np.ndarray:
+    """Twin of each half-edge (f, k): F[f, k] -> F[f, (k+1) % 3]; -1 where none.
+
+    F : (F, 3) int64. Returns (3 F,) int64 indices 3 * g + l.
+    """
+    a = F.ravel()
+    b = F[:, [1, 2, 0]].ravel()
+    key = a * n_vertices + b
+    order = np.argsort(key, kind="stable")
+    sorted_keys = key[order]
+    twin_key = b * n_vertices + a
+    pos = np.searchsorted(sorted_keys, twin_key)
+    pos = np.minimum(pos, len(sorted_keys) - 1)
+    found = sorted_keys[pos] == twin_key
+    return np.where(found, order[pos], -1)
+
+
+def check_closed_genus0(V: np.ndarray, F: np.ndarray) -> None:
+    """Raise :class:`TemplateError` unless (V, F) is one closed, oriented, manifold genus-0 surface.
+
+    V : (V, 3) float64; F : (F, 3) int64.
+    """
+    V = np.asarray(V)
+    F = np.asarray(F)
+    if V.ndim != 2 or V.shape[1] != 3 or len(V) == 0:
+        raise TemplateError(f"vertices must be a non-empty (V, 3) array, got shape {V.shape}")
+    if F.ndim != 2 or F.shape[1] != 3 or len(F) == 0:
+        raise TemplateError(f"faces must be a non-empty (F, 3) array, got shape {F.shape}")
+    if not np.all(np.isfinite(V)):
+        raise TemplateError(f"{int(np.sum(~np.isfinite(V).all(axis=1)))} vertices have NaN or infinite positions")
+    n = len(V)
+    if F.min() < 0 or F.max() >= n:
+        raise TemplateError(f"face indices must lie in [0, {n}), found [{F.min()}, {F.max()}]")
+    if np.any((F[:, 0] == F[:, 1]) | (F[:, 1] == F[:, 2]) | (F[:, 2] == F[:, 0])):
+        raise TemplateError("some faces repeat a vertex (degenerate faces)")
+    used = np.zeros(n, dtype=bool)
+    used[F.ravel()] = True
+    if not used.all():
+        raise TemplateError(f"{int((~used).sum())} vertices are used by no face")
+    undirected = np.sort(np.concatenate([F[:, [0, 1]], F[:, [1, 2]], F[:, [2, 0]]]), axis=1)
+    _, counts = np.unique(undirected[:, 0] * n + undirected[:, 1], return_counts=True)
+    if np.any(counts > 2):
+        raise TemplateError(f"the mesh has {int(np.sum(counts > 2))} non-manifold edges (shared by more than two faces)")
+    if np.any(counts == 1):
+        raise TemplateError(f"the mesh is not closed: {int(np.sum(counts == 1))} boundary edges (holes)")
+    twins = _half_edge_twins(F, n)
+    if np.any(twins < 0):
+        raise TemplateError(f"faces are not consistently oriented ({int(np.sum(twins < 0))} half-edges without an opposite twin)")
+    n_components, _ = csgraph.connected_components(_vertex_adjacency(F, n), directed=False)
+    if n_components != 1:
+        raise TemplateError(f"the mesh has {n_components} connected components; one is required")
+    wedges = _corner_wedges(F, n, twins, np.zeros(len(twins), dtype=bool))
+    per_vertex = np.bincount(F.ravel()[_first_corner_of_label(wedges)], minlength=n)
+    if np.any(per_vertex != 1):
+        raise TemplateError(f"{int(np.sum(per_vertex != 1))} vertices are not manifold (their faces form several fans)")
+    chi = n - len(counts) + len(F)
+    if chi != 2:
+        raise TemplateError(f"the mesh has genus {(2 - chi) // 2} (Euler characteristic {chi}); a genus-0 (sphere-like) surface is required")
+
+
+def _vertex_adjacency(F: np.ndarray, n: int, weights: np.ndarray | None = None) -> sp.csr_matrix:
+    i = F[:, [0, 1, 2]].ravel()
+    j = F[:, [1, 2, 0]].ravel()
+    data = np.ones(len(i)) if weights is None else weights
+    return sp.coo_matrix((data, (i, j)), shape=(n, n)).tocsr()
+
+
+def _corner_wedges(F: np.ndarray, n: int, twins: np.ndarray, cut_half_edge: np.ndarray) -> np.ndarray:
+    """Label the corners (3 F) into wedges: corners of one vertex joined across uncut edges.
+
+    Returns (3 F,) int64 component labels.
+    """
+    h = np.flatnonzero((twins >= 0) & ~cut_half_edge)
+    g = twins[h]
+    f, k = h // 3, h % 3
+    gf, gl = g // 3, g % 3
+    # corner of a = F[f, k] in f is h; in g it is (g, l + 1)
+    rows = np.concatenate([3 * f + k, 3 * f + (k + 1) % 3])
+    cols = np.concatenate([3 * gf + (gl + 1) % 3, 3 * gf + gl])
+    m = 3 * len(F)
+    graph = sp.coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(m, m)).tocsr()
+    _, labels = csgraph.connected_components(graph, directed=False)
+    return labels.astype(np.int64)
+
+
+def _first_corner_of_label(labels: np.ndarray) -> np.ndarray:
+    """Smallest corner index of each label. labels (3 F,) int64 -> (L,) int64."""
+    first = np.full(labels.max() + 1, len(labels), dtype=np.int64)
+    np.minimum.at(first, labels, np.arange(len(labels)))
+    return first
+
+
+def _unique_edges(F: np.ndarray) -> np.ndarray:
+    e = np.sort(np.concatenate([F[:, [0, 1]], F[:, [1, 2]], F[:, [2, 0]]]), axis=1)
+    return np.unique(e, axis=0)
+
+
+def boundary_loops(ft: np.ndarray) -> list[np.ndarray]:
+    """Boundary loops of a triangle mesh (lists of vertex ids, in face orientation order).
+
+    ft : (F, 3) int64. Returns a list of (B,) int64 arrays, sorted by their smallest vertex.
+    """
+    a = ft.ravel()
+    b = ft[:, [1, 2, 0]].ravel()
+    n = int(ft.max()) + 1
+    twins = _half_edge_twins(ft, n)
+    boundary = twins < 0
+    nxt = dict(zip(a[boundary].tolist(), b[boundary].tolist()))
+    if len(nxt) != int(boundary.sum()):
+        raise TemplateError("the mesh has a boundary vertex where several boundary loops touch")
+    loops, seen = [], set()
+    for start in sorted(nxt):
+        if start in seen:
+            continue
+        loop = [start]
+        seen.add(start)
+        v = nxt[start]
+        while v != start:
+            loop.append(v)
+            seen.add(v)
+            v = nxt[v]
+        loops.append(np.array(loop, dtype=np.int64))
+    return loops
+
+
+# --- seams --------------------------------------------------------------------------------------
+
+def _vertex_normals(V: np.ndarray, F: np.ndarray) -> np.ndarray:
+    n = np.cross(V[F[:, 1]] - V[F[:, 0]], V[F[:, 2]] - V[F[:, 0]])
+    out = np.zeros_like(V)
+    for k in range(3):
+        np.add.at(out, F[:, k], n)
+    return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-300)
+
+
+def _graph(n: int, edges: np.ndarray, weights: np.ndarray, keep: np.ndarray | None = None) -> sp.csr_matrix:
+    if keep is not None:
+        edges, weights = edges[keep], weights[keep]
+    return sp.coo_matrix((np.concatenate([weights, weights]),
+                          (np.concatenate([edges[:, 0], edges[:, 1]]), np.concatenate([edges[:, 1], edges[:, 0]]))),
+                         shape=(n, n)).tocsr()
+
+
+def _trace(predecessors: np.ndarray, target: int) -> list[int]:
+    path = [target]
+    while predecessors[path[-1]] >= 0:
+        path.append(int(predecessors[path[-1]]))
+    return path[::-1]
+
+
+def _local_maxima(dist: np.ndarray, candidates: np.ndarray, adjacency: sp.csr_matrix, count: int,
+                  separation: float, length_graph: sp.csr_matrix) -> list[int]:
+    """Up to ``count`` local maxima of ``dist`` among ``candidates``, farthest first, at least
+    ``separation`` apart geodesically."""
+    cand = np.flatnonzero(candidates)
+    if len(cand) == 0:
+        return []
+    neighbour_max = np.full(len(dist), -np.inf)
+    coo = adjacency.tocoo()
+    np.maximum.at(neighbour_max, coo.row, dist[coo.col])
+    maxima = cand[dist[cand] >= neighbour_max[cand]]
+    maxima = maxima[np.lexsort((maxima, -dist[maxima]))]
+    chosen: list[int] = []
+    for v in maxima:
+        if len(chosen) == count:
+            break
+        if chosen:
+            d = csgraph.dijkstra(length_graph, indices=int(v), limit=separation)
+            if np.any(np.isfinite(d[chosen])):
+                continue
+        chosen.append(int(v))
+    return chosen
+
+
+def build_seams(V: np.ndarray, F: np.ndarray, mirror: np.ndarray, parts: np.ndarray,
+                seams: str | SeamConfig = DEFAULT_SEAMS) -> tuple[np.ndarray, dict]:
+    """The symmetric seam tree of a template.
+
+    Parameters
+    ----------
+    V : (V, 3) float64
+        template vertices, +Y up, +Z front, +X the body's left.
+    F : (F, 3) int64
+    mirror : (V,) int64
+        left-right mirror permutation.
+    parts : (V,) int64
+        SMPL joint id per vertex (all 0 when unknown: the seam is then the spine only).
+    seams : str or SeamConfig
+
+    Returns
+    -------
+    seam_edges : (E, 2) int64
+        template vertex pairs (i < j), sorted; a tree, invariant under the mirror.
+    tips : dict[str, int]
+        the tip vertices used.
+    """
+    config = seam_config(seams)
+    n = len(V)
+    edges = _unique_edges(F)
+    lengths = np.linalg.norm(V[edges[:, 0]] - V[edges[:, 1]], axis=1)
+    normals = _vertex_normals(V, F)
+    front = (1.0 + normals[:, 2]) / 2.0
+    cost = lengths * (1.0 + config.front_penalty * (front[edges[:, 0]] + front[edges[:, 1]]) / 2.0)
+    length_graph = _graph(n, edges, lengths)
+    adjacency = _graph(n, edges, np.ones(len(edges)))
+
+    midline = mirror == np.arange(n)
+    left = ~midline & (V[:, 0] > 0)
+    if np.any(V[mirror[left], 0] >= 0):
+        raise CutError("the mirror permutation does not map the body's left (+x) onto its right (-x)")
+    if not midline.any():
+        raise CutError("no vertex lies on the mid-plane (mirror(i) == i): a symmetric seam tree needs a mid-plane vertex path")
+
+    pelvis = np.flatnonzero(parts == 0)
+    if len(pelvis) == 0:
+        pelvis = np.array([int(np.argmin(np.linalg.norm(V - V.mean(axis=0), axis=1)))])
+    dist = csgraph.dijkstra(length_graph, indices=pelvis, min_only=True)
+    height = float(np.ptp(V[:, 1]))
+
+    tips: dict[str, int] = {}
+    # spine: mid-plane path from the top to the crotch
+    mid_ids = np.flatnonzero(midline)
+    bottom = int(mid_ids[np.lexsort((V[mid_ids, 2], V[mid_ids, 1]))[0]])
+    top = None
+    if config.spine_top == "head":
+        cand = mid_ids[parts[mid_ids] == 15]
+        top = int(cand[np.argmax(dist[cand])]) if len(cand) else int(mid_ids[np.argmax(V[mid_ids, 1])])
+    else:
+        cand = mid_ids[parts[mid_ids] == 12]
+        if len(cand) == 0:
+            raise CutError("spine_top 'neck' needs mid-plane vertices labelled neck (joint 12)")
+        top = int(cand[np.argmin(V[cand, 2])])
+    tips["spine_top"], tips["spine_bottom"] = top, bottom
+    mid_graph = _graph(n, edges, cost, keep=midline[edges[:, 0]] & midline[edges[:, 1]])
+    _, pred = csgraph.dijkstra(mid_graph, indices=top, return_predecessors=True)
+    if top != bottom and pred[bottom] < 0:
+        raise CutError("the mid-plane vertices do not form a connected path from the head to the crotch; "
+                       "the symmetric spine seam cannot be routed")
+    spine = _trace(pred, bottom)
+    in_tree = np.zeros(n, dtype=bool)
+    in_tree[spine] = True
+    tree_edges = [(a, b) for a, b in zip(spine[:-1], spine[1:])]
+
+    # left branches, then their mirror images
+    branch_tips: list[tuple[str, int]] = []
+    foot = np.flatnonzero(left & (parts == 10)) if np.any(left & (parts == 10)) else np.flatnonzero(left & (parts == 7))
+    hand = np.flatnonzero(left & (parts == 22)) if np.any(left & (parts == 22)) else np.flatnonzero(left & (parts == 20))
+    separation = 0.006 * height
+    if len(foot):
+        if config.feet == "toes":
+            region = left & (parts == 10)
+            toes = _local_maxima(dist, region, adjacency, config.n_toes, separation, length_graph)
+            branch_tips += [(f"left_toe{i}", t) for i, t in enumerate(toes)]
+        else:
+            branch_tips.append(("left_foot", int(foot[np.argmax(dist[foot])])))
+    if len(hand):
+        if config.hands == "fingers":
+            region = left & np.isin(parts, (20, 22))
+            fingers = _local_maxima(dist, region, adjacency, config.n_fingers, separation, length_graph)
+            branch_tips += [(f"left_finger{i}", t) for i, t in enumerate(fingers)]
+        else:
+            branch_tips.append(("left_hand", int(hand[np.argmax(dist[hand])])))
+    allowed_base = left.copy()
+    for name, tip in branch_tips:
+        allowed = allowed_base | (in_tree & midline)
+        keep = allowed[edges[:, 0]] & allowed[edges[:, 1]]
+        graph = _graph(n, edges, cost, keep=keep)
+        sources = np.flatnonzero(in_tree & allowed)
+        _, pred, _ = csgraph.dijkstra(graph, indices=sources, min_only=True, return_predecessors=True)
+        if not in_tree[tip] and pred[tip] < 0:
+            raise CutError(f"no seam path from the tree to {name} on the body's left side")
+        path = _trace(pred, tip)
+        tree_edges += [(a, b) for a, b in zip(path[:-1], path[1:])]
+        in_tree[path] = True
+        tips[name] = tip
+        tips["right" + name[4:]] = int(mirror[tip])
+    e = np.array(tree_edges, dtype=np.int64).reshape(-1, 2)
+    side = e[~(midline[e[:, 0]] & midline[e[:, 1]])]
+    e = np.vstack([e, mirror[side]])
+    e = np.unique(np.sort(e, axis=1), axis=0)
+    return e, tips
+
+
+# --- cutting ------------------------------------------------------------------------------------
+
+def _face_mirror(F: np.ndarray, mirror: np.ndarray) -> np.ndarray:
+    """The mirrored face of each face. F (F, 3) int64 -> (F,) int64; raises if missing."""
+    n = int(F.max()) + 1
+    key = np.sort(F, axis=1)
+    code = (key[:, 0] * n + key[:, 1]) * n + key[:, 2]
+    mkey = np.sort(mirror[F], axis=1)
+    mcode = (mkey[:, 0] * n + mkey[:, 1]) * n + mkey[:, 2]
+    order = np.argsort(code, kind="stable")
+    pos = np.minimum(np.searchsorted(code[order], mcode), len(F) - 1)
+    found = code[order][pos] == mcode
+    if not found.all():
+        raise CutError(f"the mirror permutation is not a symmetry of the triangulation: "
+                       f"{int((~found).sum())} faces have no mirrored face")
+    return order[pos]
+
+
+def cut_along(V: np.ndarray, F: np.ndarray, mirror: np.ndarray, seam_edges: np.ndarray,
+              seams: SeamConfig | None = None, tips: dict | None = None) -> Cut:
+    """Cut (V, F) open along ``seam_edges``.
+
+    V : (V, 3) float64; F : (F, 3) int64; mirror : (V,) int64; seam_edges : (E, 2) int64.
+    Raises :class:`CutError` unless the result is one disk.
+    """
+    F = np.asarray(F, dtype=np.int64)
+    n = len(V)
+    twins = _half_edge_twins(F, n)
+    a = F.ravel()
+    b = F[:, [1, 2, 0]].ravel()
+    lo, hi = np.minimum(a, b), np.maximum(a, b)
+    seam_code = np.sort(seam_edges[:, 0] * n + seam_edges[:, 1]) if len(seam_edges) else np.zeros(0, np.int64)
+    code = lo * n + hi
+    pos = np.minimum(np.searchsorted(seam_code, code), max(len(seam_code) - 1, 0))
+    cut_half = (seam_code[pos] == code) if len(seam_code) else np.zeros(len(code), dtype=bool)
+    labels = _corner_wedges(F, n, twins, cut_half)
+    first = _first_corner_of_label(labels)                 # (L,) smallest corner of each wedge
+    wedge_vertex = a[first]
+    # first copy of a vertex: its wedge with the smallest first corner
+    order = np.lexsort((first, wedge_vertex))
+    is_first = np.ones(len(order), dtype=bool)
+    is_first[1:] = wedge_vertex[order][1:] != wedge_vertex[order][:-1]
+    vt_of_wedge = np.empty(len(first), dtype=np.int64)
+    vt_of_wedge[order[is_first]] = wedge_vertex[order[is_first]]
+    extra = order[~is_first]
+    vt_of_wedge[extra] = n + np.arange(len(extra))
+    ft = vt_of_wedge[labels].reshape(-1, 3)
+    vt2v = np.concatenate([np.arange(n), wedge_vertex[extra]]).astype(np.int64)
+
+    loops = boundary_loops(ft)
+    n_vt = len(vt2v)
+    n_edges = len(_unique_edges(ft))
+    chi = n_vt - n_edges + len(ft)
+    if len(loops) != 1 or chi != 1:
+        raise CutError(f"cutting along the seams gave {len(loops)} boundary loops and Euler characteristic {chi}; "
+                       "a disk has 1 and 1 (the seam edges must form a tree)")
+
+    # mirror of each cut vertex through the mirrored face's corner
+    fm = _face_mirror(F, mirror)
+    target = mirror[F]                                   # (F, 3) the mirror vertex of each corner
+    g = F[fm]                                            # (F, 3) mirrored face
+    col = np.argmax(g[:, None, :] == target[:, :, None], axis=2)      # (F, 3) corner in g
+    mirrored_vt = ft[fm[:, None], col]
+    vt_mirror = np.full(n_vt, -1, dtype=np.int64)
+    vt_mirror[ft.ravel()] = mirrored_vt.ravel()
+    if np.any(vt_mirror[ft.ravel()] != mirrored_vt.ravel()) or np.any(vt_mirror[vt_mirror] != np.arange(n_vt)):
+        raise CutError("the seam tree is not mirror symmetric: seam copies do not map onto each other")
+    return Cut(vt2v=vt2v, ft=ft, vt_mirror=vt_mirror, seam_edges=np.asarray(seam_edges, dtype=np.int64),
+               seams=seams if seams is not None else SeamConfig("custom"), tips=dict(tips or {}),
+               boundary=loops[0])
+
+
+def cut_template(V: np.ndarray, F: np.ndarray, mirror: np.ndarray, parts: np.ndarray | None = None,
+                 seams: str | SeamConfig = DEFAULT_SEAMS) -> Cut:
+    """Check a template, build its symmetric seam tree and cut it into one disk.
+
+    Parameters
+    ----------
+    V : (V, 3) float64
+        vertices, +Y up, +Z front, +X the body's left.
+    F : (F, 3) int64
+        closed genus-0 triangle mesh.
+    mirror : (V,) int64
+        left-right mirror permutation (an involution mapping faces onto faces).
+    parts : (V,) int64, optional
+        SMPL joint id per vertex; without it the seam is the mid-plane spine only.
+    seams : str or SeamConfig
+        a preset name (see ``SEAM_PRESETS``) or a configuration.
+
+    Returns
+    -------
+    Cut
+    """
+    config = seam_config(seams)
+    V = np.ascontiguousarray(V, dtype=np.float64)
+    F = np.ascontiguousarray(F, dtype=np.int64)
+    check_closed_genus0(V, F)
+    mirror = np.asarray(mirror, dtype=np.int64)
+    if mirror.shape != (len(V),) or mirror.min() < 0 or mirror.max() >= len(V) \
+            or np.any(mirror[mirror] != np.arange(len(V))):
+        raise CutError("mirror must be a (V,) involution of vertex ids")
+    parts = np.zeros(len(V), dtype=np.int64) if parts is None else np.asarray(parts, dtype=np.int64)
+    if parts.shape != (len(V),):
+        raise CutError(f"parts must have shape ({len(V)},), got {parts.shape}")
+    seam_edges, tips = build_seams(V, F, mirror, parts, config)
+    return cut_along(V, F, mirror, seam_edges, seams=config, tips=tips)
+
+
+__all__ = ["Cut", "CutError", "SeamConfig", "SEAM_PRESETS", "DEFAULT_SEAMS", "seam_config",
+           "check_closed_genus0", "build_seams", "cut_along", "cut_template", "boundary_loops"]

@@ -1,0 +1,213 @@
+"""Make a UV map exactly left-right symmetric and lay it out in the unit square.
+
+Conventions of the result (see docs/formats.md):
+
+- the symmetry axis is the line u = 0.5: ``u(t) + u(vt_mirror(t)) = 1`` and
+  ``v(t) = v(vt_mirror(t))`` for every UV vertex t (to rounding, far below 1e-6);
+- the head is at the top of the image (small v) when part labels are given;
+- every UV triangle has positive signed area in the (u, v) plane,
+  ``(u1 - u0) (v2 - v0) - (v1 - v0) (u2 - u0) > 0``. Faces are counter-clockwise seen from
+  outside the body, so the chart shows the surface as seen from outside in a frame with v
+  pointing up; in an image (rows = v, pointing down) it appears mirrored, the body's left
+  (+x) then lies at u < 0.5 for a back-cut body;
+- the chart fits into [margin, 1 - margin]^2 keeping its aspect ratio, centred.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from .errors import UvkitError
+from .tolerances import tol
+
+
+@dataclass(frozen=True)
+class SymmetryAxis:
+    """The fitted symmetry axis of a UV map: points p with p . normal = offset.
+
+    normal : (2,) float64, unit; offset : float; residual : float (RMS distance of the pairs'
+    midpoints to the axis, in UV units, before averaging).
+    """
+
+    normal: np.ndarray
+    offset: float
+    residual: float
+
+
+def fit_symmetry_axis(UV: np.ndarray, vt_mirror: np.ndarray) -> SymmetryAxis:
+    """Fit the line that best reflects each UV vertex onto its mirror.
+
+    The differences ``UV[t] - UV[vt_mirror[t]]`` are perpendicular to the axis (the normal is
+    their principal direction) and the midpoints lie on it (the offset is their mean
+    projection).
+
+    UV : (T, 2) float64; vt_mirror : (T,) int64.
+    """
+    diff = UV - UV[vt_mirror]
+    paired = vt_mirror != np.arange(len(UV))
+    if not paired.any():
+        raise UvkitError("no UV vertex has a distinct mirror: the symmetry axis is undefined")
+    d = diff[paired]
+    _, vectors = np.linalg.eigh(d.T @ d)
+    normal = vectors[:, -1]
+    if normal[0] < 0 or (normal[0] == 0 and normal[1] < 0):
+        normal = -normal
+    mid = (UV + UV[vt_mirror]) / 2.0 @ normal
+    offset = float(mid.mean())
+    residual = float(np.sqrt(np.mean((mid - offset) ** 2)))
+    return SymmetryAxis(normal, offset, residual)
+
+
+def _signed_areas(UV: np.ndarray, F: np.ndarray) -> np.ndarray:
+    a, b, c = UV[F[:, 0]], UV[F[:, 1]], UV[F[:, 2]]
+    return 0.5 * ((b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0]))
+
+
+def _average_mirror(UV: np.ndarray, vt_mirror: np.ndarray) -> np.ndarray:
+    """Average each vertex with its mirror's reflection across u = 0 (exactly symmetric)."""
+    other = UV[vt_mirror]
+    out = np.empty_like(UV)
+    out[:, 0] = (UV[:, 0] - other[:, 0]) / 2.0
+    out[:, 1] = (UV[:, 1] + other[:, 1]) / 2.0
+    return out
+
+
+def _keep_sides(UV: np.ndarray, ft: np.ndarray, vt_mirror: np.ndarray, gap: float) -> np.ndarray:
+    """Keep every UV vertex on its own half of the chart, at least ``gap`` from the axis u = 0.
+
+    The vertices that are not their own mirror fall into connected pieces (joined by edges
+    that do not link a vertex to its mirror); each piece lies on one side of the axis, the side
+    where most of its area lies. Where a solver pressed the two lips of a mid-plane seam
+    together, averaging can push a lip across the axis, so that the boundary crosses itself:
+    such vertices are moved back to ``gap`` from the axis (the repair of flips follows).
+    UV : (T, 2) float64 with the axis at u = 0. Returns (T, 2) float64, still symmetric.
+    """
+    from scipy.sparse import csgraph
+
+    n = len(UV)
+    paired = vt_mirror != np.arange(n)
+    e = np.concatenate([ft[:, [0, 1]], ft[:, [1, 2]], ft[:, [2, 0]]])
+    keep = paired[e[:, 0]] & paired[e[:, 1]] & (vt_mirror[e[:, 0]] != e[:, 1])
+    e = e[keep]
+    graph = sp.coo_matrix((np.ones(len(e)), (e[:, 0], e[:, 1])), shape=(n, n))
+    _, labels = csgraph.connected_components(graph, directed=False)
+    side = np.sign(np.bincount(labels, weights=UV[:, 0], minlength=labels.max() + 1))[labels]
+    wrong = paired & (side * UV[:, 0] < gap)
+    if not wrong.any():
+        return UV
+    out = UV.copy()
+    out[wrong, 0] = side[wrong] * gap
+    return _average_mirror(out, vt_mirror)
+
+
+def _repair_flips(UV: np.ndarray, ft: np.ndarray, vt_mirror: np.ndarray, max_rounds: int = 50) -> tuple[np.ndarray, int]:
+    """Remove flipped triangles of a symmetric map by local smoothing, keeping it symmetric.
+
+    Each round moves the corners of flipped (or degenerate) triangles, and their one-ring, to
+    the mean of their neighbours (uniform Laplacian smoothing: it untangles small folds), then
+    re-averages mirrored pairs. Returns the map and the number of rounds used.
+    """
+    n = len(UV)
+    i = ft[:, [0, 1, 2, 1, 2, 0]].ravel()
+    j = ft[:, [1, 2, 0, 0, 1, 2]].ravel()
+    adjacency = sp.coo_matrix((np.ones(len(i)), (i, j)), shape=(n, n)).tocsr()
+    adjacency.data[:] = 1.0
+    degree = np.asarray(adjacency.sum(axis=1)).ravel()
+    for rounds in range(max_rounds):
+        bad = np.flatnonzero(_signed_areas(UV, ft) <= 0)
+        if len(bad) == 0:
+            return UV, rounds
+        region = np.zeros(n, dtype=bool)
+        region[ft[bad].ravel()] = True
+        region |= (adjacency @ region.astype(float)) > 0
+        region |= region[vt_mirror]
+        mean = (adjacency @ UV) / degree[:, None]
+        UV = UV.copy()
+        UV[region] = mean[region]
+        UV = _average_mirror(UV, vt_mirror)
+    raise UvkitError(f"symmetrizing the UV map left {int(np.sum(_signed_areas(UV, ft) <= 0))} flipped triangles "
+                     f"after {max_rounds} repair rounds")
+
+
+@dataclass
+class Layout:
+    """A symmetric UV map in the unit square.
+
+    vt : (T, 2) float64; coverage : float (UV area / unit square); symmetry_error : float
+    (max over t of |u(t) + u(m(t)) - 1| and |v(t) - v(m(t))|); axis : SymmetryAxis fitted
+    before averaging; averaging_shift : float (largest move of a vertex by the averaging, in
+    final UV units); repair_rounds : int (flip repair rounds used, 0 if none was needed).
+    """
+
+    vt: np.ndarray
+    coverage: float
+    symmetry_error: float
+    axis: SymmetryAxis
+    averaging_shift: float
+    repair_rounds: int
+
+
+def symmetrize_and_pack(UV: np.ndarray, ft: np.ndarray, vt_mirror: np.ndarray,
+                        up: np.ndarray | None = None, margin: float = 0.02) -> Layout:
+    """Symmetrize a UV map about a fitted axis and pack it into the unit square.
+
+    Parameters
+    ----------
+    UV : (T, 2) float64
+        a flip-free, counter-clockwise (positive signed areas) UV map.
+    ft : (F, 3) int64
+    vt_mirror : (T,) int64
+        mirror of each UV vertex (an involution).
+    up : (T,) bool, optional
+        UV vertices that must end at the top (small v), e.g. the head; the chart is turned by
+        180 degrees if their mean v is below the mean of all vertices.
+    margin : float
+        empty border on each side, in [0, 0.5).
+
+    Returns
+    -------
+    Layout
+    """
+    if not 0.0 <= margin < 0.5:
+        raise UvkitError(f"margin must lie in [0, 0.5), got {margin}")
+    UV = np.asarray(UV, dtype=np.float64)
+    vt_mirror = np.asarray(vt_mirror, dtype=np.int64)
+    if np.any(vt_mirror[vt_mirror] != np.arange(len(UV))):
+        raise UvkitError("vt_mirror must be an involution of UV vertex ids")
+    axis = fit_symmetry_axis(UV, vt_mirror)
+    n = axis.normal
+    along = np.array([-n[1], n[0]])
+    # rotation (determinant +1) taking the axis normal to +u: orientation is kept
+    local = np.stack([UV @ n - axis.offset, UV @ along], axis=1)
+    if up is not None and np.any(up) and local[up, 1].mean() > local[:, 1].mean():
+        local = -local
+    sym = _average_mirror(local, vt_mirror)
+    shift = np.linalg.norm(sym - local, axis=1).max()
+    sym = _keep_sides(sym, ft, vt_mirror, 1e-4 * np.ptp(sym, axis=0).max())
+    if np.any(_signed_areas(sym, ft) <= 0):
+        sym, rounds = _repair_flips(sym, ft, vt_mirror)
+    else:
+        rounds = 0
+    half_width = np.abs(sym[:, 0]).max()
+    v_min, v_max = sym[:, 1].min(), sym[:, 1].max()
+    extent = max(2.0 * half_width, v_max - v_min)
+    scale = (1.0 - 2.0 * margin) / extent
+    vt = np.empty_like(sym)
+    vt[:, 0] = 0.5 + scale * sym[:, 0]
+    vt[:, 1] = margin + ((1.0 - 2.0 * margin) - scale * (v_max - v_min)) / 2.0 + scale * (sym[:, 1] - v_min)
+    error = symmetry_error(vt, vt_mirror)
+    if error > tol.uv_symmetry:
+        raise UvkitError(f"symmetrized UV map is off by {error:.3g} (> {tol.uv_symmetry})")
+    coverage = float(_signed_areas(vt, ft).sum())
+    return Layout(vt, coverage, error, axis, float(shift * scale), rounds)
+
+
+def symmetry_error(vt: np.ndarray, vt_mirror: np.ndarray) -> float:
+    """max over t of |u(t) + u(m(t)) - 1| and |v(t) - v(m(t))|. vt : (T, 2); vt_mirror : (T,)."""
+    other = vt[vt_mirror]
+    return float(max(np.abs(vt[:, 0] + other[:, 0] - 1.0).max(), np.abs(vt[:, 1] - other[:, 1]).max()))
+
+
+__all__ = ["SymmetryAxis", "fit_symmetry_axis", "Layout", "symmetrize_and_pack", "symmetry_error"]
