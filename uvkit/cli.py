@@ -65,12 +65,107 @@ def cmd_import_uv(args: argparse.Namespace) -> int:
     from .importuv import import_uvmap
     from .template import load_template
 
+    _check_output(args.output)
     template = load_template(args.template)
     source = None if args.uv in ("native", None) else args.uv
     uvmap = import_uvmap(template, source, args.resolutions)
     uvmap.save(args.output)
     tables = ", ".join(f"{r}: {uvmap.tables[r].mask.mean():.1%} valid" for r in uvmap.resolutions)
     print(f"wrote {args.output}: {len(uvmap.vt)} UV vertices for {uvmap.n_vertices} vertices ({tables})")
+    return 0
+
+
+def _check_output(path: str) -> None:
+    """Fail before any long work when the output file cannot be written."""
+    import os
+    from pathlib import Path
+
+    folder = Path(path).parent
+    if not folder.is_dir():
+        raise FileNotFoundError(f"output folder does not exist: {folder}")
+    if not os.access(folder, os.W_OK):
+        raise PermissionError(f"output folder is not writable: {folder}")
+
+
+def _face_parts(template):
+    from .weights import face_parts
+
+    return None if template.parts is None else face_parts(template.faces, template.parts)
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from . import atomic, metrics
+    from .compare import format_table, measure_map
+    from .plot import plot_distance_matrices, plot_uv_layout
+    from .template import load_template
+    from .uvmap import load_uvmap
+
+    template = load_template(args.template)
+    names = args.names.split(",") if args.names else [Path(p).stem for p in args.maps]
+    if len(names) != len(args.maps) or len(set(names)) != len(names):
+        raise UvkitError(f"--names must give {len(args.maps)} distinct names, got {names}")
+    maps = {name: load_uvmap(path, template) for name, path in zip(names, args.maps)}
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    results = {}
+    for name, uvmap in maps.items():
+        _progress(f"measuring {name}")
+        start = time.perf_counter()
+        results[name] = measure_map(uvmap, template, distance=args.distance, copies=args.copies,
+                                    n_poses=args.poses, progress=_progress)
+        results[name]["source"] = str(Path(args.maps[names.index(name)]).name)
+        results[name]["seconds"] = time.perf_counter() - start
+    table = format_table(results)
+    print(table)
+    report = {"template": template.source, "template_sha256": template.sha256, "maps": results}
+    atomic.write_text(out / "compare.json", json.dumps(report, indent=2) + "\n")
+    atomic.write_text(out / "compare.txt", table + "\n")
+    parts = _face_parts(template)
+    for name, uvmap in maps.items():
+        plot_uv_layout(uvmap.vt, uvmap.ft, out / f"uv_{name}.png", parts=parts, title=f"{name} ({results[name]['S1']:.3f} / {results[name]['S2']:.3f})")
+    uvs = {name: metrics.vertex_uv(m.vt, m.ft, m.vt2v, template.n_vertices, copies=args.copies) for name, m in maps.items()}
+    plot_distance_matrices(template.faces, uvs, out / "distance_matrices.png", vertices=template.vertices,
+                           parts=template.parts, distance=args.distance,
+                           scores={name: (r["S1"], r["S2"]) for name, r in results.items()})
+    print(f"wrote {out / 'compare.json'}, {out / 'compare.txt'}, {out / 'distance_matrices.png'} and {len(maps)} UV layout figures")
+    return 0
+
+
+def cmd_build_uv(args: argparse.Namespace) -> int:
+    from .build import build_uv, symmetry_error
+    from .template import load_template
+
+    _check_output(args.output)
+    start = time.perf_counter()
+    template = load_template(args.template)
+    _progress(f"loaded {template.source} ({template.n_vertices} vertices) in {time.perf_counter() - start:.2f} s")
+    uvmap = build_uv(
+        template,
+        seams=args.seams,
+        solver=args.solver,
+        iterations=args.iterations,
+        warmup=args.warmup,
+        area_iterations=args.area_iterations,
+        margin=args.margin,
+        resolutions=args.resolutions,
+        allow_asymmetric=args.no_symmetry,
+        progress=_progress,
+    )
+    uvmap.save(args.output)
+    stats = uvmap.meta.get("stats", {})
+    print(
+        f"wrote {args.output}: {len(uvmap.vt)} UV vertices, {stats.get('flipped_triangles')} flipped triangles, "
+        f"{stats.get('boundary_self_overlaps')} boundary self-overlaps, symmetry error {symmetry_error(uvmap):.2e}, "
+        f"coverage {stats.get('coverage', float('nan')):.1%}, {time.perf_counter() - start:.1f} s"
+    )
+    if args.figure:
+        from .plot import plot_uv_layout
+
+        plot_uv_layout(uvmap.vt, uvmap.ft, args.figure, parts=_face_parts(template),
+                       title=f"{template.name}: continuous UV ({args.seams}, {args.solver})")
+        print(f"wrote {args.figure}")
     return 0
 
 
@@ -92,6 +187,55 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("--json", action="store_true", help="print JSON instead of text")
     info.add_argument("--no-symmetry", action="store_true", help="accept a template far from left-right symmetric")
     info.set_defaults(func=cmd_info)
+
+    from .cut import SEAM_PRESETS
+    from .param import SOLVERS
+    from .unwrap import DEFAULT_AREA_ITERATIONS, DEFAULT_ITERATIONS, DEFAULT_MARGIN, DEFAULT_SEAMS, DEFAULT_SOLVER, DEFAULT_WARMUP
+
+    build = sub.add_parser(
+        "build-uv",
+        help="build the continuous, left-right symmetric UV map of a template",
+        description=(
+            "Cut the template into one disk along a left-right symmetric seam tree, map it to the "
+            "plane (Tutte start, SLIM warm-up, SCAF or SLIM, then an area-equalising step), make the "
+            "map exactly symmetric, pack it into the unit square and rasterize the lookup tables. "
+            "The template must be closed, genus 0 and (nearly) left-right symmetric."
+        ),
+        epilog="SCAF wraps Shewchuk's Triangle, whose licence restricts commercial use; use --solver slim to avoid it.",
+    )
+    build.add_argument("--template", "-t", default="open", help="template file (SMPL .pkl, .npz, .obj, ...), or 'open' (default)")
+    build.add_argument("-o", "--output", required=True, help="the UV map file to write (.npz)")
+    build.add_argument("--seams", choices=sorted(SEAM_PRESETS), default=DEFAULT_SEAMS, help=f"seam preset (default {DEFAULT_SEAMS}; see docs/seams.md)")
+    build.add_argument("--solver", choices=list(SOLVERS), default=DEFAULT_SOLVER, help=f"parameterization solver (default {DEFAULT_SOLVER})")
+    build.add_argument("--iterations", type=int, default=DEFAULT_ITERATIONS, help=f"solver iterations (default {DEFAULT_ITERATIONS})")
+    build.add_argument("--warmup", type=int, default=DEFAULT_WARMUP, help=f"SLIM warm-up iterations (default {DEFAULT_WARMUP})")
+    build.add_argument("--area-iterations", type=int, default=DEFAULT_AREA_ITERATIONS, help=f"area-equalising iterations, 0 disables (default {DEFAULT_AREA_ITERATIONS})")
+    build.add_argument("--margin", type=float, default=DEFAULT_MARGIN, help=f"empty border of the unit square (default {DEFAULT_MARGIN})")
+    build.add_argument("--resolutions", type=_resolutions, default=(64, 128, 256), help="lookup-table sizes (default 64,128,256)")
+    build.add_argument("--figure", help="also write the UV layout figure (PNG), faces coloured by body part")
+    build.add_argument("--no-symmetry", action="store_true", help="accept a template far from left-right symmetric")
+    build.set_defaults(func=cmd_build_uv)
+
+    comp = sub.add_parser(
+        "compare",
+        help="measure UV maps of one template side by side: S1/S2, distortion, lookup round trip, figures",
+        description=(
+            "Measure UV map files of the same template: S1 (correlation) and S2 (cosine similarity) "
+            "of the mesh distance matrix and the UV distance matrix (the DecoMR paper's Table 1), "
+            "distortion, and the lookup tables' quality (valid texels, shared texels, round trip "
+            "template -> location map -> vertices at rest and posed). Prints one table (a column per "
+            "map) and writes compare.json, compare.txt, the distance-matrix figure and a UV layout "
+            "figure per map into --out."
+        ),
+    )
+    comp.add_argument("maps", nargs="+", help="UV map files (.npz) made by build-uv or import-uv")
+    comp.add_argument("--template", "-t", default="open", help="the template they belong to, or 'open' (default)")
+    comp.add_argument("--out", default="out/compare", help="folder for the report and figures (default out/compare)")
+    comp.add_argument("--names", help="comma-separated column names (default: file stems)")
+    comp.add_argument("--distance", choices=["hops", "geodesic"], default="hops", help="mesh distance: hop counts (default, the paper's numbers) or edge-length geodesics")
+    comp.add_argument("--copies", choices=["first", "mean"], default="first", help="UV position of a seam vertex: first copy in face order (default) or mean of copies")
+    comp.add_argument("--poses", type=int, default=4, help="random posed bodies for the posed round trip (default 4; 0 skips)")
+    comp.set_defaults(func=cmd_compare)
 
     imp = sub.add_parser(
         "import-uv",

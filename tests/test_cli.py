@@ -1,0 +1,91 @@
+"""The ``uvkit`` command as its users call it, on a stick figure made in code."""
+import json
+
+import numpy as np
+import pytest
+
+from uvkit.atomic import save_npz
+from uvkit.cli import main
+from uvkit.shapes import stick_figure
+from uvkit.uvmap import load_uvmap
+
+
+@pytest.fixture(scope="module")
+def figure_template(tmp_path_factory):
+    mesh = stick_figure()
+    path = tmp_path_factory.mktemp("templates") / "stick.npz"
+    save_npz(path, v_template=mesh.vertices, f=mesh.faces, parts=mesh.parts, mirror=mesh.mirror)
+    return path
+
+
+@pytest.fixture(scope="module")
+def built(figure_template, tmp_path_factory):
+    out = tmp_path_factory.mktemp("maps") / "stick_uv.npz"
+    assert main(["build-uv", "-t", str(figure_template), "-o", str(out), "--resolutions", "32,64",
+                 "--figure", str(out.with_suffix(".png"))]) == 0
+    return out
+
+
+def test_info(figure_template, capsys):
+    assert main(["info", "-t", str(figure_template), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["closed"] and info["genus"] == 0 and info["mirror_max_mm"] < 1e-6
+
+
+def test_build_uv_writes_a_valid_symmetric_map(built, figure_template):
+    from uvkit import load_template
+    from uvkit.build import symmetry_error
+
+    template = load_template(figure_template)
+    uvmap = load_uvmap(built, template)
+    assert uvmap.resolutions == (32, 64)
+    assert symmetry_error(uvmap) <= 1e-6
+    assert uvmap.meta["stats"]["flipped_triangles"] == 0
+    assert uvmap.meta["generator"] == "build-uv" and uvmap.meta["template_sha256"] == template.sha256
+    assert built.with_suffix(".png").stat().st_size > 10_000
+
+
+def test_build_uv_is_deterministic(built, figure_template, tmp_path):
+    again = tmp_path / "again.npz"
+    assert main(["build-uv", "-t", str(figure_template), "-o", str(again), "--resolutions", "32,64"]) == 0
+    first, second = np.load(built), np.load(again)
+    for key in first.files:
+        if key != "meta":
+            np.testing.assert_array_equal(first[key], second[key], err_msg=key)
+
+
+def test_compare_and_import(built, figure_template, tmp_path, capsys):
+    out = tmp_path / "report"
+    assert main(["compare", str(built), str(built), "--names", "a,b", "-t", str(figure_template), "--out", str(out), "--poses", "0"]) == 0
+    printed = capsys.readouterr().out
+    assert "S1" in printed and "round trip" in printed
+    report = json.loads((out / "compare.json").read_text())
+    assert report["maps"]["a"]["S1"] == report["maps"]["b"]["S1"] > 0.5
+    for name in ("distance_matrices.png", "uv_a.png", "uv_b.png", "compare.txt"):
+        assert (out / name).stat().st_size > 0
+
+
+def test_bad_input_gives_one_clear_error(figure_template, tmp_path, capsys):
+    mesh = stick_figure()
+    holey = tmp_path / "holey.npz"
+    save_npz(holey, v_template=mesh.vertices, f=mesh.faces[1:])
+    assert main(["build-uv", "-t", str(holey), "-o", str(tmp_path / "x.npz")]) == 2
+    assert "holey.npz" in capsys.readouterr().err
+    lopsided = tmp_path / "lopsided.npz"
+    V = mesh.vertices.copy()
+    V[V[:, 0] > 0.2, 2] += 0.3
+    save_npz(lopsided, v_template=V, f=mesh.faces)
+    assert main(["info", "-t", str(lopsided)]) == 2
+    assert "not left-right symmetric" in capsys.readouterr().err
+    assert main(["build-uv", "-t", str(figure_template), "-o", str(tmp_path / "missing" / "x.npz"), "--resolutions", "16"]) == 2
+    assert "output folder does not exist" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
+        main(["build-uv", "-t", str(figure_template), "-o", str(tmp_path / "x.npz"), "--solver", "arap"])
+    assert exit_info.value.code == 2
+    assert "scaf" in capsys.readouterr().err and not (tmp_path / "x.npz").exists()
+    assert main(["compare", str(tmp_path / "nope.npz"), "--out", str(tmp_path / "r")]) == 2
+    assert "nope.npz: no such file" in capsys.readouterr().err
+    other = tmp_path / "other.npz"
+    main(["import-uv", "-t", "open", "-o", str(other), "--resolutions", "16"])
+    assert main(["compare", str(other), "-t", str(figure_template), "--out", str(tmp_path / "r")]) == 2
+    assert "other.npz" in capsys.readouterr().err
