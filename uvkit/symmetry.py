@@ -102,23 +102,37 @@ def _fit_plane(vertices: np.ndarray) -> tuple[np.ndarray, float]:
 
 
 def _matching(reflected: np.ndarray, vertices: np.ndarray, tree: cKDTree, scale: float) -> np.ndarray:
-    """One-to-one assignment of each vertex to a vertex near its reflection."""
+    """One-to-one assignment of each vertex to a vertex near its reflection.
+
+    Mutual nearest neighbours (``i`` nearest to the reflection of ``j`` and the reverse) are
+    paired at once; the few vertices left are assigned by a minimum-cost bipartite matching
+    over their near neighbours.
+    """
     n = len(vertices)
+    _, nearest = tree.query(reflected)
+    mutual = nearest[nearest] == np.arange(n)
+    assignment = np.where(mutual, nearest, -1)
+    rest = np.flatnonzero(~mutual)
+    if len(rest) == 0:
+        return assignment.astype(np.int64)
+    local = cKDTree(vertices[rest])
+    m = len(rest)
     for k in (8, 16, 32, 64):
-        k = min(k, n)
-        distance, index = tree.query(reflected, k=k)
-        rows = np.repeat(np.arange(n), k)
-        cols = index.ravel()
+        k = min(k, m)
+        distance, index = local.query(reflected[rest], k=k)
+        distance, index = distance.reshape(m, k), index.reshape(m, k)
+        rows = np.repeat(np.arange(m), k)
         # an offset keeps exact matches (cost 0) from reading as missing edges
         cost = distance.ravel() + 1e-9 * scale
         # symmetric costs: |R p_i - p_j| and |R p_j - p_i| are equal for an exact reflection
-        graph = scipy.sparse.coo_matrix((cost, (rows, cols)), shape=(n, n)).tocsr()
+        graph = scipy.sparse.coo_matrix((cost, (rows, index.ravel())), shape=(m, m)).tocsr()
         graph = graph.maximum(graph.T).tocsr()
         try:
-            _, assignment = scipy.sparse.csgraph.min_weight_full_bipartite_matching(graph)
-            return np.asarray(assignment, dtype=np.int64)
+            _, columns = scipy.sparse.csgraph.min_weight_full_bipartite_matching(graph)
         except ValueError:
             continue
+        assignment[rest] = rest[columns]
+        return assignment.astype(np.int64)
     raise SymmetryError("no one-to-one mirror matching exists among near neighbours")
 
 
