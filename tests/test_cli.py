@@ -89,3 +89,28 @@ def test_bad_input_gives_one_clear_error(figure_template, tmp_path, capsys):
     main(["import-uv", "-t", "open", "-o", str(other), "--resolutions", "16"])
     assert main(["compare", str(other), "-t", str(figure_template), "--out", str(tmp_path / "r")]) == 2
     assert "other.npz" in capsys.readouterr().err
+
+
+def test_build_uv_on_an_smpl_format_pickle(tmp_path):
+    """The SMPL path end to end: a pickle with chumpy stand-ins and a sparse regressor."""
+    import pickle
+
+    import scipy.sparse
+
+    from smpl_format import fake_chumpy, smpl_dict
+    from uvkit import load_template
+
+    mesh = stick_figure()
+    data = smpl_dict(mesh.vertices, mesh.faces)
+    data["weights"] = np.eye(24)[mesh.parts]  # parts are derived from the weights
+    path = tmp_path / "basic_like.pkl"
+    with fake_chumpy() as Ch:
+        data["v_template"] = Ch(data["v_template"])
+        data["J_regressor"] = scipy.sparse.csc_matrix(data["J_regressor"])
+        with open(path, "wb") as handle:
+            pickle.dump(data, handle, protocol=2)
+    out = tmp_path / "smpl_like_uv.npz"
+    assert main(["build-uv", "-t", str(path), "-o", str(out), "--resolutions", "32"]) == 0
+    template = load_template(path)
+    np.testing.assert_array_equal(template.parts, mesh.parts)
+    assert load_uvmap(out, template).meta["stats"]["flipped_triangles"] == 0
