@@ -42,9 +42,13 @@ def developable_strip(nx=12, ny=5, step=0.1):
 
 
 @pytest.mark.parametrize("distance", ["hops", "geodesic"])
-def test_blockwise_equals_dense_reference(figure, distance):
+@pytest.mark.parametrize("symmetric", [False, True])
+def test_blockwise_equals_dense_reference(figure, distance, symmetric):
     rng = np.random.default_rng(1)
-    uv = front_projection(figure.vertices) + 0.05 * rng.random((len(figure.vertices), 2))
+    uv = front_projection(figure.vertices)               # mirror-symmetric: u + u[mirror] constant
+    assert metrics._uv_mirror_symmetric(uv, figure.mirror)
+    if not symmetric:
+        uv = uv + 0.05 * rng.random((len(figure.vertices), 2))
     expected = metrics.s1_s2_reference(figure.faces, uv, vertices=figure.vertices, distance=distance)
     for mirror, workers, block in ((None, 1, 64), (figure.mirror, 1, 7), (figure.mirror, 2, 100)):
         got = metrics.s1_s2(figure.faces, uv, vertices=figure.vertices, distance=distance, mirror=mirror,
@@ -233,3 +237,17 @@ def test_distortion_bad_input():
         metrics.distortion(vertices, faces, flat[:10], faces)
     with pytest.raises(UvkitError, match="resolution"):
         metrics.uv_coverage(flat, faces, 0)
+
+
+def test_graph_distances_match_scipy(figure):
+    from scipy.sparse.csgraph import shortest_path
+
+    sources = np.arange(0, len(figure.vertices), 37)
+    graph = metrics.mesh_graph(figure.faces, len(figure.vertices))
+    hops = metrics.graph_distances(figure.faces, sources, n_vertices=len(figure.vertices))
+    np.testing.assert_array_equal(hops, shortest_path(graph, unweighted=True, indices=sources))
+    weighted = metrics.mesh_graph(figure.faces, len(figure.vertices), figure.vertices)
+    geodesic = metrics.graph_distances(figure.faces, sources, vertices=figure.vertices, distance="geodesic")
+    np.testing.assert_allclose(geodesic, shortest_path(weighted, indices=sources), rtol=1e-12)
+    with pytest.raises(UvkitError, match="sources"):
+        metrics.graph_distances(figure.faces, [len(figure.vertices)], n_vertices=len(figure.vertices))

@@ -25,7 +25,9 @@ search (or Dijkstra) from blocks of source vertices and accumulates the six sums
 for hop counts). With a mirror permutation that is an automorphism of the mesh graph, only one
 source per mirror orbit is searched: the row of ``mirror[i]`` is the row of ``i`` read through
 the mirror, ``d(m(i), j) = d(i, m(j))``; the UV row of ``m(i)`` is computed directly, so the
-UV map need not be symmetric. Blocks of sources are spread over worker threads.
+UV map need not be symmetric (when it is, to 1e-12 of its extent, the UV row is reused too).
+Vertices are renumbered in breadth-first order for memory locality. Blocks of sources are
+spread over worker processes (a searching thread holds the GIL, threads would not help).
 :func:`s1_s2_reference` is the slow dense computation the tests compare against.
 
 Distortion
@@ -238,7 +240,8 @@ def graph_distances(faces, sources, *, n_vertices: int | None = None, vertices=N
     Returns
     -------
     distances : (K, V) float64
-        ``inf`` between components.
+        hops need a connected graph (else an error); geodesic gives ``inf`` between
+        components.
     """
     _check_choice(distance, DISTANCES, "distance")
     if n_vertices is None:
@@ -249,9 +252,17 @@ def graph_distances(faces, sources, *, n_vertices: int | None = None, vertices=N
     sources = np.asarray(sources, dtype=np.int64).ravel()
     if sources.size and (sources.min() < 0 or sources.max() >= n_vertices):
         raise UvkitError(f"sources must lie in [0, {n_vertices})")
-    if distance == "hops":
-        return shortest_path(graph, directed=True, unweighted=True, indices=sources).reshape(len(sources), n_vertices)
-    return dijkstra(graph, directed=True, indices=sources).reshape(len(sources), n_vertices)
+    if distance == "geodesic":
+        return dijkstra(graph, directed=True, indices=sources).reshape(len(sources), n_vertices)
+    out = np.full((len(sources), n_vertices), np.inf)
+    for first in range(0, len(sources), _BLOCK):
+        block = sources[first:first + _BLOCK]
+        orders, levels = _bfs_levels(graph, block)
+        for row, (order, starts) in enumerate(zip(orders, levels)):
+            starts = starts[starts < len(order)]
+            hops = np.repeat(np.arange(len(starts) + 1, dtype=np.float64), np.diff(np.r_[0, starts, len(order)]))
+            out[first + row, order] = hops
+    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -278,18 +289,25 @@ def _check_mirror(mirror, graph: scipy.sparse.csr_matrix, distance: str) -> np.n
         raise UvkitError("'mirror' is not a symmetry of the mesh graph: it maps some edge onto a non-edge")
     if distance == "geodesic":
         # the mirrored row is only exact when every edge keeps its length
-        if np.abs(mapped.data - graph.data).max() > 1e-12 * graph.data.max():
+        if np.abs(mapped.data - graph.data).max() > tol.exact_symmetry * graph.data.max():
             return None
     return mirror
 
 
-def _hop_block(graph, sources, partners, uv_c, mirror_uv_c) -> tuple[int, int, float, float]:
-    """Sums of A, A**2, A*B and B over the rows of ``sources`` (and of their mirror partners).
+def _bfs_levels(graph, sources) -> tuple[np.ndarray, np.ndarray]:
+    """Breadth-first order from each source and where each hop level starts in it.
 
-    Hop counts from one breadth-first search per source: in breadth-first order the level of
-    a node is one more than its predecessor's, and the levels are contiguous runs. With
-    ``C[q]`` = 1 + number of children of the first q + 1 nodes in that order, level L + 1
-    starts at ``C[start(L) - 1]``. The UV distance row is summed per level run.
+    In breadth-first order the level of a node is one more than its predecessor's and the
+    levels are contiguous runs. With ``C[q]`` = 1 + the number of children of the first
+    q + 1 nodes in that order, level L + 1 starts at position ``C[start(L) - 1]``.
+    The graph must be connected (every row reaches all n vertices).
+
+    Returns
+    -------
+    orders : (K, n) intp
+        vertices in breadth-first order from each source (the source first).
+    levels : (K, L) int64
+        position where hop level 1, 2, ..., L starts in each row; ``n`` past a row's last level.
     """
     n = graph.shape[0]
     k = len(sources)
@@ -297,6 +315,8 @@ def _hop_block(graph, sources, partners, uv_c, mirror_uv_c) -> tuple[int, int, f
     cumulative = np.empty((k, n), dtype=np.int64)
     for row, source in enumerate(sources):
         order, predecessor = breadth_first_order(graph, int(source), directed=True, return_predecessors=True)
+        if len(order) != n:
+            raise TemplateError("the mesh graph is not connected: hop counts between its components are infinite")
         predecessor[source] = source  # the root counts as its own child: C[0] >= 1
         np.cumsum(np.bincount(predecessor, minlength=n)[order], out=cumulative[row])
         orders[row] = order
@@ -308,6 +328,18 @@ def _hop_block(graph, sources, partners, uv_c, mirror_uv_c) -> tuple[int, int, f
         starts.append(start)
         start = flat[offsets + start - 1]
     levels = np.stack(starts, axis=1) if starts else np.full((k, 0), n, dtype=np.int64)
+    return orders, levels
+
+
+def _hop_block(graph, sources, partners, uv_c, mirror_uv_c) -> tuple[int, int, float, float]:
+    """Sums of A, A**2, A*B and B over the rows of ``sources`` (and of their mirror partners).
+
+    Hop counts from one breadth-first search per source (:func:`_bfs_levels`); the UV
+    distance row is summed per run of equal hop count.
+    """
+    n = graph.shape[0]
+    k = len(sources)
+    orders, levels = _bfs_levels(graph, sources)
     remaining = n - levels  # (k, L): entries at distance >= L, per row
     steps = np.arange(1, levels.shape[1] + 1, dtype=np.int64)
     factor = np.where(partners >= 0, 2, 1)  # a mirror partner's row has the same hop counts
@@ -317,12 +349,16 @@ def _hop_block(graph, sources, partners, uv_c, mirror_uv_c) -> tuple[int, int, f
     bounds = np.concatenate([np.zeros((k, 1), dtype=np.int64), levels], axis=1)
     valid = bounds < n
     hop = np.broadcast_to(np.arange(bounds.shape[1], dtype=np.float64), bounds.shape)
+    # with a mirror-symmetric UV map (mirror_uv_c None) a partner's UV row sums like its source's
+    weight = np.where((partners >= 0) & (mirror_uv_c is None), 2.0, 1.0)
     sum_ab = 0.0
     sum_b = 0.0
     rows_all = np.arange(k)
     for uv, pick_all in ((uv_c, rows_all), (mirror_uv_c, rows_all[partners >= 0])):
         if uv is None:
             continue
+        if uv is mirror_uv_c:
+            weight = np.ones(k)
         # a few rows at a time: the (rows, V) temporaries stay in cache
         for first in range(0, len(pick_all), _UV_ROWS):
             pick = pick_all[first:first + _UV_ROWS]
@@ -332,6 +368,7 @@ def _hop_block(graph, sources, partners, uv_c, mirror_uv_c) -> tuple[int, int, f
             keep = valid[pick]
             local = (bounds[pick] + np.arange(len(pick), dtype=np.int64)[:, None] * n)[keep]
             runs = np.add.reduceat(dist.ravel(), local)
+            runs *= np.repeat(weight[pick], keep.sum(axis=1))
             sum_ab += float(runs @ hop[pick][keep])
             sum_b += float(runs.sum())
     return sum_a, sum_aa, sum_ab, sum_b
@@ -340,19 +377,19 @@ def _hop_block(graph, sources, partners, uv_c, mirror_uv_c) -> tuple[int, int, f
 def _geodesic_block(graph, sources, partners, uv_c, mirror_uv_c) -> tuple[float, float, float, float]:
     """Sums of A, A**2, A*B and B over the rows of ``sources`` and their mirror partners."""
     dist = dijkstra(graph, directed=True, indices=sources).reshape(len(sources), -1)
+    # with a mirror-symmetric UV map (mirror_uv_c None) a partner's row sums like its source's
+    weight = np.where((partners >= 0) & (mirror_uv_c is None), 2.0, 1.0)
     sum_a = sum_aa = sum_ab = sum_b = 0.0
-    for uv, rows in ((uv_c, slice(None)), (mirror_uv_c, partners >= 0)):
-        if uv is None:
+    for uv, rows in ((uv_c, np.arange(len(sources))), (mirror_uv_c, np.flatnonzero(partners >= 0))):
+        if uv is None or len(rows) == 0:
             continue
         d = dist[rows]
-        src = sources[rows]
-        if len(src) == 0:
-            continue
-        b = np.abs(uv[None, :] - uv[src][:, None])
-        sum_a += float(d.sum())
-        sum_aa += float(np.einsum("ij,ij->", d, d))
-        sum_ab += float(np.einsum("ij,ij->", d, b))
-        sum_b += float(b.sum())
+        w = weight[rows] if uv is uv_c else np.ones(len(rows))
+        b = np.abs(uv[None, :] - uv[sources[rows]][:, None])
+        sum_a += float(d.sum(axis=1) @ w)
+        sum_aa += float(np.einsum("ij,ij->i", d, d) @ w)
+        sum_ab += float(np.einsum("ij,ij->i", d, b) @ w)
+        sum_b += float(b.sum(axis=1) @ w)
     return sum_a, sum_aa, sum_ab, sum_b
 
 
@@ -380,6 +417,19 @@ def _pool_context():
     if sys.platform.startswith("linux") and "fork" in methods:
         return multiprocessing.get_context("fork")
     return multiprocessing.get_context("spawn")
+
+
+def _uv_mirror_symmetric(uv: np.ndarray, mirror: np.ndarray) -> bool:
+    """Whether the mirror maps the UV layout onto itself by a reflection across a vertical or
+    horizontal line (``u + u[mirror]`` constant and ``v == v[mirror]``, or the same with u and
+    v exchanged), to 1e-12 of the layout's extent; UV distances are then mirror-invariant."""
+    extent = float(np.ptp(uv, axis=0).max())
+    limit = tol.exact_symmetry * max(extent, np.finfo(float).tiny)
+    for across, along in ((0, 1), (1, 0)):
+        total = uv[:, across] + uv[mirror, across]
+        if np.ptp(total) <= limit and np.abs(uv[:, along] - uv[mirror, along]).max() <= limit:
+            return True
+    return False
 
 
 def _default_workers() -> int:
@@ -425,7 +475,8 @@ def s1_s2(faces, uv, *, vertices=None, distance: str = "hops", mirror=None, work
         For ``"geodesic"`` it is used only when every edge keeps its length within 1e-12
         relative (otherwise ignored, the result stays exact).
     workers : int or None
-        threads; default all usable CPUs. 1 runs in the calling thread.
+        worker processes (``fork`` on Linux, ``spawn`` elsewhere); default all usable CPUs.
+        1 runs in the calling process. The result does not depend on it.
     block : int
         sources per task.
     progress : callable(done, total) or None
@@ -470,7 +521,8 @@ def s1_s2(faces, uv, *, vertices=None, distance: str = "hops", mirror=None, work
     else:
         sources = ids[ids <= mirror]
         partners = np.where(mirror[sources] != sources, mirror[sources], -1)
-        mirror_uv_c = uv_c[mirror]
+        # None: the UV map is mirror-symmetric, a partner's UV row is its source's, permuted
+        mirror_uv_c = None if _uv_mirror_symmetric(uv, mirror) else uv_c[mirror]
     chunks = [(start, min(start + block, len(sources))) for start in range(0, len(sources), block)]
     state = (distance, graph, sources, partners, uv_c, mirror_uv_c)
     workers = _default_workers() if workers is None else int(workers)

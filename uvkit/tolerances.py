@@ -11,6 +11,9 @@ class Tolerances:
     mirror_max_fraction: float = 0.05
     #: required symmetry of a symmetrised UV map: |u(i) + u(mirror(i)) - 1| and |v(i) - v(mirror(i))|.
     uv_symmetry: float = 1e-6
+    #: relative difference under which two edge lengths or two UV layouts count as exactly
+    #: mirror-symmetric, so that S1/S2 may reuse a mirrored row (the result stays exact).
+    exact_symmetry: float = 1e-12
     #: relative twice-area below which a triangle counts as degenerate.
     degenerate_area: float = 1e-14
     #: a texel centre counts as inside a UV face when its smallest barycentric weight is at
