@@ -18,6 +18,7 @@ from .symmetry import template_mirror
 from .template import Template
 from .unwrap import (
     DEFAULT_AREA_ITERATIONS,
+    DEFAULT_DETAIL_SCALE,
     DEFAULT_ITERATIONS,
     DEFAULT_MARGIN,
     DEFAULT_SEAMS,
@@ -37,6 +38,7 @@ def build_uv(
     warmup: int = DEFAULT_WARMUP,
     area_iterations: int = DEFAULT_AREA_ITERATIONS,
     margin: float = DEFAULT_MARGIN,
+    detail_scale: str | float = DEFAULT_DETAIL_SCALE,
     resolutions: tuple[int, ...] = DEFAULT_RESOLUTIONS,
     allow_asymmetric: bool = False,
     progress: Callable[[str], None] | None = None,
@@ -47,7 +49,7 @@ def build_uv(
     ----------
     template : Template
         closed, genus 0, left-right symmetric (within ``uvkit.tol``) triangle mesh.
-    seams, solver, iterations, warmup, area_iterations, margin
+    seams, solver, iterations, warmup, area_iterations, margin, detail_scale
         see :func:`uvkit.unwrap.parameterize_template`.
     resolutions : tuple of int
         lookup-table sizes.
@@ -70,7 +72,7 @@ def build_uv(
     unwrap = parameterize_template(
         template.vertices, template.faces, mirror.permutation, template.parts,
         seams=seams, solver=solver, iterations=iterations, warmup=warmup,
-        area_iterations=area_iterations, margin=margin, progress=say,
+        area_iterations=area_iterations, margin=margin, detail_scale=detail_scale, progress=say,
     )
     table_start = time.perf_counter()
     meta = {

@@ -61,6 +61,18 @@ def _resolutions(text: str) -> tuple[int, ...]:
     return values
 
 
+def _detail_scale(text: str):
+    if text == "auto":
+        return text
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected 'auto' or a number >= 1, got '{text}'") from None
+    if not value >= 1.0:
+        raise argparse.ArgumentTypeError(f"expected 'auto' or a number >= 1, got '{text}'")
+    return value
+
+
 def cmd_import_uv(args: argparse.Namespace) -> int:
     from .importuv import import_uvmap
     from .template import load_template
@@ -149,6 +161,7 @@ def cmd_build_uv(args: argparse.Namespace) -> int:
         warmup=args.warmup,
         area_iterations=args.area_iterations,
         margin=args.margin,
+        detail_scale=args.detail_scale,
         resolutions=args.resolutions,
         allow_asymmetric=args.no_symmetry,
         progress=_progress,
@@ -211,6 +224,14 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--warmup", type=int, default=DEFAULT_WARMUP, help=f"SLIM warm-up iterations (default {DEFAULT_WARMUP})")
     build.add_argument("--area-iterations", type=int, default=DEFAULT_AREA_ITERATIONS, help=f"area-equalising iterations, 0 disables (default {DEFAULT_AREA_ITERATIONS})")
     build.add_argument("--margin", type=float, default=DEFAULT_MARGIN, help=f"empty border of the unit square (default {DEFAULT_MARGIN})")
+    build.add_argument(
+        "--detail-scale", type=_detail_scale, default="auto",
+        help=(
+            "texel budget of the head, hands and feet: they are enlarged by this factor in length "
+            "before flattening ('auto' (default): by how much finer they are meshed than the rest, "
+            "at most 3; 1: strictly area-preserving, as in the paper; see docs/seams.md)"
+        ),
+    )
     build.add_argument("--resolutions", type=_resolutions, default=(64, 128, 256), help="lookup-table sizes (default 64,128,256)")
     build.add_argument("--figure", help="also write the UV layout figure (PNG), faces coloured by body part")
     build.add_argument("--no-symmetry", action="store_true", help="accept a template far from left-right symmetric")

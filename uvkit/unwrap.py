@@ -25,6 +25,17 @@ DEFAULT_ITERATIONS = 20
 DEFAULT_AREA_ITERATIONS = 10
 DEFAULT_AREA_STRENGTH = 1.0
 DEFAULT_MARGIN = 0.02
+#: linear texel-density factor of the detail parts (head, hands, feet): 1 preserves area;
+#: ``"auto"`` follows the mesh's vertex density (:func:`auto_detail_scales`).
+DEFAULT_DETAIL_SCALE = "auto"
+#: ``"auto"``: scale = (median face area of the rest / of the group) ** (DETAIL_EXPONENT / 2),
+#: clipped to [1, DETAIL_MAX_SCALE].
+DETAIL_EXPONENT = 1.0
+DETAIL_MAX_SCALE = 3.0
+#: SMPL joint ids of the detail parts, grouped (each group is enlarged about its own centroid).
+DETAIL_GROUPS: tuple[tuple[int, ...], ...] = ((15,), (20, 22), (21, 23), (7, 10), (8, 11))
+#: length of the transition from scale 1 to the detail scale, as a fraction of the template's height.
+DETAIL_RAMP = 0.04
 
 
 @dataclass
@@ -71,11 +82,13 @@ def parameterize_template(
     area_iterations: int = DEFAULT_AREA_ITERATIONS,
     area_strength: float = DEFAULT_AREA_STRENGTH,
     margin: float = DEFAULT_MARGIN,
+    detail_scale: float | str = DEFAULT_DETAIL_SCALE,
     progress: Callable[[str], None] | None = None,
 ) -> Unwrap:
     """Cut a closed genus-0 template open and map it to a symmetric chart in the unit square.
 
-    Steps: symmetric seam tree and cut (:mod:`uvkit.cut`); Tutte embedding; ``warmup`` SLIM
+    Steps: symmetric seam tree and cut (:mod:`uvkit.cut`); the rest shape to flatten, with the
+    head, hands and feet enlarged by ``detail_scale`` (:func:`enlarge_details`); Tutte embedding; ``warmup`` SLIM
     iterations (cheap, they grow the squeezed limbs); ``iterations`` of ``solver`` (SCAF starts
     from the warm-up only if its boundary does not overlap itself, else from Tutte); area
     equalising (:func:`uvkit.param.equalize_area`); symmetrize and pack (:mod:`uvkit.layout`).
@@ -102,6 +115,12 @@ def parameterize_template(
         in [0, 1]: 1 equalises fully, 0 keeps the solver's areas.
     margin : float
         empty border of the unit square.
+    detail_scale : float or "auto"
+        linear texel-density factor of the head, hands and feet relative to the rest of the
+        body (:func:`enlarge_details`; needs ``parts``). 1 preserves area as the DecoMR paper
+        asks; ``"auto"`` (default) derives one factor per group from the mesh's vertex density
+        (:func:`auto_detail_scales`: about 3 on the open body, whose face and hands are meshed
+        finely; 1 on a uniformly meshed template). docs/seams.md has the measured trade-off.
     progress : callable(str), optional
         receives one line per finished step.
 
@@ -129,7 +148,13 @@ def parameterize_template(
     F = np.ascontiguousarray(F, dtype=np.int64)
     cut = cut_template(V, F, mirror, parts, config)
     say(f"cut: {len(cut.seam_edges)} seam edges, {len(cut.vt2v)} UV vertices ({lap('cut'):.2f} s)")
-    Vc = V[cut.vt2v]
+    scales = [1.0] * len(DETAIL_GROUPS)
+    if parts is not None:
+        scales = auto_detail_scales(V, F, parts) if detail_scale == "auto" else [float(detail_scale)] * len(DETAIL_GROUPS)
+    elif detail_scale != "auto" and not float(detail_scale) > 0:
+        raise UvkitError(f"detail_scale must be > 0 or 'auto', got {detail_scale}")
+    Vs = enlarge_details(V, F, parts, scales) if any(x != 1.0 for x in scales) else V
+    Vc = Vs[cut.vt2v]
     ft = cut.ft
     UV = param.tutte(Vc, ft, cut.boundary)
     say(f"tutte ({lap('tutte'):.2f} s)")
@@ -151,7 +176,7 @@ def parameterize_template(
     layout = symmetrize_and_pack(UV, ft, cut.vt_mirror, up=up, margin=margin)
     flips = len(param.flipped_triangles(layout.vt, ft))
     overlaps = param.boundary_self_overlaps(layout.vt, cut.boundary)
-    final = param.area_distortion(Vc, ft, layout.vt)
+    final = param.area_distortion(V[cut.vt2v], ft, layout.vt)
     say(f"layout: coverage {layout.coverage:.3f}, {flips} flips, {overlaps} overlaps ({lap('layout'):.2f} s)")
     if flips:
         raise UvkitError(f"the UV map has {flips} flipped triangles")
@@ -162,20 +187,96 @@ def parameterize_template(
         "boundary_self_overlaps": int(overlaps),
         "area_distortion_solver": before.as_dict(),
         "area_distortion_equalized": after.as_dict(),
-        "area_distortion_final": final.as_dict(),
+        "area_distortion_final": final.as_dict(),  # against the template itself, detail scale included
         "coverage": layout.coverage,
         "symmetry_error": layout.symmetry_error,
         "symmetry_axis_residual": layout.axis.residual,
         "symmetry_averaging_shift": layout.averaging_shift,
         "flip_repair_rounds": layout.repair_rounds,
+        "detail_scales": [float(x) for x in scales],
         "timings": {k: round(v, 4) for k, v in timings.items()},
         "solve_seconds": round(timings["solve"], 4),
         "total_seconds": round(sum(timings.values()), 4),
     }
     params = {"seams": config.as_dict(), "solver": solver, "iterations": int(iterations), "warmup": int(warmup),
-              "area_iterations": int(area_iterations), "area_strength": float(area_strength), "margin": float(margin)}
+              "area_iterations": int(area_iterations), "area_strength": float(area_strength), "margin": float(margin),
+              "detail_scale": detail_scale if detail_scale == "auto" else float(detail_scale)}
     return Unwrap(layout.vt, ft, cut.vt2v, cut.vt_mirror, cut, params, stats)
 
 
 __all__ = ["Unwrap", "parameterize_template", "DEFAULT_SOLVER", "DEFAULT_ITERATIONS", "DEFAULT_WARMUP",
-           "DEFAULT_AREA_ITERATIONS", "DEFAULT_AREA_STRENGTH", "DEFAULT_MARGIN"]
+           "DEFAULT_AREA_ITERATIONS", "DEFAULT_AREA_STRENGTH", "DEFAULT_MARGIN", "DEFAULT_DETAIL_SCALE",
+           "enlarge_details", "auto_detail_scales"]
+
+
+def auto_detail_scales(V: np.ndarray, F: np.ndarray, parts: np.ndarray,
+                       groups: tuple[tuple[int, ...], ...] = DETAIL_GROUPS) -> list[float]:
+    """Texel-density factor of each detail group from how finely it is meshed.
+
+    scale = (median face area outside every group / median face area of the group)
+    ** (DETAIL_EXPONENT / 2), clipped to [1, DETAIL_MAX_SCALE]: texel density partly follows
+    vertex density. V : (V, 3) float64; F : (F, 3) int64; parts : (V,) int64 -> list of float.
+    """
+    from .param import triangle_areas
+
+    area = triangle_areas(V, F)
+    face_part = np.asarray(parts)[F[:, 0]]
+    rest = ~np.isin(face_part, sum(groups, ()))
+    if not rest.any():
+        return [1.0] * len(groups)
+    reference = float(np.median(area[rest]))
+    out = []
+    for group in groups:
+        mine = np.isin(face_part, group)
+        ratio = reference / float(np.median(area[mine])) if mine.any() else 1.0
+        out.append(float(np.clip(ratio ** (DETAIL_EXPONENT / 2.0), 1.0, DETAIL_MAX_SCALE)))
+    # a group and its mirror image get the same factor (their mean)
+    from .parts import MIRROR_JOINTS
+
+    keys = [tuple(sorted(g)) for g in groups]
+    for i, group in enumerate(groups):
+        twin = tuple(sorted(MIRROR_JOINTS[j] for j in group))
+        if twin in keys and keys.index(twin) > i:
+            j = keys.index(twin)
+            out[i] = out[j] = 0.5 * (out[i] + out[j])
+    return out
+
+
+def enlarge_details(V: np.ndarray, F: np.ndarray, parts: np.ndarray, scale,
+                    groups: tuple[tuple[int, ...], ...] = DETAIL_GROUPS, ramp: float = DETAIL_RAMP) -> np.ndarray:
+    """The template with its detail parts enlarged, the rest shape the parameterization flattens.
+
+    Each group of parts (by default the head, each hand, each foot) is scaled by ``scale``
+    about its centroid; outside the group the scaling fades out linearly with the geodesic
+    distance (along edges) to the group, over ``ramp`` times the template's height. Flattening
+    this shape instead of the template gives the detail parts ``scale ** 2`` times the UV area
+    per unit of surface area of the rest of the body (more texels where the mesh is dense and
+    the features small) at the price of stretch in the transition bands. Exactly
+    mirror-symmetric groups give a mirror-symmetric result.
+
+    V : (V, 3) float64; F : (F, 3) int64; parts : (V,) int64 SMPL joint ids; scale : float > 0,
+    or one per group. Returns (V, 3) float64.
+    """
+    from scipy.sparse import csgraph
+    import scipy.sparse as sp
+
+    scales = np.broadcast_to(np.asarray(scale, dtype=np.float64), (len(groups),))
+    if not np.all(scales > 0):
+        raise UvkitError(f"detail_scale must be > 0, got {scale}")
+    parts = np.asarray(parts)
+    edges = np.concatenate([F[:, [0, 1]], F[:, [1, 2]], F[:, [2, 0]]])
+    length = np.linalg.norm(V[edges[:, 0]] - V[edges[:, 1]], axis=1)
+    graph = sp.coo_matrix((length, (edges[:, 0], edges[:, 1])), shape=(len(V), len(V))).tocsr()
+    width = ramp * float(np.ptp(V, axis=0).max())
+    out = V.copy()
+    for group, factor in zip(groups, scales):
+        if factor == 1.0:
+            continue
+        inside = np.flatnonzero(np.isin(parts, group))
+        if len(inside) == 0:
+            continue
+        centre = V[inside].mean(axis=0)
+        distance = csgraph.dijkstra(graph, directed=False, indices=inside, min_only=True, limit=width)
+        weight = np.clip(1.0 - distance / width, 0.0, 1.0) if width > 0 else (distance == 0).astype(float)
+        out += (factor - 1.0) * weight[:, None] * (V - centre)
+    return out
