@@ -27,6 +27,7 @@ import scipy.sparse as sp
 from scipy.sparse import csgraph
 
 from .errors import TemplateError, UvkitError
+from .mesh import boundary_loops
 
 
 class CutError(UvkitError):
@@ -229,34 +230,6 @@ def _first_corner_of_label(labels: np.ndarray) -> np.ndarray:
 def _unique_edges(F: np.ndarray) -> np.ndarray:
     e = np.sort(np.concatenate([F[:, [0, 1]], F[:, [1, 2]], F[:, [2, 0]]]), axis=1)
     return np.unique(e, axis=0)
-
-
-def boundary_loops(ft: np.ndarray) -> list[np.ndarray]:
-    """Boundary loops of a triangle mesh (lists of vertex ids, in face orientation order).
-
-    ft : (F, 3) int64. Returns a list of (B,) int64 arrays, sorted by their smallest vertex.
-    """
-    a = ft.ravel()
-    b = ft[:, [1, 2, 0]].ravel()
-    n = int(ft.max()) + 1
-    twins = _half_edge_twins(ft, n)
-    boundary = twins < 0
-    nxt = dict(zip(a[boundary].tolist(), b[boundary].tolist()))
-    if len(nxt) != int(boundary.sum()):
-        raise TemplateError("the mesh has a boundary vertex where several boundary loops touch")
-    loops, seen = [], set()
-    for start in sorted(nxt):
-        if start in seen:
-            continue
-        loop = [start]
-        seen.add(start)
-        v = nxt[start]
-        while v != start:
-            loop.append(v)
-            seen.add(v)
-            v = nxt[v]
-        loops.append(np.array(loop, dtype=np.int64))
-    return loops
 
 
 # --- seams --------------------------------------------------------------------------------------
