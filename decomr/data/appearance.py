@@ -1,0 +1,476 @@
+"""What synthetic people look like: skin and clothing painted in UV space, backgrounds, light.
+
+Textures are painted per texel of a UV map from two things known for every texel: its body part
+(the SMPL joint of the covering face, from the template's per-vertex ``parts``) and its position
+on the rest (T-pose) body. Garment borders are cut on the rest body (a sleeve ends at a distance
+along the arm, trousers at a height on the leg) and patterns are functions of the rest position
+(stripes along the body's height, smooth 3D noise), so both are continuous across UV seams.
+
+Backgrounds are procedural (gradients, smooth noise, random shapes) and, when scikit-image is
+installed, random crops of its bundled sample photographs (those without people). Lighting is
+ambient plus one directional light, drawn per sample.
+
+Everything is numpy, seeded by the caller's ``numpy.random.Generator``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy import ndimage
+
+__all__ = [
+    "AppearanceConfig",
+    "TexturePainter",
+    "BackgroundConfig",
+    "BackgroundSampler",
+    "Lighting",
+    "sample_lighting",
+    "photo_names",
+    "SKIN_TONES",
+    "BACKGROUND_KINDS",
+]
+
+#: sRGB skin tones in [0, 1], light to dark (jittered per sample).
+SKIN_TONES: np.ndarray = np.array([
+    [0.96, 0.82, 0.72], [0.93, 0.76, 0.64], [0.87, 0.68, 0.55], [0.80, 0.60, 0.46],
+    [0.70, 0.51, 0.37], [0.58, 0.40, 0.28], [0.45, 0.30, 0.21], [0.33, 0.22, 0.15],
+])
+_HAIR = np.array([
+    [0.05, 0.04, 0.04], [0.17, 0.11, 0.07], [0.33, 0.21, 0.12], [0.62, 0.48, 0.30],
+    [0.85, 0.72, 0.48], [0.55, 0.23, 0.10], [0.60, 0.60, 0.60], [0.85, 0.85, 0.85],
+])
+
+_TORSO = (0, 3, 6, 9, 13, 14)
+_HEAD = (12, 15)
+_ARMS = (16, 17, 18, 19, 20, 21, 22, 23)
+_LEGS = (1, 2, 4, 5)
+_FEET = (7, 8, 10, 11)
+
+#: region ids of :meth:`TexturePainter.regions`.
+SKIN, HAIR, SHIRT, TROUSERS, SHOES = 0, 1, 2, 3, 4
+
+_WAVES = 24  # plane waves in a painter's noise bank
+
+PATTERNS = ("solid", "stripes", "noise", "checks")
+BACKGROUND_KINDS = ("gradient", "noise", "shapes", "photo")
+
+# sample photographs of scikit-image without people in them
+_PHOTOS = ("coffee", "chelsea", "rocket", "hubble_deep_field", "immunohistochemistry", "coins", "moon",
+           "page", "grass", "gravel", "brick", "text", "clock", "retina", "colorwheel")
+
+
+@dataclass
+class AppearanceConfig:
+    """Clothing and skin settings.
+
+    Attributes
+    ----------
+    pattern_weights : dict str -> float
+        relative chances of the garment patterns ``solid``, ``stripes``, ``noise``, ``checks``.
+    bald_probability, barefoot_probability, shirtless_probability : float
+    skin_jitter : float
+        standard deviation of the per-channel skin tone jitter.
+    """
+
+    pattern_weights: dict[str, float] = field(default_factory=lambda: {"solid": 0.45, "stripes": 0.2,
+                                                                        "noise": 0.25, "checks": 0.1})
+    bald_probability: float = 0.1
+    barefoot_probability: float = 0.1
+    shirtless_probability: float = 0.05
+    skin_jitter: float = 0.03
+
+    def __post_init__(self) -> None:
+        unknown = [name for name in self.pattern_weights if name not in PATTERNS]
+        if unknown:
+            raise ValueError(f"unknown patterns {unknown}; choose from {list(PATTERNS)}")
+        if sum(self.pattern_weights.values()) <= 0 or min(self.pattern_weights.values()) < 0:
+            raise ValueError("pattern_weights must be >= 0 with a positive sum")
+
+
+def _rest_joints(template: Any) -> np.ndarray:
+    return template.joint_regressor_dense() @ np.asarray(template.vertices, dtype=np.float64)
+
+
+class TexturePainter:
+    """Paints (3, R, R) float32 UV textures of clothed people for one template and UV map.
+
+    Parameters
+    ----------
+    template : uvkit.template.Template
+        with ``parts`` (V,) and a joint regressor; rest pose a T-pose in SMPL axes.
+    vt : (T, 2) float
+        UV vertices of the map the renderer uses (UV map file convention).
+    ft : (F, 3) int
+        its UV faces (template face order).
+    resolution : int
+        texture size R.
+    config : AppearanceConfig
+
+    Attributes
+    ----------
+    part : (R, R) int64
+        SMPL joint id of each texel (empty texels take their nearest painted texel's).
+    position : (R, R, 3) float64
+        rest-pose position of each texel, metres.
+    valid : (R, R) bool
+        texel covered by a UV face (or filled for bilinear taps).
+    """
+
+    def __init__(self, template: Any, vt: np.ndarray, ft: np.ndarray, resolution: int = 256,
+                 config: AppearanceConfig | None = None) -> None:
+        from uvkit.raster import rasterize
+
+        self.config = config or AppearanceConfig()
+        if template.parts is None:
+            raise ValueError(f"{template.source}: the template has no per-vertex 'parts' to paint by")
+        resolution = int(resolution)
+        if resolution < 8:
+            raise ValueError(f"resolution must be >= 8, got {resolution}")
+        self.resolution = resolution
+        faces = np.asarray(template.faces, dtype=np.int64)
+        vertices = np.asarray(template.vertices, dtype=np.float64)
+        parts = np.asarray(template.parts, dtype=np.int64)
+        table = rasterize(np.asarray(vt, dtype=np.float64), np.asarray(ft, dtype=np.int64), resolution)
+        valid = table.face >= 0
+        face = np.maximum(table.face, 0)
+        corners = faces[face]  # (R, R, 3)
+        position = np.einsum("rck,rckd->rcd", table.bary, vertices[corners])
+        corner_parts = parts[corners]
+        a, b, c = corner_parts[..., 0], corner_parts[..., 1], corner_parts[..., 2]
+        part = np.where((b == c) & (a != b), b, a)
+        # empty texels copy their nearest valid texel (bilinear sampling at chart borders):
+        # painting works on the valid texels only, then ``self._gather`` spreads them out
+        if not valid.any():
+            raise ValueError("the UV map covers no texel at this resolution")
+        _, (rows, cols) = ndimage.distance_transform_edt(~valid, return_indices=True)
+        flat_valid = np.flatnonzero(valid)
+        compact = np.full(valid.size, -1, dtype=np.int64)
+        compact[flat_valid] = np.arange(len(flat_valid))
+        self._gather = compact[rows.ravel() * resolution + cols.ravel()]  # (R * R,) -> valid texel
+        self.valid = valid
+        self.part = part[rows, cols]
+        self.position = position[rows, cols]
+        self._position = position.reshape(-1, 3)[flat_valid].astype(np.float32)  # (N, 3)
+        self._part = part.reshape(-1)[flat_valid]
+        self.joints = _rest_joints(template)
+        head = vertices[parts == 15]
+        self.head_top = float(head[:, 1].max()) if len(head) else float(self.joints[15, 1] + 0.1)
+        self._part_is = {name: np.isin(self._part, ids) for name, ids in
+                         (("torso", _TORSO), ("head", _HEAD), ("arms", _ARMS), ("legs", _LEGS), ("feet", _FEET))}
+        probabilities = np.array([self.config.pattern_weights.get(name, 0.0) for name in PATTERNS])
+        self._pattern_p = probabilities / probabilities.sum()
+        # a fixed bank of plane waves on the rest body; per-sample noise mixes them at random
+        bank = np.random.default_rng(12345)
+        directions = bank.normal(size=(_WAVES, 3))
+        directions /= np.linalg.norm(directions, axis=1, keepdims=True)
+        self._wave_scale = np.geomspace(0.04, 0.5, _WAVES)  # wavelength, metres
+        frequencies = 2 * np.pi / self._wave_scale
+        phases = bank.uniform(0, 2 * np.pi, _WAVES)
+        self._waves = np.sin(self._position @ (directions * frequencies[:, None]).T.astype(np.float32)
+                             + phases.astype(np.float32)).astype(np.float32)  # (N, W)
+
+    # ------------------------------------------------------------------ regions
+    def regions(self, rng: np.random.Generator) -> np.ndarray:
+        """Draw a garment layout: (N,) int64 region id (SKIN, HAIR, SHIRT, TROUSERS, SHOES) of each
+        valid texel (``valid`` in row-major order)."""
+        cfg = self.config
+        j = self.joints
+        x, y, z = self._position[:, 0], self._position[:, 1], self._position[:, 2]
+        ax = np.abs(x)
+        out = np.full(self._part.shape, SKIN, dtype=np.int64)
+        is_ = self._part_is
+        waist = j[0, 1] + rng.uniform(0.0, 1.0) * (j[3, 1] - j[0, 1])
+        # shirt
+        if rng.random() >= cfg.shirtless_probability:
+            shoulder_x, elbow_x, wrist_x = abs(j[16, 0]), abs(j[18, 0]), abs(j[20, 0])
+            sleeve = rng.choice(["none", "short", "long"], p=[0.15, 0.45, 0.4])
+            sleeve_x = {"none": shoulder_x - 0.01,
+                        "short": shoulder_x + rng.uniform(0.3, 0.8) * (elbow_x - shoulder_x),
+                        "long": wrist_x - rng.uniform(0.0, 0.04)}[str(sleeve)]
+            neckline = j[12, 1] - rng.uniform(0.0, 0.08)
+            shirt = (is_["torso"] & (y > waist)) | (is_["arms"] & (ax < sleeve_x)) | (is_["torso"] & (ax > shoulder_x - 0.05))
+            shirt &= ~((y > neckline) & (z > j[12, 2] - 0.02) & (ax < 0.09))
+            out[shirt] = SHIRT
+        # trousers
+        hip_y, knee_y, ankle_y = j[1, 1], j[4, 1], j[7, 1]
+        length = rng.choice(["shorts", "knee", "long"], p=[0.25, 0.15, 0.6])
+        hem = {"shorts": knee_y + rng.uniform(0.1, 0.6) * (hip_y - knee_y),
+               "knee": knee_y + rng.uniform(-0.05, 0.05),
+               "long": ankle_y + rng.uniform(0.0, 0.06)}[str(length)]
+        trousers = ((is_["torso"] & (y <= waist)) | (is_["legs"] & (y > hem))) & (out != SHIRT)
+        out[trousers] = TROUSERS
+        # shoes
+        if rng.random() >= cfg.barefoot_probability:
+            top = ankle_y + rng.uniform(-0.02, 0.12)
+            out[is_["feet"] | ((is_["legs"]) & (y < top))] = SHOES
+        # hair
+        if rng.random() >= cfg.bald_probability:
+            head_y, head_z = j[15, 1], j[15, 2]
+            cap = self.head_top - rng.uniform(0.05, 0.11)
+            back = head_y - rng.uniform(0.0, 0.12)
+            hair = is_["head"] & ((y > cap) | ((z < head_z - 0.01) & (y > back)))
+            out[hair] = HAIR
+        return out
+
+    # ------------------------------------------------------------------ colours and patterns
+    def _noise(self, rng: np.random.Generator, scale: float, octaves: int = 6) -> np.ndarray:
+        """Smooth noise on the rest body, about [-1, 1]: ``octaves`` random waves of the bank with
+        wavelengths near ``scale`` metres. Returns (N,) float32."""
+        near = np.argsort(np.abs(np.log(self._wave_scale / scale)))[: max(2 * octaves, 4)]
+        chosen = rng.choice(near, size=min(octaves, len(near)), replace=False)
+        signs = rng.choice([-1.0, 1.0], size=len(chosen)).astype(np.float32)
+        return (self._waves[:, chosen] @ signs) * np.float32(np.sqrt(2.0 / len(chosen)))
+
+    def _garment(self, rng: np.random.Generator) -> np.ndarray:
+        """(N, 3) float colour of one garment on every valid texel."""
+        base = _random_colour(rng)
+        second = _random_colour(rng)
+        pattern = PATTERNS[rng.choice(len(PATTERNS), p=self._pattern_p)]
+        y = self._position[:, 1]
+        if pattern == "solid":
+            weight = np.zeros_like(y)
+        elif pattern == "stripes":
+            period = rng.uniform(0.02, 0.12)
+            weight = (np.sin(2 * np.pi * y / period + rng.uniform(0, 2 * np.pi)) > rng.uniform(-0.5, 0.5)).astype(float)
+        elif pattern == "noise":
+            weight = np.clip(0.5 + 0.5 * self._noise(rng, rng.uniform(0.05, 0.4)), 0.0, 1.0)
+        else:  # checks
+            period = rng.uniform(0.04, 0.15)
+            s1 = np.sin(2 * np.pi * y / period) > 0
+            s2 = np.sin(2 * np.pi * (self._position[:, 0] + self._position[:, 2]) / period) > 0
+            weight = (s1 ^ s2).astype(float)
+        weight = weight.astype(np.float32)[:, None]
+        colour = base.astype(np.float32) * (1.0 - weight) + second.astype(np.float32) * weight
+        # fabric shading: faint low-frequency variation
+        colour *= 1.0 + 0.06 * self._noise(rng, 0.3, octaves=3)[:, None]
+        return colour
+
+    def skin_colour(self, rng: np.random.Generator) -> np.ndarray:
+        """(3,) float64 skin tone: a palette entry blended with its neighbour, jittered."""
+        k = rng.integers(len(SKIN_TONES) - 1)
+        t = rng.random()
+        tone = (1 - t) * SKIN_TONES[k] + t * SKIN_TONES[k + 1]
+        return np.clip(tone + rng.normal(0.0, self.config.skin_jitter, 3), 0.0, 1.0)
+
+    def paint(self, rng: np.random.Generator) -> np.ndarray:
+        """One clothed person's texture.
+
+        Returns
+        -------
+        texture : (3, R, R) float32 in [0, 1]
+            row = v, column = u (UV map convention).
+        """
+        regions = self.regions(rng)
+        skin = self.skin_colour(rng).astype(np.float32)
+        texture = skin * (1.0 + 0.03 * self._noise(rng, 0.2, octaves=3))[:, None]
+        hair = _HAIR[rng.integers(len(_HAIR))] * rng.uniform(0.85, 1.15)
+        texture[regions == HAIR] = hair
+        for region in (SHIRT, TROUSERS):
+            where = regions == region
+            if where.any():
+                texture[where] = self._garment(rng)[where]
+        shoes = _random_colour(rng) * rng.uniform(0.3, 1.0)
+        texture[regions == SHOES] = shoes
+        full = np.clip(texture, 0.0, 1.0)[self._gather]  # (R * R, 3)
+        return np.ascontiguousarray(full.T.reshape(3, self.resolution, self.resolution), dtype=np.float32)
+
+
+def _random_colour(rng: np.random.Generator) -> np.ndarray:
+    """(3,) float64 clothing colour: random hue, mostly muted, sometimes dark or bright."""
+    hue = rng.random()
+    saturation = rng.beta(1.5, 2.0)
+    value = rng.beta(2.0, 1.5)
+    return _hsv_to_rgb(hue, saturation, value)
+
+
+def _hsv_to_rgb(hue: float, saturation: float, value: float) -> np.ndarray:
+    k = (np.array([5.0, 3.0, 1.0]) + hue * 6.0) % 6.0
+    return value - value * saturation * np.clip(np.minimum(k, 4.0 - k), 0.0, 1.0)
+
+
+# ---------------------------------------------------------------------- backgrounds
+@dataclass
+class BackgroundConfig:
+    """Background settings.
+
+    Attributes
+    ----------
+    kinds : dict str -> float
+        relative chances of ``gradient``, ``noise``, ``shapes`` and ``photo`` (photos need
+        scikit-image; without it their share goes to the procedural kinds).
+    max_shapes : int
+        at most this many random rectangles / ellipses on a ``shapes`` background.
+    """
+
+    kinds: dict[str, float] = field(default_factory=lambda: {"gradient": 0.2, "noise": 0.25, "shapes": 0.25,
+                                                              "photo": 0.3})
+    max_shapes: int = 12
+
+    def __post_init__(self) -> None:
+        unknown = [name for name in self.kinds if name not in BACKGROUND_KINDS]
+        if unknown:
+            raise ValueError(f"unknown background kinds {unknown}; choose from {list(BACKGROUND_KINDS)}")
+        if sum(self.kinds.values()) <= 0 or min(self.kinds.values()) < 0:
+            raise ValueError("background kinds need weights >= 0 with a positive sum")
+
+
+_PHOTO_CACHE: dict[str, np.ndarray] = {}
+
+
+def photo_names() -> tuple[str, ...]:
+    """Names of the sample photographs available (empty without scikit-image)."""
+    _load_photos()
+    return tuple(sorted(_PHOTO_CACHE))
+
+
+def _load_photos() -> dict[str, np.ndarray]:
+    if _PHOTO_CACHE:
+        return _PHOTO_CACHE
+    try:
+        import skimage.data as sample_data
+    except ImportError:
+        return _PHOTO_CACHE
+    for name in _PHOTOS:
+        try:
+            image = np.asarray(getattr(sample_data, name)())
+        except Exception:  # a photo missing from this scikit-image (needs a download): skip it
+            continue
+        if image.dtype == bool:
+            image = image.astype(np.uint8) * 255
+        if image.ndim == 2:
+            image = np.repeat(image[..., None], 3, axis=2)
+        image = image[..., :3]
+        if image.dtype != np.uint8:
+            image = np.clip(image / max(float(image.max()), 1e-12) * 255.0, 0, 255).astype(np.uint8)
+        _PHOTO_CACHE[name] = np.ascontiguousarray(image)
+    return _PHOTO_CACHE
+
+
+def _resize(image: np.ndarray, size: int) -> np.ndarray:
+    """(h, w, 3) float -> (size, size, 3) float32, bilinear (antialiased when shrinking)."""
+    import torch
+    import torch.nn.functional as F
+
+    tensor = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32)).permute(2, 0, 1)[None]
+    shrink = tensor.shape[-1] > size or tensor.shape[-2] > size
+    out = F.interpolate(tensor, size=(size, size), mode="bilinear", align_corners=False, antialias=shrink)
+    return out[0].permute(1, 2, 0).numpy()
+
+
+class BackgroundSampler:
+    """Draws (3, S, S) float32 backgrounds in [0, 1].
+
+    Parameters
+    ----------
+    size : int
+        S.
+    config : BackgroundConfig
+    """
+
+    def __init__(self, size: int, config: BackgroundConfig | None = None) -> None:
+        self.size = int(size)
+        if self.size < 2:
+            raise ValueError(f"size must be >= 2, got {size}")
+        self.config = config or BackgroundConfig()
+        kinds = dict(self.config.kinds)
+        self.photos = _load_photos() if kinds.get("photo", 0.0) > 0 else {}
+        if not self.photos:
+            kinds.pop("photo", None)
+        if sum(kinds.values()) <= 0:
+            kinds = {"gradient": 1.0, "noise": 1.0, "shapes": 1.0}
+        self._kinds = tuple(kinds)
+        weights = np.array([kinds[k] for k in self._kinds], dtype=float)
+        self._p = weights / weights.sum()
+        self._photo_names = tuple(sorted(self.photos))
+        grid = (np.arange(self.size) + 0.5) / self.size
+        self._x, self._y = np.meshgrid(grid, grid)
+
+    def sample(self, rng: np.random.Generator) -> np.ndarray:
+        """One background: (3, S, S) float32 in [0, 1]."""
+        kind = self._kinds[rng.choice(len(self._kinds), p=self._p)]
+        image = getattr(self, f"_{kind}")(rng)
+        return np.ascontiguousarray(np.clip(image, 0.0, 1.0).transpose(2, 0, 1), dtype=np.float32)
+
+    def _gradient(self, rng: np.random.Generator) -> np.ndarray:
+        a, b = _random_colour(rng), _random_colour(rng)
+        angle = rng.uniform(0, 2 * np.pi)
+        t = np.cos(angle) * self._x + np.sin(angle) * self._y
+        t = (t - t.min()) / max(np.ptp(t), 1e-9)
+        return a * (1 - t[..., None]) + b * t[..., None]
+
+    def _noise(self, rng: np.random.Generator) -> np.ndarray:
+        low = max(2, min(self.size, 64))  # octaves summed at low resolution, one final resize
+        image = np.zeros((low, low, 3), dtype=np.float32)
+        base = _random_colour(rng)
+        amplitude = 0.5
+        for cells in (2, 4, 8, 16, 32):
+            if cells > low:
+                break
+            coarse = rng.normal(0.0, 1.0, (cells, cells, 3)) * rng.uniform(0.3, 1.0, 3)
+            image += amplitude * _resize(coarse, low)
+            amplitude *= rng.uniform(0.4, 0.7)
+        return base + 0.25 * _resize(image, self.size)
+
+    def _shapes(self, rng: np.random.Generator) -> np.ndarray:
+        image = self._gradient(rng)
+        size = self.size
+        for _ in range(rng.integers(1, self.config.max_shapes + 1)):
+            cx, cy = rng.random(2)
+            rx, ry = rng.uniform(0.03, 0.4, 2)
+            colour = _random_colour(rng)
+            ellipse = rng.random() >= 0.5
+            # only the shape's bounding box of pixels is tested
+            c0, c1 = int(max(0, np.floor((cx - rx) * size))), int(min(size, np.ceil((cx + rx) * size)))
+            r0, r1 = int(max(0, np.floor((cy - ry) * size))), int(min(size, np.ceil((cy + ry) * size)))
+            if c0 >= c1 or r0 >= r1:
+                continue
+            x, y = self._x[r0:r1, c0:c1], self._y[r0:r1, c0:c1]
+            if ellipse:
+                inside = ((x - cx) / rx) ** 2 + ((y - cy) / ry) ** 2 < 1.0
+            else:
+                inside = (np.abs(x - cx) < rx) & (np.abs(y - cy) < ry)
+            image[r0:r1, c0:c1][inside] = colour
+        return image
+
+    def _photo(self, rng: np.random.Generator) -> np.ndarray:
+        photo = self.photos[self._photo_names[rng.integers(len(self._photo_names))]]
+        height, width = photo.shape[:2]
+        side = int(rng.uniform(0.3, 1.0) * min(height, width))
+        side = max(side, 2)
+        top = rng.integers(0, height - side + 1)
+        left = rng.integers(0, width - side + 1)
+        crop = photo[top:top + side, left:left + side].astype(np.float32) / np.float32(255.0)
+        image = _resize(crop, self.size)
+        if rng.random() < 0.5:
+            image = image[:, ::-1]
+        return image * rng.uniform(0.7, 1.2, 3)
+
+
+# ---------------------------------------------------------------------- lighting
+@dataclass
+class Lighting:
+    """Ambient plus one directional light (camera axes: +x right, +y down, +z away from the camera).
+
+    Attributes
+    ----------
+    direction : (3,) float
+        unit vector the light travels along.
+    ambient, diffuse : float
+        a pixel's colour is ``albedo * (ambient + diffuse * max(0, n . -direction))``.
+    """
+
+    direction: tuple[float, float, float] = (0.0, 0.0, 1.0)
+    ambient: float = 0.45
+    diffuse: float = 0.6
+
+
+def sample_lighting(rng: np.random.Generator, ambient: tuple[float, float] = (0.3, 0.6),
+                    diffuse: tuple[float, float] = (0.3, 0.8), max_angle_deg: float = 70.0) -> Lighting:
+    """A random light from the camera's hemisphere, at most ``max_angle_deg`` off the view axis."""
+    angle = np.radians(rng.uniform(0.0, max_angle_deg))
+    azimuth = rng.uniform(0.0, 2 * np.pi)
+    direction = (np.sin(angle) * np.cos(azimuth), np.sin(angle) * np.sin(azimuth), np.cos(angle))
+    return Lighting(direction=tuple(float(d) for d in direction), ambient=float(rng.uniform(*ambient)),
+                    diffuse=float(rng.uniform(*diffuse)))
