@@ -61,3 +61,14 @@ def save_npz(path: str | os.PathLike, compressed: bool = True, **arrays) -> None
     with atomic_path(path, suffix=".tmp.npz") as tmp:
         with open(tmp, "wb") as handle:
             (np.savez_compressed if compressed else np.savez)(handle, **arrays)
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """SHA-256 of a file's bytes (64 hex digits), read in 1 MiB blocks."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

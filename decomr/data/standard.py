@@ -63,6 +63,7 @@ import torch.nn.functional as F
 
 from decomr.body import JOINTS14_FROM_SMPL
 from uvkit.parts import NUM_JOINTS
+from uvkit.atomic import file_sha256
 
 __all__ = [
     "JOINT_ORDERS", "REQUIRED_KEYS", "PREPARED_FORMAT", "PREPARED_VERSION", "MANIFEST", "check_joint_order",
@@ -373,13 +374,6 @@ def iuv_hash(uvmap: Any) -> str:
     return digest.hexdigest()
 
 
-def file_sha256(path: str | os.PathLike) -> str:
-    """SHA-256 of a file's bytes (64 hex digits)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def prepared_sample_path(folder: str | os.PathLike, index: int) -> Path:

@@ -1,0 +1,105 @@
+"""``decomr-train``: train DecoMR from a YAML config and ``key.sub=value`` overrides.
+
+Examples::
+
+    decomr-train model.uv_map=open_uv.npz model.backbone=resnet18 data.batch_size=16 run.out_dir=runs/cpu
+    decomr-train --config run.yaml --stage 1
+    decomr-train --config run.yaml --resume            # continue runs/.../checkpoints/last.pt
+    torchrun --nproc_per_node 8 -m decomr.train_cli --config run.yaml
+
+Exit status: 0 finished (or stopped at run.max_steps), 2 bad config or arguments, 3 a
+non-finite loss stopped the run (the last good checkpoint is kept), 1 any other error.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+from decomr.config import STAGES, ConfigError, config_to_yaml, load_config
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="decomr-train", description="Train DecoMR (stage 1: CNet alone; stage 2: end to end).",
+        epilog="Overrides: any config key as key.sub=value, e.g. model.backbone=resnet18 run.amp=off "
+               "data.batch_size=16. See docs/training.md for every key.")
+    parser.add_argument("overrides", nargs="*", metavar="key.sub=value", help="config overrides, applied last")
+    parser.add_argument("--config", "-c", help="YAML config file (sections model, data, optim, run)")
+    parser.add_argument("--stage", choices=STAGES, help="shortcut for run.stage")
+    parser.add_argument("--out", help="shortcut for run.out_dir")
+    parser.add_argument("--uv", help="shortcut for model.uv_map")
+    parser.add_argument("--resume", nargs="?", const="last", default=None, metavar="CHECKPOINT",
+                        help="continue where a run stopped (default: OUT/checkpoints/last.pt)")
+    parser.add_argument("--max-steps", type=int, help="shortcut for run.max_steps")
+    parser.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar (log lines only)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    overrides = []
+    for key, value in (("run.stage", args.stage), ("run.out_dir", args.out), ("model.uv_map", args.uv),
+                       ("run.resume", args.resume), ("run.max_steps", args.max_steps)):
+        if value is not None:
+            overrides.append(f"{key}={value}")
+    try:
+        config = load_config(args.config, overrides + list(args.overrides))
+    except ConfigError as error:
+        print(f"decomr-train: error: {error}", file=sys.stderr)
+        return 2
+    if args.print_config:
+        sys.stdout.write(config_to_yaml(config))
+        return 0
+    rank = int(os.environ.get("RANK", "0"))
+    logging.basicConfig(level=logging.INFO if rank == 0 else logging.WARNING,
+                        format=f"%(asctime)s [rank {rank}] %(levelname)s %(message)s" if rank or
+                        int(os.environ.get("WORLD_SIZE", "1")) > 1 else "%(asctime)s %(levelname)s %(message)s",
+                        datefmt="%H:%M:%S")
+
+    from decomr.checkpoint import CheckpointError
+    from decomr.train import Trainer, TrainError
+
+    try:
+        trainer = Trainer(config)
+    except (TrainError, CheckpointError, ValueError, OSError) as error:
+        print(f"decomr-train: error: {error}", file=sys.stderr)
+        return 1
+    try:
+        callbacks = []
+        bar = None
+        if rank == 0 and not args.no_progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=trainer.total_steps, initial=trainer.progress.global_step, unit="step",
+                       dynamic_ncols=True, desc="train")
+
+            def advance(info) -> None:
+                bar.update(1)
+                bar.set_postfix(stage=info.progress.stage, epoch=info.progress.epoch, loss=f"{info.loss:.4f}",
+                                refresh=False)
+
+            callbacks.append(advance)
+        if bar is not None:
+            from tqdm.contrib.logging import logging_redirect_tqdm
+
+            with logging_redirect_tqdm():
+                result = trainer.run(callbacks)
+            bar.close()
+        else:
+            result = trainer.run(callbacks)
+    except (TrainError, CheckpointError) as error:
+        print(f"decomr-train: error: {error}", file=sys.stderr)
+        return 1
+    finally:
+        trainer.close()
+    if rank == 0:
+        logging.getLogger("decomr.train").info("%s after %d steps; last checkpoint: %s", result.status,
+                                               result.progress.global_step, result.last_checkpoint)
+    return 3 if result.status == "non-finite" else 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,270 @@
+"""decomr.train: short CPU runs on a tiny template and random samples (seconds each)."""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch.utils.data import Dataset
+
+from decomr.checkpoint import CheckpointError, load_checkpoint
+from decomr.config import TrainConfig, load_config
+from decomr.train import StopTraining, Trainer, TrainError, block_centres, collate_samples, train
+from uvfixtures import cylinder
+from uvkit.template import save_template_npz, template_from_arrays
+
+IMAGE = 64
+
+
+def make_assets(folder: Path, resolutions=(16, 32), uv_name: str = "uv.npz") -> tuple[Path, Path]:
+    """A tube template with a 24-joint regressor, and its UV map, written under ``folder``."""
+    template, uvmap = cylinder(n_around=8, n_rings=5, resolutions=resolutions)
+    n_vertices = len(template.vertices)
+    rng = np.random.default_rng(0)
+    regressor = rng.random((24, n_vertices))
+    regressor /= regressor.sum(axis=1, keepdims=True)
+    arrays = {"v_template": template.vertices, "f": template.faces, "J_regressor": regressor}
+    template_path = folder / "tube.npz"
+    if not template_path.exists():
+        save_template_npz(template_from_arrays(arrays, source="tube"), template_path)
+    uv_path = folder / uv_name
+    uvmap.save(uv_path)
+    return template_path, uv_path
+
+
+class TinyPeople(Dataset):
+    """Random samples with the training keys; sample i is a function of (seed, i) only."""
+
+    def __init__(self, template_path: Path, length: int = 8, size: int = IMAGE, seed: int = 0):
+        data = np.load(template_path)
+        self.vertices = torch.as_tensor(data["v_template"], dtype=torch.float32)
+        self.length = length
+        self.size = size
+        self.seed = seed
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index: int) -> dict:
+        generator = torch.Generator().manual_seed(self.seed * 10_000 + int(index))
+        size = self.size
+        yy, xx = torch.meshgrid(torch.linspace(-1, 1, size), torch.linspace(-1, 1, size), indexing="ij")
+        centre = torch.rand(2, generator=generator) * 0.4 - 0.2
+        mask = (((xx - centre[0]) / 0.4) ** 2 + ((yy - centre[1]) / 0.8) ** 2 < 1).float()
+        uv = torch.rand(2, size, size, generator=generator) * mask
+        return {
+            "image": torch.rand(3, size, size, generator=generator),
+            "iuv": torch.cat([mask[None], uv]),
+            "joints2d": torch.cat([torch.rand(24, 2, generator=generator) * 2 - 1, torch.ones(24, 1)], dim=1),
+            "joints3d": torch.cat([torch.randn(24, 3, generator=generator) * 0.3, torch.ones(24, 1)], dim=1),
+            "vertices": self.vertices + 0.01 * torch.randn(self.vertices.shape, generator=generator),
+            "has_smpl": torch.tensor(True),
+            "has_3d": torch.tensor(True),
+            "has_iuv": torch.tensor(True),
+        }
+
+
+def tiny_config(folder: Path, out: str = "run", **sections) -> TrainConfig:
+    template_path, uv_path = make_assets(folder)
+    overrides = [
+        "model.backbone=resnet18", f"model.template={template_path}", f"model.uv_map={uv_path}",
+        "model.resolution=32", "model.transfer_resolution=16", f"model.input_size={IMAGE}", "model.lnet_channels=16",
+        "data.batch_size=2", "data.workers=0", "optim.stage1_epochs=1", "optim.stage2_epochs=1",
+        f"run.out_dir={folder / out}", "run.device=cpu", "run.log_every=1", "run.image_every=0",
+        "run.checkpoint_every=0", "run.deterministic=true", "run.tensorboard=false",
+    ]
+    overrides += [f"{k}={v}" for k, v in sections.items()]
+    return load_config(None, overrides)
+
+
+def weights(path: Path) -> dict[str, torch.Tensor]:
+    return load_checkpoint(path)["model"]
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("train")
+
+
+def test_helpers():
+    iuv = torch.arange(16.0).view(1, 1, 4, 4).expand(1, 3, 4, 4)
+    assert block_centres(iuv, 2, 2)[0, 0].tolist() == [[5.0, 7.0], [13.0, 15.0]]
+    batch = collate_samples([{"a": torch.ones(2)}, None, {"a": torch.zeros(2)}])
+    assert batch["skipped"] == 1 and batch["a"].shape == (2, 2)
+
+
+def test_short_run_writes_checkpoints_config_and_logs(folder):
+    config = tiny_config(folder, "short", **{"run.image_every": 1, "run.tensorboard": "true"})
+    dataset = TinyPeople(Path(config.model.template), length=4)
+    result = train(config, dataset)
+    out = Path(config.run.out_dir)
+    assert result.status == "finished" and result.progress.global_step == 4
+    for name in ("last", "stage1", "stage2"):
+        assert (out / "checkpoints" / f"{name}.pt").is_file()
+        assert load_config(out / "checkpoints" / f"{name}.yaml") == config  # resolved config beside it
+    assert load_config(out / "config.yaml") == config
+    checkpoint = load_checkpoint(out / "checkpoints" / "stage2.pt")  # weights_only=True inside
+    assert checkpoint["progress"]["global_step"] == 4 and len(checkpoint["uv_sha256"]) == 64
+    assert not any(k.startswith("uv_lookup.") for k in checkpoint["model"])
+    lines = [json.loads(line) for line in (out / "logs" / "metrics.jsonl").read_text().splitlines()]
+    assert [line["step"] for line in lines] == [1, 2, 3, 4]
+    assert lines[0]["loss/location_map"] == 0.0 and lines[-1]["loss/location_map"] > 0.0  # stage 1, then 2
+    assert all(math.isfinite(line["loss/total"]) and 0 <= line["speed/data_wait_fraction"] <= 1 for line in lines)
+    assert list((out / "logs").glob("events.out.tfevents.*"))  # scalars and image grids
+
+
+def test_image_grid_has_every_panel(folder):
+    config = tiny_config(folder, "grid")
+    dataset = TinyPeople(Path(config.model.template), length=2)
+    trainer = Trainer(config, dataset)
+    batch = {k: torch.stack([dataset[i][k] for i in range(2)]) for k in ("image", "iuv")}
+    with torch.no_grad():
+        output = trainer.model.eval()(torch.zeros(2, 3, IMAGE, IMAGE))
+    grid = trainer.image_grid(batch, output)
+    trainer.logger.close()
+    # input, predicted IUV, true IUV, location map, mesh overlay (the renderer is present)
+    assert grid.shape == (3, 2 * IMAGE, 5 * IMAGE)
+    assert float(grid.min()) >= 0 and float(grid.max()) <= 1
+
+
+def test_resume_is_exact(folder):
+    """Stopped in stage 1 (by a callback), again in stage 2 (max_steps), resumed twice: the same
+    weights, bit for bit, as one uninterrupted run."""
+    sections = {"optim.stage2_epochs": 2}
+    config = tiny_config(folder, "whole", **sections)
+    dataset = TinyPeople(Path(config.model.template), length=4)  # 2 steps per epoch, 6 in all
+    whole = train(config, dataset)
+    assert whole.status == "finished" and whole.progress.global_step == 6
+
+    def stop_at(step):
+        def callback(info):
+            if info.progress.global_step == step:
+                raise StopTraining
+        return callback
+
+    config = tiny_config(folder, "pieces", **sections)
+    first = train(config, dataset, callbacks=[stop_at(1)])
+    assert first.status == "stopped" and first.progress.global_step == 1
+    config = tiny_config(folder, "pieces", **sections, **{"run.resume": "last", "run.max_steps": 5})
+    second = train(config, dataset)
+    assert second.status == "max_steps" and second.progress.as_dict() == {"stage": 2, "epoch": 1, "step": 1,
+                                                                            "global_step": 5}
+    config = tiny_config(folder, "pieces", **sections, **{"run.resume": "last"})
+    third = train(config, dataset)
+    assert third.status == "finished" and third.progress.global_step == 6
+    again = train(config, dataset)  # resuming a finished run does nothing
+    assert again.status == "finished" and again.progress.global_step == 6
+
+    a = weights(folder / "whole" / "checkpoints" / "stage2.pt")
+    b = weights(folder / "pieces" / "checkpoints" / "stage2.pt")
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    stage1_a = weights(folder / "whole" / "checkpoints" / "stage1.pt")
+    assert any(not torch.equal(stage1_a[k], a[k]) for k in a if k.startswith("lnet."))  # stage 2 trained LNet
+
+
+class NaNAfter(TinyPeople):
+    """Samples turn NaN after ``good`` reads (workers=0 only)."""
+
+    def __init__(self, *args, good: int, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.good = good
+        self.reads = 0
+
+    def __getitem__(self, index):
+        sample = super().__getitem__(index)
+        self.reads += 1
+        if self.reads > self.good:
+            sample["image"] = torch.full_like(sample["image"], float("nan"))
+        return sample
+
+
+def test_nan_loss_stops_with_last_good_checkpoint(folder):
+    config = tiny_config(folder, "nan", **{"optim.stage1_epochs": 3, "run.checkpoint_every": 2})
+    dataset = NaNAfter(Path(config.model.template), length=4, good=6)  # steps 1-3 good, step 4 NaN
+    result = train(config, dataset)
+    assert result.status == "non-finite" and result.progress.global_step == 3
+    checkpoint = load_checkpoint(Path(config.run.out_dir) / "checkpoints" / "last.pt")
+    assert checkpoint["progress"]["global_step"] == 2  # the last good one, not overwritten
+    assert all(torch.isfinite(v).all() for v in checkpoint["model"].values() if v.is_floating_point())
+
+
+def test_checkpoint_of_another_uv_map_is_refused(folder):
+    config = tiny_config(folder, "other_uv", **{"run.max_steps": 1})
+    dataset = TinyPeople(Path(config.model.template), length=4)
+    train(config, dataset)
+    _, other = make_assets(folder, resolutions=(8, 16, 32), uv_name="uv_other.npz")
+    config = tiny_config(folder, "other_uv", **{"run.resume": "last", "model.uv_map": str(other)})
+    with pytest.raises(CheckpointError, match="another UV map"):
+        Trainer(config, dataset)
+
+
+def test_corrupt_checkpoint_is_refused(folder):
+    config = tiny_config(folder, "corrupt", **{"run.max_steps": 1})
+    dataset = TinyPeople(Path(config.model.template), length=4)
+    train(config, dataset)
+    last = Path(config.run.out_dir) / "checkpoints" / "last.pt"
+    last.write_bytes(last.read_bytes()[: last.stat().st_size // 2])  # truncated
+    config = tiny_config(folder, "corrupt", **{"run.resume": "last"})
+    with pytest.raises(CheckpointError, match="not a readable checkpoint"):
+        Trainer(config, dataset)
+    last.write_bytes(b"not a checkpoint at all")
+    with pytest.raises(CheckpointError, match="not a readable checkpoint"):
+        Trainer(config, dataset)
+    torch.save({"weights": torch.zeros(2)}, last)
+    with pytest.raises(CheckpointError, match="not a decomr training checkpoint"):
+        Trainer(config, dataset)
+
+
+def test_output_directory_not_writable(folder):
+    blocker = folder / "a_file"
+    blocker.write_text("")
+    config = tiny_config(folder, "a_file/run")
+    with pytest.raises(TrainError, match="not writable"):
+        Trainer(config, TinyPeople(Path(config.model.template), length=4))
+
+
+def test_missing_uv_file_and_small_dataset(folder):
+    config = tiny_config(folder, "missing", **{"model.uv_map": str(folder / "nope.npz")})
+    with pytest.raises(TrainError, match="no such file"):
+        Trainer(config, TinyPeople(Path(config.model.template), length=4))
+    config = tiny_config(folder, "small", **{"data.batch_size": 8})
+    with pytest.raises(TrainError, match="fewer than one global batch"):
+        Trainer(config, TinyPeople(Path(config.model.template), length=4))
+
+
+def test_cli_errors(capsys):
+    from decomr.train_cli import main
+
+    assert main(["run.amp=fp8"]) == 2
+    assert "valid choices: off, bf16, fp16" in capsys.readouterr().err
+    assert main(["model.nope=1"]) == 2
+    assert "valid keys under model" in capsys.readouterr().err
+    assert main(["--print-config", "--stage", "1", "model.backbone=resnet18"]) == 0
+    out = capsys.readouterr().out
+    assert "stage: '1'" in out and "backbone: resnet18" in out
+
+
+def test_load_model_gives_the_trained_network(folder):
+    from decomr.checkpoint import load_model
+
+    config = tiny_config(folder, "for_inference", **{"run.max_steps": 2})
+    dataset = TinyPeople(Path(config.model.template), length=4)
+    trainer = Trainer(config, dataset)
+    trainer.run()
+    checkpoint = Path(config.run.out_dir) / "checkpoints" / "last.pt"
+    model, loaded_config = load_model(checkpoint)
+    assert loaded_config == config and not model.training
+    image = dataset[0]["image"][None]
+    trainer.model.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(model(image).vertices, trainer.model(image).vertices)
+    _, other = make_assets(folder, resolutions=(8, 16, 32), uv_name="uv_for_inference.npz")
+    with pytest.raises(CheckpointError, match="another UV map"):
+        load_model(checkpoint, uv_map=other)
+    with pytest.raises(CheckpointError, match="not found"):
+        load_model(checkpoint, uv_map=folder / "missing.npz")
