@@ -29,7 +29,7 @@ from uvkit.atomic import file_sha256
 __all__ = [
     "CHECKPOINT_FORMAT", "CHECKPOINT_VERSION", "CheckpointError",
     "save_checkpoint", "load_checkpoint", "check_identity", "file_sha256",
-    "capture_rng_state", "restore_rng_state", "build_model", "load_model",
+    "capture_rng_state", "restore_rng_state", "build_model", "find_uv_map", "load_model",
 ]
 
 CHECKPOINT_FORMAT = "decomr-checkpoint"
@@ -169,7 +169,7 @@ def build_model(model_config: Any, template: Any = None, uv_map: str | os.PathLi
     return model, file_sha256(path)
 
 
-def _find_uv_map(checkpoint: Mapping[str, Any], path: Path, uv_map: str | os.PathLike | None) -> Path:
+def find_uv_map(checkpoint: Mapping[str, Any], path: Path, uv_map: str | os.PathLike | None) -> Path:
     """The UV map file of a checkpoint: ``uv_map`` if given, else the path recorded at training
     time, as written or relative to the run folder (``<run>/checkpoints/<name>.pt``)."""
     if uv_map is not None:
@@ -212,7 +212,7 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu", uv_m
     path = Path(path)
     checkpoint = load_checkpoint(path)
     config = config_from_dict(checkpoint["config"])
-    uv_path = _find_uv_map(checkpoint, path, uv_map)
+    uv_path = find_uv_map(checkpoint, path, uv_map)
     template = load_template(config.model.template)
     model, uv_sha256 = build_model(config.model, template, uv_path)
     check_identity(checkpoint, uv_sha256, template.sha256, source=str(path), uv_map=str(uv_path))
