@@ -139,6 +139,20 @@ def test_batch_equals_single_renders(monkeypatch):
         torch.testing.assert_close(together.bary[i], alone.bary[0])
 
 
+def test_faces_at_or_before_the_near_plane_are_skipped():
+    """A perspective face with a corner at depth <= znear is not drawn; the others are."""
+    size = 32
+    camera = PerspectiveCamera(torch.tensor([20.0]), torch.tensor([[size / 2, size / 2]]), torch.zeros(1, 3), size)
+    # two faces side by side, facing the camera; the right one has a corner behind the camera
+    vertices = torch.tensor([[[-0.8, -0.6, 2.0], [-0.1, -0.6, 2.0], [-0.4, 0.6, 2.0],
+                              [0.1, -0.6, 2.0], [0.8, -0.6, -1.0], [0.4, 0.6, 2.0]]])
+    faces = torch.tensor([[0, 2, 1], [3, 5, 4]])
+    fragments = rasterize(vertices, faces, size, camera, cull_backfaces=False)
+    drawn = set(fragments.face_ids[fragments.mask].tolist())
+    assert drawn == {0}
+    assert int(fragments.mask.sum()) > 10
+
+
 def test_large_faces_are_enumerated_exactly():
     """Two triangles covering most of the image: every covered pixel is found."""
     vertices = torch.tensor([[[-0.9, -0.8, 1.0], [0.9, -0.9, 1.0], [0.8, 0.9, 1.0], [-0.85, 0.7, 2.0]]])

@@ -5,17 +5,20 @@ Prints samples/s of ``SyntheticPeople`` with augmentation, through a DataLoader 
 
     python tools/bench_synth.py [--uv UV.npz] [--size 224] [--workers 2] [--batch 16] [--samples 256]
 
-Without ``--uv`` the template's native atlas is rendered (flips then off).
+Without ``--uv`` the template's native atlas is rendered. Flips are on only for a left-right
+symmetric UV map (``uvkit import-uv native`` writes one that is not: flips are then off).
 """
 from __future__ import annotations
 
 import argparse
 import time
 
+import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
 from decomr.data import AugmentConfig, SyntheticConfig, SyntheticPeople
+from uvkit.uvmap import load_uvmap
 
 
 def _one_thread(_worker: int) -> None:
@@ -31,7 +34,9 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=256)
     args = parser.parse_args()
     torch.set_num_threads(1)
-    augment = AugmentConfig() if args.uv else AugmentConfig(flip_probability=0.0)
+    uvmap = load_uvmap(args.uv) if args.uv else None
+    symmetric = uvmap is not None and bool(np.all(uvmap.vt_mirror >= 0))
+    augment = AugmentConfig() if symmetric else AugmentConfig(flip_probability=0.0)
     dataset = SyntheticPeople(SyntheticConfig(size=args.size, length=args.samples + 4 * args.batch),
                               uvmap=args.uv, augment=augment)
     loader = DataLoader(dataset, batch_size=args.batch, num_workers=args.workers, worker_init_fn=_one_thread,
@@ -43,7 +48,8 @@ def main() -> None:
     while count < args.samples:
         count += len(next(iterator)["image"])
     elapsed = time.perf_counter() - start
-    print(f"synthetic people, {args.size} px, batch {args.batch}, {args.workers} workers: "
+    flips = "on" if symmetric else "off"
+    print(f"synthetic people, {args.size} px, batch {args.batch}, {args.workers} workers, flips {flips}: "
           f"{count / elapsed:.1f} samples/s ({1000 * elapsed / count:.1f} ms/sample, {count} samples)")
 
 

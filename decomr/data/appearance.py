@@ -153,6 +153,9 @@ class TexturePainter:
         self.part = part[rows, cols]
         self.position = position[rows, cols]
         self._position = position.reshape(-1, 3)[flat_valid].astype(np.float32)  # (N, 3)
+        # the same, one contiguous row per axis (x, y, z): what the per-sample tests read
+        self._xyz = np.ascontiguousarray(self._position.T)  # (3, N)
+        self._abs_x = np.abs(self._xyz[0])
         self._part = part.reshape(-1)[flat_valid]
         self.joints = _rest_joints(template)
         head = vertices[parts == 15]
@@ -168,8 +171,10 @@ class TexturePainter:
         self._wave_scale = np.geomspace(0.04, 0.5, _WAVES)  # wavelength, metres
         frequencies = 2 * np.pi / self._wave_scale
         phases = bank.uniform(0, 2 * np.pi, _WAVES)
-        self._waves = np.sin(self._position @ (directions * frequencies[:, None]).T.astype(np.float32)
-                             + phases.astype(np.float32)).astype(np.float32)  # (N, W)
+        # one contiguous row per wave: a sample's noise mixes a few rows
+        self._waves = np.ascontiguousarray(np.sin(
+            self._position @ (directions * frequencies[:, None]).T.astype(np.float32)
+            + phases.astype(np.float32)).astype(np.float32).T)  # (W, N)
 
     # ------------------------------------------------------------------ regions
     def regions(self, rng: np.random.Generator) -> np.ndarray:
@@ -177,8 +182,8 @@ class TexturePainter:
         valid texel (``valid`` in row-major order)."""
         cfg = self.config
         j = self.joints
-        x, y, z = self._position[:, 0], self._position[:, 1], self._position[:, 2]
-        ax = np.abs(x)
+        x, y, z = self._xyz
+        ax = self._abs_x
         out = np.full(self._part.shape, SKIN, dtype=np.int64)
         is_ = self._part_is
         waist = j[0, 1] + rng.uniform(0.0, 1.0) * (j[3, 1] - j[0, 1])
@@ -221,30 +226,41 @@ class TexturePainter:
         near = np.argsort(np.abs(np.log(self._wave_scale / scale)))[: max(2 * octaves, 4)]
         chosen = rng.choice(near, size=min(octaves, len(near)), replace=False)
         signs = rng.choice([-1.0, 1.0], size=len(chosen)).astype(np.float32)
-        return (self._waves[:, chosen] @ signs) * np.float32(np.sqrt(2.0 / len(chosen)))
+        signs *= np.float32(np.sqrt(2.0 / len(chosen)))
+        return signs @ self._waves[chosen]
 
-    def _garment(self, rng: np.random.Generator) -> np.ndarray:
-        """(N, 3) float colour of one garment on every valid texel."""
+    def _garment(self, rng: np.random.Generator, where: np.ndarray | None = None) -> np.ndarray:
+        """(3, n) float32 colour of one garment on the valid texels ``where`` (indices; all when
+        None). The random draws do not depend on ``where``."""
         base = _random_colour(rng)
         second = _random_colour(rng)
         pattern = PATTERNS[rng.choice(len(PATTERNS), p=self._pattern_p)]
-        y = self._position[:, 1]
+        xyz = self._xyz if where is None else self._xyz[:, where]
+        y = xyz[1]
         if pattern == "solid":
-            weight = np.zeros_like(y)
+            weight = None
         elif pattern == "stripes":
             period = rng.uniform(0.02, 0.12)
-            weight = (np.sin(2 * np.pi * y / period + rng.uniform(0, 2 * np.pi)) > rng.uniform(-0.5, 0.5)).astype(float)
+            phase, threshold = rng.uniform(0, 2 * np.pi), rng.uniform(-0.5, 0.5)
+            weight = (np.sin(y * np.float32(2 * np.pi / period) + np.float32(phase)) > threshold).astype(np.float32)
         elif pattern == "noise":
-            weight = np.clip(0.5 + 0.5 * self._noise(rng, rng.uniform(0.05, 0.4)), 0.0, 1.0)
+            noise = self._noise(rng, rng.uniform(0.05, 0.4))
+            noise = noise if where is None else noise[where]
+            weight = np.clip(noise * np.float32(0.5) + np.float32(0.5), 0.0, 1.0)
         else:  # checks
             period = rng.uniform(0.04, 0.15)
-            s1 = np.sin(2 * np.pi * y / period) > 0
-            s2 = np.sin(2 * np.pi * (self._position[:, 0] + self._position[:, 2]) / period) > 0
-            weight = (s1 ^ s2).astype(float)
-        weight = weight.astype(np.float32)[:, None]
-        colour = base.astype(np.float32) * (1.0 - weight) + second.astype(np.float32) * weight
+            s1 = np.sin(y * np.float32(2 * np.pi / period)) > 0
+            s2 = np.sin((xyz[0] + xyz[2]) * np.float32(2 * np.pi / period)) > 0
+            weight = (s1 ^ s2).astype(np.float32)
+        base = base.astype(np.float32)[:, None]
+        if weight is None:
+            colour = np.repeat(base, y.shape[0], axis=1)
+        else:
+            colour = base + (second.astype(np.float32)[:, None] - base) * weight
         # fabric shading: faint low-frequency variation
-        colour *= 1.0 + 0.06 * self._noise(rng, 0.3, octaves=3)[:, None]
+        shading = self._noise(rng, 0.3, octaves=3)
+        shading = shading if where is None else shading[where]
+        colour *= shading * np.float32(0.06) + np.float32(1.0)
         return colour
 
     def skin_colour(self, rng: np.random.Generator) -> np.ndarray:
@@ -264,17 +280,18 @@ class TexturePainter:
         """
         regions = self.regions(rng)
         skin = self.skin_colour(rng).astype(np.float32)
-        texture = skin * (1.0 + 0.03 * self._noise(rng, 0.2, octaves=3))[:, None]
+        # channel-major (3, N): every region writes whole rows at its texels
+        texture = skin[:, None] * (self._noise(rng, 0.2, octaves=3) * np.float32(0.03) + np.float32(1.0))
         hair = _HAIR[rng.integers(len(_HAIR))] * rng.uniform(0.85, 1.15)
-        texture[regions == HAIR] = hair
+        texture[:, regions == HAIR] = hair.astype(np.float32)[:, None]
         for region in (SHIRT, TROUSERS):
-            where = regions == region
-            if where.any():
-                texture[where] = self._garment(rng)[where]
+            where = np.flatnonzero(regions == region)
+            if len(where):
+                texture[:, where] = self._garment(rng, where)
         shoes = _random_colour(rng) * rng.uniform(0.3, 1.0)
-        texture[regions == SHOES] = shoes
-        full = np.clip(texture, 0.0, 1.0)[self._gather]  # (R * R, 3)
-        return np.ascontiguousarray(full.T.reshape(3, self.resolution, self.resolution), dtype=np.float32)
+        texture[:, regions == SHOES] = shoes.astype(np.float32)[:, None]
+        np.clip(texture, 0.0, 1.0, out=texture)
+        return np.take(texture, self._gather, axis=1).reshape(3, self.resolution, self.resolution)
 
 
 def _random_colour(rng: np.random.Generator) -> np.ndarray:
@@ -349,14 +366,14 @@ def _load_photos() -> dict[str, np.ndarray]:
 
 
 def _resize(image: np.ndarray, size: int) -> np.ndarray:
-    """(h, w, 3) float -> (size, size, 3) float32, bilinear (antialiased when shrinking)."""
+    """(3, h, w) float -> (3, size, size) float32, bilinear (antialiased when shrinking)."""
     import torch
     import torch.nn.functional as F
 
-    tensor = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32)).permute(2, 0, 1)[None]
+    tensor = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))[None]
     shrink = tensor.shape[-1] > size or tensor.shape[-2] > size
     out = F.interpolate(tensor, size=(size, size), mode="bilinear", align_corners=False, antialias=shrink)
-    return out[0].permute(1, 2, 0).numpy()
+    return out[0].numpy()
 
 
 class BackgroundSampler:
@@ -386,32 +403,41 @@ class BackgroundSampler:
         self._photo_names = tuple(sorted(self.photos))
         grid = (np.arange(self.size) + 0.5) / self.size
         self._x, self._y = np.meshgrid(grid, grid)
+        self._grid = grid.astype(np.float32)
 
     def sample(self, rng: np.random.Generator) -> np.ndarray:
         """One background: (3, S, S) float32 in [0, 1]."""
         kind = self._kinds[rng.choice(len(self._kinds), p=self._p)]
-        image = getattr(self, f"_{kind}")(rng)
-        return np.ascontiguousarray(np.clip(image, 0.0, 1.0).transpose(2, 0, 1), dtype=np.float32)
+        image = getattr(self, f"_{kind}")(rng)  # (3, S, S) float32, channel-major throughout
+        return np.clip(image, 0.0, 1.0, out=image)
 
     def _gradient(self, rng: np.random.Generator) -> np.ndarray:
         a, b = _random_colour(rng), _random_colour(rng)
         angle = rng.uniform(0, 2 * np.pi)
-        t = np.cos(angle) * self._x + np.sin(angle) * self._y
-        t = (t - t.min()) / max(np.ptp(t), 1e-9)
-        return a * (1 - t[..., None]) + b * t[..., None]
+        # t = cos x + sin y, rescaled to [0, 1] over the image (a separable ramp)
+        along_x = np.float32(np.cos(angle)) * self._grid
+        along_y = np.float32(np.sin(angle)) * self._grid
+        low = along_x.min() + along_y.min()
+        span = max(float(along_x.max() + along_y.max() - low), 1e-9)
+        t = (along_y[:, None] + (along_x - low)[None, :]) * np.float32(1.0 / span)  # (S, S)
+        a32, step = a.astype(np.float32), (b - a).astype(np.float32)
+        return a32[:, None, None] + step[:, None, None] * t[None]
 
     def _noise(self, rng: np.random.Generator) -> np.ndarray:
         low = max(2, min(self.size, 64))  # octaves summed at low resolution, one final resize
-        image = np.zeros((low, low, 3), dtype=np.float32)
+        image = np.zeros((3, low, low), dtype=np.float32)
         base = _random_colour(rng)
         amplitude = 0.5
         for cells in (2, 4, 8, 16, 32):
             if cells > low:
                 break
             coarse = rng.normal(0.0, 1.0, (cells, cells, 3)) * rng.uniform(0.3, 1.0, 3)
-            image += amplitude * _resize(coarse, low)
+            image += np.float32(amplitude) * _resize(coarse.transpose(2, 0, 1), low)
             amplitude *= rng.uniform(0.4, 0.7)
-        return base + 0.25 * _resize(image, self.size)
+        out = _resize(image, self.size)
+        out *= np.float32(0.25)
+        out += base.astype(np.float32)[:, None, None]
+        return out
 
     def _shapes(self, rng: np.random.Generator) -> np.ndarray:
         image = self._gradient(rng)
@@ -419,7 +445,7 @@ class BackgroundSampler:
         for _ in range(rng.integers(1, self.config.max_shapes + 1)):
             cx, cy = rng.random(2)
             rx, ry = rng.uniform(0.03, 0.4, 2)
-            colour = _random_colour(rng)
+            colour = _random_colour(rng).astype(np.float32)
             ellipse = rng.random() >= 0.5
             # only the shape's bounding box of pixels is tested
             c0, c1 = int(max(0, np.floor((cx - rx) * size))), int(min(size, np.ceil((cx + rx) * size)))
@@ -431,7 +457,8 @@ class BackgroundSampler:
                 inside = ((x - cx) / rx) ** 2 + ((y - cy) / ry) ** 2 < 1.0
             else:
                 inside = (np.abs(x - cx) < rx) & (np.abs(y - cy) < ry)
-            image[r0:r1, c0:c1][inside] = colour
+            box = image[:, r0:r1, c0:c1]
+            box[:, inside] = colour[:, None]
         return image
 
     def _photo(self, rng: np.random.Generator) -> np.ndarray:
@@ -441,11 +468,12 @@ class BackgroundSampler:
         side = max(side, 2)
         top = rng.integers(0, height - side + 1)
         left = rng.integers(0, width - side + 1)
-        crop = photo[top:top + side, left:left + side].astype(np.float32) / np.float32(255.0)
+        crop = photo[top:top + side, left:left + side].transpose(2, 0, 1).astype(np.float32)
+        crop *= np.float32(1.0 / 255.0)
         image = _resize(crop, self.size)
         if rng.random() < 0.5:
-            image = image[:, ::-1]
-        return image * rng.uniform(0.7, 1.2, 3)
+            image = image[:, :, ::-1]
+        return image * rng.uniform(0.7, 1.2, 3).astype(np.float32)[:, None, None]
 
 
 # ---------------------------------------------------------------------- lighting

@@ -137,6 +137,18 @@ def _rotation_z(theta: float) -> np.ndarray:
     return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
 
 
+def _sampling_grid(inverse: np.ndarray, size: int, device: torch.device) -> torch.Tensor:
+    """(1, S, S, 2) float32 source positions of an S x S crop: ``inverse @ p`` at every pixel
+    centre ``p`` (what ``F.affine_grid`` gives with ``align_corners=False`` and no translation,
+    built as two outer sums instead of a matrix product per pixel)."""
+    centres = torch.arange(size, dtype=torch.float32, device=device).mul_(2.0 / size).add_(1.0 / size - 1.0)
+    grid = torch.empty(1, size, size, 2, dtype=torch.float32, device=device)
+    for axis in range(2):
+        torch.add(centres[None, :] * float(inverse[axis, 0]), centres[:, None] * float(inverse[axis, 1]),
+                  out=grid[0, :, :, axis])
+    return grid
+
+
 def rotate_scale_sample(sample: dict[str, Any], scale: float = 1.0, rotation_deg: float = 0.0) -> dict[str, Any]:
     """Zoom by ``scale`` and rotate by ``rotation_deg`` about the crop centre.
 
@@ -170,18 +182,22 @@ def rotate_scale_sample(sample: dict[str, Any], scale: float = 1.0, rotation_deg
         height, width = reference.shape[-2:]
         if height != width:
             raise ValueError(f"rotate_scale_sample needs square crops, got {height} x {width}")
-        theta_grid = torch.zeros(1, 2, 3, dtype=torch.float32, device=reference.device)
-        theta_grid[0, :, :2] = torch.from_numpy(inverse).float()
-        grid = F.affine_grid(theta_grid, [1, 1, height, width], align_corners=False)
-        for key in images:
-            tensor = sample[key]
-            batched = tensor[None] if tensor.ndim == 3 else tensor[None, None]
-            dtype = tensor.dtype
-            mode = "bilinear" if key == "image" else "nearest"
-            warped = F.grid_sample(batched.to(torch.float32), grid.to(batched.device), mode=mode,
-                                   padding_mode="zeros", align_corners=False)
-            warped = warped[0] if tensor.ndim == 3 else warped[0, 0]
-            out[key] = warped.round().to(dtype) if not dtype.is_floating_point else warped.to(dtype)
+        grid = _sampling_grid(inverse, height, reference.device)
+        # one resampling per mode: the label-like images (IUV, mask, parts) share one nearest pass
+        for mode, keys in (("bilinear", [key for key in images if key == "image"]),
+                           ("nearest", [key for key in images if key != "image"])):
+            if not keys:
+                continue
+            stacked = torch.cat([sample[key].reshape(-1, height, width).to(torch.float32) for key in keys])
+            warped = F.grid_sample(stacked[None], grid.to(stacked.device), mode=mode, padding_mode="zeros",
+                                   align_corners=False)[0]
+            start = 0
+            for key in keys:
+                tensor = sample[key]
+                channels = 1 if tensor.ndim == 2 else tensor.shape[0]
+                part = warped[start:start + channels].reshape(tensor.shape)
+                start += channels
+                out[key] = part.to(tensor.dtype) if tensor.dtype.is_floating_point else part.round().to(tensor.dtype)
     if "joints2d" in sample:
         joints = sample["joints2d"].clone()
         matrix = torch.as_tensor(forward, dtype=joints.dtype, device=joints.device)

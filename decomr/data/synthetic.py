@@ -279,26 +279,35 @@ class SyntheticRenderer:
         mask = fragments.mask
 
         # shading: per-sample directional light on flat face normals (faces are about a pixel
-        # wide at these sizes); the albedo is read at the IUV image's (u, v)
+        # wide at these sizes); the albedo is read at the IUV image's (u, v). Normals and light
+        # are computed at covered pixels only.
         textures = torch.from_numpy(np.stack([d.texture for d in draws]))
         grid = iuv[:, 1:3].permute(0, 2, 3, 1) * 2.0 - 1.0
         albedo = F.grid_sample(textures, grid, mode="bilinear", padding_mode="border", align_corners=True)
-        faces = self.renderer.faces
-        corners = fragments.camera_vertices[:, faces]  # (B, F, 3, 3)
-        face_normals = F.normalize(torch.cross(corners[:, :, 1] - corners[:, :, 0],
-                                               corners[:, :, 2] - corners[:, :, 0], dim=-1), dim=-1, eps=1e-12)
-        n_faces = faces.shape[0]
-        offsets = (torch.arange(batch) * n_faces)[:, None, None]
-        pixel_normals = face_normals.reshape(-1, 3)[(fragments.face_ids.clamp(min=0) + offsets).reshape(-1)]
-        pixel_normals = pixel_normals.reshape(batch, size, size, 3)
+        n_pixels = size * size
+        flat_ids = fragments.face_ids.reshape(-1)
+        hit = torch.nonzero(flat_ids >= 0).squeeze(1)  # (N,) index into (B, S, S)
+        sample = torch.div(hit, n_pixels, rounding_mode="floor")
+        n_vertices = vertices.shape[1]
+        corner_index = self.renderer.faces.index_select(0, flat_ids.index_select(0, hit))
+        corner_index += (sample * n_vertices)[:, None]
+        corners = fragments.camera_vertices.reshape(-1, 3).index_select(0, corner_index.reshape(-1)).reshape(-1, 3, 3)
+        pixel_normals = F.normalize(torch.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0], dim=-1),
+                                    dim=-1, eps=1e-12)  # (N, 3)
         light_dir = torch.tensor([d.light.direction for d in draws], dtype=torch.float32)
         ambient = torch.tensor([d.light.ambient for d in draws], dtype=torch.float32)
         diffuse = torch.tensor([d.light.diffuse for d in draws], dtype=torch.float32)
-        lambert = (pixel_normals * -light_dir[:, None, None]).sum(-1).clamp(min=0.0)
-        shade = ambient[:, None, None] + diffuse[:, None, None] * lambert
-        background = torch.from_numpy(np.stack([d.background for d in draws]))
-        mask_f = mask[:, None].to(torch.float32)
-        image = (albedo * shade[:, None] * mask_f + background * (1.0 - mask_f)).clamp(0.0, 1.0)
+        toward_light = -light_dir.index_select(0, sample)
+        lambert = (pixel_normals[:, 0] * toward_light[:, 0] + pixel_normals[:, 1] * toward_light[:, 1]
+                   + pixel_normals[:, 2] * toward_light[:, 2]).clamp_(min=0.0)
+        shade = ambient.index_select(0, sample) + diffuse.index_select(0, sample) * lambert  # (N,)
+        # the image: the background, with the shaded albedo written at covered pixels
+        image = torch.from_numpy(np.stack([d.background for d in draws])).reshape(batch, 3, n_pixels)
+        pixel = hit - sample * n_pixels
+        channel_index = (sample * (3 * n_pixels) + pixel)[None] + torch.arange(0, 3 * n_pixels, n_pixels)[:, None]
+        lit = albedo.reshape(-1).index_select(0, channel_index.reshape(-1)).reshape(3, -1) * shade
+        image.reshape(-1).index_copy_(0, channel_index.reshape(-1), lit.clamp_(0.0, 1.0).reshape(-1))
+        image = image.reshape(batch, 3, size, size).clamp_(0.0, 1.0)
 
         # joints and box
         joints_xy = camera.transform(joints)[..., :2]
@@ -313,7 +322,7 @@ class SyntheticRenderer:
         camera_weak = torch.stack([2.0 * focal / (size * translation[:, 2]), translation[:, 0], translation[:, 1]], 1)
         ones = torch.ones(batch)
         return {
-            "image": image.contiguous(),
+            "image": image,
             "iuv": iuv.contiguous(),
             "mask": mask.to(torch.float32),
             "parts": parts,

@@ -1,12 +1,16 @@
 """A batched z-buffer rasterizer in plain PyTorch (CPU and CUDA, no compiled code, no OpenGL).
 
-Algorithm: every face is projected (:mod:`decomr.render.cameras`), back faces are culled, and
-each face's screen-space barycentric planes and depth plane are precomputed. Faces whose
-pixel-centre box is at most 2 x 2 pixels are tested on a fixed 2 x 2 window; larger faces
-have their box's pixels enumerated exactly. Candidate (face, pixel) pairs that pass the
-inside test go through one ``scatter_reduce(amin)`` over a 64-bit key
-``(sortable depth bits << 32) | face id``: the nearest face wins, ties go to the smaller id.
-Barycentrics and depth of the winning faces are then recomputed per pixel.
+Algorithm: every face is projected (:mod:`decomr.render.cameras`); one pass over all faces
+computes only what decides whether a face can cover a pixel centre at all (its pixel-centre
+box and signed area), and back faces and faces whose box holds no pixel centre (most faces of
+a body at crop sizes: they fall between pixel centres) are dropped there. The survivors get
+their screen-space barycentric planes and depth plane. Faces whose box is at most 2 x 2
+pixels are tested on a fixed 2 x 2 window, up to 4 x 4 on a fixed 4 x 4 window (offsets
+clamped to the box), larger faces have their box's pixels enumerated exactly. Candidate
+(face, pixel) pairs go through ``scatter_reduce(amin)`` over a 64-bit key
+``(sortable depth bits << 32) | face id``, pairs outside their face pushed beyond the far
+depth: the nearest face wins, ties go to the smaller id. Barycentrics and depth of the
+winning faces are then recomputed per pixel.
 
 A pixel is covered when its **centre** lies inside a face (edges inclusive). Depth is camera
 space z (perspective) or the points' own z (weak perspective / no camera); nearer is smaller.
@@ -21,6 +25,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from .cameras import Camera, PerspectiveCamera, as_image_size, transform_points
@@ -33,7 +38,7 @@ _INSIDE_EPS = 1e-6
 # Faces with a doubled pixel area below this are degenerate and skipped.
 _MIN_AREA = 1e-10
 # Faces per z-buffer pass (several samples of a batch together); see ``rasterize``.
-_FACES_PER_PASS = 65536
+_FACES_PER_PASS = 262144
 
 
 @dataclass
@@ -84,6 +89,7 @@ def check_faces(faces: torch.Tensor, n_vertices: int | None = None) -> None:
 # beyond ``_FAR`` are background. Scene depths must stay below 1e18.
 _OUTSIDE_PENALTY = 1e30
 _FAR = 1e20
+_FAR_KEY = int(np.float32(_FAR).view(np.int32)) << 32
 
 
 def _masked_depth(depth: torch.Tensor, l0: torch.Tensor, l1: torch.Tensor, l2: torch.Tensor) -> torch.Tensor:
@@ -102,121 +108,174 @@ def _keys(depth: torch.Tensor, face: torch.Tensor) -> torch.Tensor:
     return (depth.contiguous().view(torch.int32).to(torch.int64) << 32) | face
 
 
-def _planes(x0, x1, x2, y0, y1, y2, z0, z1, z2):
-    """Per face, the linear planes ``a px + b py + c`` of l0, l1, l2 and of ``z``.
+def _candidate_keys(values: torch.Tensor, perspective: bool, face: torch.Tensor) -> torch.Tensor:
+    """z-buffer keys of candidate (face, pixel) pairs.
 
-    All inputs (K,) float32 corner pixel positions and depth values (z, or 1 / z for a
-    perspective camera: what is linear in screen space). Returns four (a, b, c) triples.
+    values : (4, ...) float32, the planes l0, l1, l2 and the linear depth value at each pair;
+    face : int64 face ids broadcastable to ``values[0]``. Pairs outside their face get a depth
+    beyond ``_FAR`` (see ``_masked_depth``).
     """
-    inv = 1.0 / ((x1 - x0) * (y2 - y0) - (x2 - x0) * (y1 - y0))
-    planes = []
-    for xa, ya, xb, yb in ((x1, y1, x2, y2), (x2, y2, x0, y0), (x0, y0, x1, y1)):
-        planes.append(((ya - yb) * inv, (xb - xa) * inv, (xa * yb - xb * ya) * inv))
-    (a0, b0, c0), (a1, b1, c1), (a2, b2, c2) = planes
-    planes.append((a0 * z0 + a1 * z1 + a2 * z2, b0 * z0 + b1 * z1 + b2 * z2, c0 * z0 + c1 * z1 + c2 * z2))
-    return planes
+    depth = values[3] if not perspective else values[3].clamp(min=1e-30).reciprocal_()  # <= 0 only far outside
+    return _keys(_masked_depth(depth, values[0], values[1], values[2]), face)
 
 
 def _visible_faces(screen: torch.Tensor, faces: torch.Tensor, height: int, width: int,
-                   perspective: bool, cull_backfaces: bool, znear: float | None) -> torch.Tensor:
-    """The z-buffer pass: (B, H, W) int64 face id per pixel, -1 on background.
+                   perspective: bool, cull_backfaces: bool, znear: float | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The z-buffer pass: (B, H, W) int64 face id per pixel (-1 on background) and the (N,) int64
+    flat indices of the covered pixels.
 
-    screen : (B, V, 3) float32 (px, py, depth). Every per-face quantity is a contiguous vector
-    so that the pass over all faces is a short chain of elementwise ops.
+    screen : (B, V, 3) float32 (px, py, depth).
+
+    The pass over all faces is kept to what decides whether a face can cover a pixel centre at
+    all (corner gathers, pixel box, signed area): at the usual sizes most faces are back faces
+    or fall between pixel centres, and only the survivors get planes and candidate pixels.
+    Coordinates are shifted by half a pixel so that pixel centres sit at integers.
     """
     device = screen.device
     batch, n_vertices, _ = screen.shape
     n_faces = faces.shape[0]
-    depth = screen[..., 2]
+    n_all = batch * n_faces
+    x = screen[..., 0] - 0.5
+    y = screen[..., 1] - 0.5
     if perspective:
-        depth = 1.0 / depth.clamp(min=znear)  # interpolated linearly in screen space
+        z_cam = screen[..., 2]
+        depth = z_cam.clamp(min=znear).reciprocal_()  # 1 / z is linear in screen space
+        # a corner at or before the near plane makes its face's box and area NaN: never kept
+        x = torch.where(z_cam > znear, x, torch.full_like(x, float("nan")))
     else:
-        depth = depth - depth.amin() + 1.0  # positive, so float bits sort like the floats
-    sample_offset = torch.arange(batch, device=device) * n_vertices
-    corner_index = (faces.t()[:, None, :] + sample_offset[None, :, None]).reshape(-1)
-    tri = torch.stack([values.reshape(-1).index_select(0, corner_index)
-                       for values in (screen[..., 0], screen[..., 1], depth)]).reshape(9, batch * n_faces)
-    x0, x1, x2, y0, y1, y2 = tri[:6]
-    area = (x1 - x0) * (y2 - y0) - (x2 - x0) * (y1 - y0)
+        z = screen[..., 2]
+        depth = z - z.amin(1, keepdim=True) + 1.0  # positive, so float bits sort like the floats
+    corner_index = torch.empty(3, batch, n_faces, dtype=torch.int64, device=device)
+    sample_offset = torch.arange(0, batch * n_vertices, n_vertices, device=device)
+    torch.add(faces.t()[:, None, :], sample_offset[None, :, None], out=corner_index)
+    corner_index = corner_index.view(3, n_all)
+    # Per-face table, rows: corner x (3), corner y (3), pixel box column, row (first pixel
+    # centre inside the face's bounding box), width - 1, height - 1 (negative: empty), area.
+    table = torch.empty(11, n_all, device=device)
+    torch.index_select(x.reshape(-1), 0, corner_index.view(-1), out=table[0:3].view(-1))
+    torch.index_select(y.reshape(-1), 0, corner_index.view(-1), out=table[3:6].view(-1))
+    xy = table[0:6].view(2, 3, n_all)
+    low, extent, area = table[6:8], table[8:10], table[10]
+    torch.minimum(torch.minimum(xy[:, 0], xy[:, 1]), xy[:, 2], out=low).ceil_().clamp_(min=0)
+    high = torch.maximum(torch.maximum(xy[:, 0], xy[:, 1]), xy[:, 2]).floor_()
+    torch.minimum(high, torch.tensor([[width - 1.0], [height - 1.0]], device=device), out=extent).sub_(low)
+    (x0, x1, x2), (y0, y1, y2) = table[0:3], table[3:6]
+    torch.mul(x1 - x0, y2 - y0, out=area).sub_((x2 - x0).mul_(y1 - y0))
     # Seen from the front, a counter-clockwise face has a negative doubled area in (px, py)
     # because +y points down the image and the camera looks along +z.
-    keep = (area < -_MIN_AREA) if cull_backfaces else (area.abs() > _MIN_AREA)
-    if perspective:
-        z_cam = screen[..., 2].reshape(-1).index_select(0, corner_index).reshape(3, -1)
-        keep &= z_cam.amin(0) > znear
-    kept = torch.nonzero(keep).squeeze(1)
-    tri = tri.index_select(1, kept)
-    x0, x1, x2, y0, y1, y2 = tri[:6]
-    # Pixel boxes: rows / columns whose centres (i + 0.5) lie within the face's bounding box.
-    j0 = torch.ceil(torch.minimum(torch.minimum(x0, x1), x2) - 0.5).clamp_(min=0)
-    j1 = torch.floor(torch.maximum(torch.maximum(x0, x1), x2) - 0.5).clamp_(max=width - 1)
-    i0 = torch.ceil(torch.minimum(torch.minimum(y0, y1), y2) - 0.5).clamp_(min=0)
-    i1 = torch.floor(torch.maximum(torch.maximum(y0, y1), y2) - 0.5).clamp_(max=height - 1)
-    box_w = j1 - j0
-    box_h = i1 - i0
-    # Boxes off the image or between pixel centres are empty (negative extent).
-    small = (torch.maximum(box_w, box_h) <= 1) & (torch.minimum(box_w, box_h) >= 0)
-    large = (torch.maximum(box_w, box_h) > 1) & (torch.minimum(box_w, box_h) >= 0)
+    facing = (area < -_MIN_AREA) if cull_backfaces else (area.abs() > _MIN_AREA)
+    kept = torch.nonzero(facing & (torch.minimum(extent[0], extent[1]) >= 0)).squeeze(1)
 
     zbuffer = torch.full((batch * height * width,), _INT64_MAX, dtype=torch.int64, device=device)
-    per_face = torch.cat([tri, torch.stack([j0, i0, box_w, box_h])])  # (13, K)
-
-    # Small faces: a fixed 2 x 2 window at the box's top-left pixel centre; a 1-pixel-wide box
-    # repeats its pixel (duplicates give the same key, harmless to amin).
-    ids = torch.nonzero(small).squeeze(1)
-    if ids.numel():
-        sel = per_face.index_select(1, ids)
-        col, row, dj, di = sel[9:]
-        planes = _planes(*sel[:9])
-        pxc = col + 0.5
-        pyc = row + 0.5
-        values = []
-        for a, b, c in planes:
-            v00 = a * pxc + b * pyc + c
-            v01 = v00 + a * dj
-            v10 = v00 + b * di
-            values.append(torch.stack([v00, v01, v10, v01 + b * di], dim=1))  # (K, 4)
-        face = kept.index_select(0, ids)
-        sample = face // n_faces
-        base = ((sample * height + row.long()) * width + col.long())
-        step_j = dj.long()
-        step_i = di.long() * width
-        pixel = torch.stack([base, base + step_j, base + step_i, base + step_i + step_j], dim=1)
-        d = values[3] if not perspective else 1.0 / values[3].clamp(min=1e-30)  # <= 0 only far outside
-        key = _keys(_masked_depth(d, *values[:3]), (face - sample * n_faces)[:, None])
-        zbuffer.scatter_reduce_(0, pixel.reshape(-1), key.reshape(-1), reduce="amin", include_self=True)
-
-    # Large faces: every pixel of the box, enumerated exactly.
-    ids = torch.nonzero(large).squeeze(1)
-    if ids.numel():
-        sel = per_face.index_select(1, ids)
-        col, row, dj, di = sel[9:].long()
-        box_cols = dj + 1
-        counts = box_cols * (di + 1)
-        owner = torch.repeat_interleave(torch.arange(ids.numel(), device=device), counts)
-        starts = torch.cumsum(counts, 0) - counts
-        offset = torch.arange(owner.numel(), device=device) - starts.index_select(0, owner)
-        cols_per = box_cols.index_select(0, owner)
-        # Division in float64 (exact for the integers involved; int64 division is slow on CPU).
-        row_in_box = torch.floor(offset.double().add_(0.5).div_(cols_per.double())).long()
-        rows = row.index_select(0, owner) + row_in_box
-        cols = col.index_select(0, owner) + (offset - row_in_box * cols_per)
-        planes = _planes(*sel[:9].index_select(1, owner))
-        px = cols.to(torch.float32) + 0.5
-        py = rows.to(torch.float32) + 0.5
-        values = [a * px + b * py + c for a, b, c in planes]
-        face = kept.index_select(0, ids).index_select(0, owner)
-        sample = face // n_faces
-        d = values[3] if not perspective else 1.0 / values[3].clamp(min=1e-30)  # <= 0 only far outside
-        key = _keys(_masked_depth(d, *values[:3]), face - sample * n_faces)
-        pixel = (sample * height + rows) * width + cols
-        zbuffer.scatter_reduce_(0, pixel, key, reduce="amin", include_self=True)
-
+    if kept.numel():
+        corner_depth = depth.reshape(-1).index_select(0, _columns(corner_index, kept).view(-1))
+        _splat_faces(zbuffer, _columns(table, kept), corner_depth.view(3, -1), kept, n_faces, height, width,
+                     perspective)
     # Low 32 bits hold the face id; keys at or beyond _FAR (and the empty key) are background.
-    far_key = int(_keys(torch.tensor([_FAR], dtype=torch.float32), torch.zeros(1, dtype=torch.int64)))
-    background = (zbuffer >= far_key).to(torch.int64)
-    face_ids = (zbuffer & 0xFFFFFFFF) * (1 - background) - background
-    return face_ids.reshape(batch, height, width)
+    hit = torch.nonzero(zbuffer < _FAR_KEY).squeeze(1)
+    face_ids = torch.full_like(zbuffer, -1).index_copy_(0, hit, zbuffer.index_select(0, hit) & 0xFFFFFFFF)
+    return face_ids.view(batch, height, width), hit
+
+
+def _columns(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """``table[:, index]`` of a contiguous (R, N) tensor, as one flat gather.
+
+    (``index_select`` along dim 1 goes through a transposed copy on CPU, several times slower.)
+    """
+    rows, length = table.shape
+    flat = torch.arange(0, rows * length, length, device=index.device)[:, None] + index
+    return table.reshape(-1).index_select(0, flat.view(-1)).view(rows, index.numel())
+
+
+def _splat_faces(zbuffer: torch.Tensor, table: torch.Tensor, corner_depth: torch.Tensor, kept: torch.Tensor,
+                 n_faces: int, height: int, width: int, perspective: bool) -> None:
+    """Write the keys of the candidate (face, pixel) pairs of the kept faces into ``zbuffer``.
+
+    table : (11, K) float32 rows of ``_visible_faces``' per-face table; corner_depth : (3, K)
+    the linear depth value at the corners; kept : (K,) int64 face index in the pass (sample *
+    n_faces + face).
+    """
+    count = kept.numel()
+    corner_x, corner_y = table[0:3], table[3:6]
+    # Barycentric planes l_k(p) = a_k px + b_k py + c_k (the edge through corners k + 1, k + 2,
+    # cyclic, over the doubled area), then the depth plane sum_k l_k z_k. Rows of ``per_face``:
+    # a (4), b (4), c (4), then the pixel box (column, row, width - 1, height - 1).
+    per_face = torch.empty(16, count, device=table.device)
+    x_next, x_prev = corner_x.roll(-1, 0), corner_x.roll(1, 0)
+    y_next, y_prev = corner_y.roll(-1, 0), corner_y.roll(1, 0)
+    inverse = table[10].reciprocal()
+    for plane, value in zip(per_face[0:12].view(3, 4, count),
+                            (y_next - y_prev, x_prev - x_next, (x_next * y_prev).sub_(x_prev * y_next))):
+        torch.mul(value, inverse, out=plane[:3])
+        weighted = plane[:3] * corner_depth
+        torch.add(weighted[0], weighted[1], out=plane[3]).add_(weighted[2])
+    per_face[12:16] = table[6:10]
+    sample = torch.div(kept, n_faces, rounding_mode="floor")
+    face = kept - sample * n_faces
+
+    largest = torch.maximum(per_face[14], per_face[15])
+    # Small and medium faces: a fixed window of n x n pixels from the box's top-left pixel,
+    # offsets clamped to the box (repeated pixels give the same key: harmless to amin).
+    for window, chosen in ((2, largest <= 1), (4, (largest > 1) & (largest <= 3))):
+        ids = torch.nonzero(chosen).squeeze(1)
+        if ids.numel():
+            _splat_window(zbuffer, _columns(per_face, ids), face.index_select(0, ids),
+                          sample.index_select(0, ids), window, height, width, perspective)
+    # Large faces: every pixel of the box, enumerated exactly.
+    ids = torch.nonzero(largest > 3).squeeze(1)
+    if ids.numel():
+        _splat_enumerated(zbuffer, _columns(per_face, ids), face.index_select(0, ids), sample.index_select(0, ids),
+                          height, width, perspective)
+
+
+def _splat_window(zbuffer: torch.Tensor, per_face: torch.Tensor, face: torch.Tensor, sample: torch.Tensor,
+                  window: int, height: int, width: int, perspective: bool) -> None:
+    """Candidates of a window x window block of pixels per face (see ``_splat_faces``).
+
+    per_face : (16, K) float32 planes and pixel boxes; face, sample : (K,) int64.
+    """
+    steps = torch.arange(window, dtype=per_face.dtype, device=per_face.device)
+    col, row, box_w, box_h = per_face[12:16]
+    # window pixel k = (i, j) row-major: column offset j, row offset i, clamped to the box
+    step_j = torch.minimum(steps.repeat(window)[:, None], box_w)  # (window^2, K)
+    step_i = torch.minimum(steps.repeat_interleave(window)[:, None], box_h)
+    px, py = step_j + col, step_i + row
+    values = torch.addcmul(per_face[8:12, None], per_face[0:4, None], px)  # (4 planes, window^2, K)
+    values.addcmul_(per_face[4:8, None], py)
+    key = _candidate_keys(values, perspective, face)
+    # pixel index computed in floating point, exact below 2**24 (float32) or 2**53 (float64)
+    index_dtype = torch.float32 if zbuffer.numel() <= 2**24 else torch.float64
+    first = (sample * (height * width)).to(index_dtype)
+    pixel = torch.addcmul(px.to(index_dtype).add_(first), py.to(index_dtype),
+                          torch.tensor(float(width), dtype=index_dtype, device=px.device)).long()
+    zbuffer.scatter_reduce_(0, pixel.view(-1), key.view(-1), reduce="amin", include_self=True)
+
+
+def _splat_enumerated(zbuffer: torch.Tensor, per_face: torch.Tensor, face: torch.Tensor, sample: torch.Tensor,
+                      height: int, width: int, perspective: bool) -> None:
+    """Candidates of every pixel of each face's box (see ``_splat_faces``).
+
+    per_face : (16, K) float32 planes and pixel boxes; face, sample : (K,) int64.
+    """
+    device = per_face.device
+    col, row, box_w, box_h = per_face[12:16].long()
+    box_cols = box_w + 1
+    counts = box_cols * (box_h + 1)
+    owner = torch.repeat_interleave(torch.arange(face.numel(), device=device), counts)
+    starts = torch.cumsum(counts, 0) - counts
+    offset = torch.arange(owner.numel(), device=device) - starts.index_select(0, owner)
+    cols_per = box_cols.index_select(0, owner)
+    # Division in float64 (exact for the integers involved; int64 division is slow on CPU).
+    row_in_box = torch.floor(offset.double().add_(0.5).div_(cols_per.double())).long()
+    rows = row.index_select(0, owner) + row_in_box
+    cols = col.index_select(0, owner) + (offset - row_in_box * cols_per)
+    planes = _columns(per_face[:12].contiguous(), owner)
+    values = torch.addcmul(planes[8:12], planes[0:4], cols.to(planes.dtype))
+    values.addcmul_(planes[4:8], rows.to(planes.dtype))
+    key = _candidate_keys(values, perspective, face.index_select(0, owner))
+    pixel = (sample.index_select(0, owner) * height + rows) * width + cols
+    zbuffer.scatter_reduce_(0, pixel, key, reduce="amin", include_self=True)
+
 
 def rasterize(vertices: torch.Tensor, faces: torch.Tensor, image_size: int | tuple[int, int],
               camera: Camera | None = None, cull_backfaces: bool = True) -> Fragments:
@@ -258,8 +317,8 @@ def rasterize(vertices: torch.Tensor, faces: torch.Tensor, image_size: int | tup
     pixel_offset = torch.tensor([1.0, 1.0, 0.0], dtype=view.dtype, device=view.device)
     screen = (view + pixel_offset) * pixel_scale  # (B, V, 3): px, py, depth
 
-    # Samples go through in groups of about _FACES_PER_PASS faces: the per-face and per-pixel
-    # vectors then stay cache-sized, which is faster on CPU than one huge pass.
+    # Samples go through in groups of about _FACES_PER_PASS faces: fewer, longer passes spend
+    # less on per-op overhead, while the memory of one pass stays bounded (~30 MB).
     group = max(1, _FACES_PER_PASS // max(n_faces, 1))
     znear = camera.znear if perspective else None
     parts = [_rasterize_group(screen[start:start + group], faces, height, width, perspective, cull_backfaces, znear)
@@ -283,12 +342,12 @@ def _rasterize_group(screen: torch.Tensor, faces: torch.Tensor, height: int, wid
     """
     batch, n_vertices, _ = screen.shape
     with torch.no_grad():
-        face_ids = _visible_faces(screen.detach().to(torch.float32), faces, height, width, perspective,
-                                  cull_backfaces, znear)
+        face_ids, hit = _visible_faces(screen.detach().to(torch.float32), faces, height, width, perspective,
+                                       cull_backfaces, znear)
 
-    # Barycentrics and depth of the winners, recomputed with differentiable ops.
+    # Barycentrics and depth of the winners (covered pixels ``hit``), recomputed with
+    # differentiable ops.
     flat_ids = face_ids.reshape(-1)
-    hit = torch.nonzero(flat_ids >= 0).squeeze(1)
     hit_batch = hit // (height * width)
     hit_pixel = hit - hit_batch * (height * width)
     corners = faces.index_select(0, flat_ids.index_select(0, hit)) + (hit_batch * n_vertices)[:, None]

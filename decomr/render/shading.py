@@ -78,22 +78,23 @@ def interpolate_face_attributes(fragments: Fragments, face_attributes: torch.Ten
     if face_attributes.shape[0] not in (1, batch):
         raise ValueError(f"face_attributes batch {face_attributes.shape[0]} does not match fragments batch {batch}")
     n_faces, dim = face_attributes.shape[1], face_attributes.shape[3]
-    face_ids = fragments.face_ids.reshape(batch, -1)
-    if face_ids.numel() and int(face_ids.max()) >= n_faces:
+    flat_ids = fragments.face_ids.reshape(-1)
+    if flat_ids.numel() and int(flat_ids.max()) >= n_faces:
         raise ValueError(f"fragments reference faces beyond the {n_faces} rows of face_attributes")
-    index = face_ids.clamp(min=0)
+    # Only covered pixels are blended (bodies cover a small part of a crop); background stays 0.
+    hit = torch.nonzero(flat_ids >= 0).squeeze(1)
+    face = flat_ids.index_select(0, hit)
     if face_attributes.shape[0] == 1:
-        corner_values = face_attributes[0].index_select(0, index.reshape(-1)).reshape(batch, -1, 3, dim)
+        corner_values = face_attributes[0].index_select(0, face)  # (N, 3, D)
     else:
-        offset = (torch.arange(batch, device=index.device) * n_faces)[:, None]
-        corner_values = face_attributes.reshape(batch * n_faces, 3, dim).index_select(
-            0, (index + offset).reshape(-1)).reshape(batch, -1, 3, dim)
-    bary = fragments.bary.reshape(batch, -1, 3).to(corner_values.dtype)
-    # Barycentrics are exactly 0 on background, so background pixels come out 0. Three
-    # products instead of a sum over the corner axis (a size-3 reduction is slow on CPU).
-    values = (corner_values[:, :, 0] * bary[:, :, 0:1] + corner_values[:, :, 1] * bary[:, :, 1:2]
-              + corner_values[:, :, 2] * bary[:, :, 2:3])
-    return values.reshape(batch, height, width, dim)
+        sample = torch.div(hit, height * width, rounding_mode="floor")
+        corner_values = face_attributes.reshape(batch * n_faces, 3, dim).index_select(0, face + sample * n_faces)
+    bary = fragments.bary.reshape(-1, 3).index_select(0, hit).to(corner_values.dtype)
+    # Three products instead of a sum over the corner axis (a size-3 reduction is slow on CPU).
+    values = (corner_values[:, 0] * bary[:, 0:1] + corner_values[:, 1] * bary[:, 1:2]
+              + corner_values[:, 2] * bary[:, 2:3])
+    out = torch.zeros(batch * height * width, dim, dtype=values.dtype, device=values.device)
+    return out.index_copy(0, hit, values).reshape(batch, height, width, dim)
 
 
 def render_iuv(fragments: Fragments, vt: torch.Tensor, ft: torch.Tensor) -> torch.Tensor:
