@@ -42,7 +42,7 @@ from decomr.metrics import (LSP14_PELVIS, confusion_matrix, joint_error, part_la
                             segmentation_scores, vertex_error)
 
 __all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "normalize_images", "EvaluationResults", "evaluate_model",
-           "evaluation_regressor", "METRICS", "main"]
+           "evaluation_regressor", "METRICS", "MeanBodyModel", "mean_body", "is_synth_folder", "main"]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -312,19 +312,92 @@ def evaluate_model(model: torch.nn.Module, dataloader: Iterable[Mapping[str, Any
     return EvaluationResults(per_sample=records, summary=summary)
 
 
+# ---------------------------------------------------------------------------- the mean-body baseline
+class MeanBodyModel(torch.nn.Module):
+    """The constant predictor: the same mesh (and weak-perspective camera) for every image.
+
+    ``vertices`` (V, 3) metres, ``camera`` (3,) (s, tx, ty). Its output has no location map."""
+
+    def __init__(self, vertices: torch.Tensor, camera: torch.Tensor | None = None):
+        super().__init__()
+        self.register_buffer("mean_vertices", torch.as_tensor(vertices, dtype=torch.float32))
+        camera = torch.tensor([1.0, 0.0, 0.0]) if camera is None else torch.as_tensor(camera, dtype=torch.float32)
+        self.register_buffer("mean_camera", camera.reshape(3))
+
+    def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        size = images.shape[0]
+        return {"vertices": self.mean_vertices.expand(size, -1, -1),
+                "camera": self.mean_camera.expand(size, -1)}
+
+
+def mean_body(dataset: Iterable[Mapping[str, Any]], body, limit: int | None = None) -> MeanBodyModel:
+    """The mean-body baseline of a training set.
+
+    Every training mesh (``vertices``, or ``pose``/``betas`` through ``body``) is translated so
+    that its pelvis (mid-hips of the evaluation joints, the alignment of the vertex error) is at
+    the origin, and the meshes are averaged vertex by vertex, as they are (global orientation
+    included: the constant that minimises the squared pelvis-aligned vertex error on the
+    training set). The camera is the mean ``camera_weak`` (used only by the segmentation
+    metrics). ``limit`` keeps the first N samples.
+    """
+    regressor = evaluation_regressor(body)
+    j14 = list(JOINTS14_FROM_SMPL)
+    total: torch.Tensor | None = None
+    camera_total = torch.zeros(3, dtype=torch.float64)
+    n_cameras = 0
+    count = 0
+    with torch.no_grad():
+        for k, sample in enumerate(dataset):
+            if limit is not None and k >= limit:
+                break
+            if sample is None:
+                continue
+            vertices = sample.get("vertices")
+            if vertices is None:
+                if sample.get("pose") is None:
+                    continue
+                vertices = body(torch.as_tensor(sample["pose"])[None].float(),
+                                torch.as_tensor(sample["betas"])[None].float()).vertices[0]
+            vertices = torch.as_tensor(vertices, dtype=torch.float64)
+            joints = (regressor.double() @ vertices)[j14]
+            centred = vertices - pelvis(joints[None])[0]
+            total = centred if total is None else total + centred
+            count += 1
+            if sample.get("camera_weak") is not None:
+                camera_total += torch.as_tensor(sample["camera_weak"], dtype=torch.float64)
+                n_cameras += 1
+    if not count:
+        raise ValueError("mean body: the training data holds no mesh (vertices or pose/betas)")
+    camera = (camera_total / n_cameras).float() if n_cameras else None
+    model = MeanBodyModel((total / count).float(), camera)
+    model.n_samples = count
+    return model
+
+
 # ---------------------------------------------------------------------------- CLI
+def is_synth_folder(path: str | Path) -> bool:
+    """True when ``path`` is a folder written by ``decomr-synth`` (holds ``config-*.json``)."""
+    path = Path(path)
+    return path.is_dir() and any(path.glob("config-*.json"))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="decomr-eval", description=(
         "Evaluate a DecoMR checkpoint: MPJPE, PA-MPJPE, vertex error, and segmentation accuracy / F1 "
         "of the projected mesh. Writes per_sample.json and summary.json, prints a table."))
-    parser.add_argument("--checkpoint", required=True, help="checkpoint written by decomr-train")
-    parser.add_argument("--data", required=True, help="annotation .npz of a standard dataset")
+    parser.add_argument("--checkpoint", help="checkpoint written by decomr-train")
+    parser.add_argument("--mean-body", metavar="TRAIN_DIR",
+                        help="instead of a checkpoint: evaluate the constant prediction of the mean training mesh "
+                             "(pelvis-aligned) of this decomr-synth folder (the baseline a model must beat)")
+    parser.add_argument("--data", required=True,
+                        help="annotation .npz of a standard dataset, or a folder written by decomr-synth")
     parser.add_argument("--images", help="image root of --data (default: the folder of the .npz)")
     parser.add_argument("--prepared", help="folder written by decomr-prepare (ground-truth IUV: segmentation metrics)")
     parser.add_argument("--uv", help="the UV map file --prepared was made for (checked by hash)")
     parser.add_argument("--template", default="open", help="body template of the dataset's pose/shape (default: the open body)")
     parser.add_argument("--joint-order", default="smpl", help="joint order of the annotation file: smpl or lsp14")
-    parser.add_argument("--size", type=int, default=224, help="input crop size in pixels (default 224)")
+    parser.add_argument("--size", type=int, default=None,
+                        help="input crop size in pixels (default 224; a decomr-synth folder: its own size)")
     parser.add_argument("--out", required=True, help="output folder for the JSON files")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--workers", type=int, default=0, help="data loader worker processes")
@@ -342,28 +415,52 @@ def _load_model(path: str):
     return load_model(path)
 
 
+def _synth_dataset(path: str, body, size: int | None):
+    """A decomr-synth folder as an evaluation dataset (no augmentation)."""
+    from decomr.data.shards import SyntheticShards
+
+    dataset = SyntheticShards(path, body=body)
+    if body.template.sha256 != dataset.settings.get("template_sha256"):
+        raise ValueError(f"{path} was rendered from another template than the one given (--template)")
+    stored = int(dataset.settings["config"]["size"])
+    if size is not None and size != stored:
+        raise ValueError(f"--size {size}: the samples of {path} are {stored} x {stored} pixels")
+    return dataset
+
+
 def main(argv: list[str] | None = None) -> int:
     from decomr.body import BodyModel
     from decomr.data.standard import StandardDataset, check_joint_order
 
     args = build_parser().parse_args(argv)
     try:
+        if (args.checkpoint is None) == (args.mean_body is None):
+            raise ValueError("give exactly one of --checkpoint and --mean-body")
         check_joint_order(args.joint_order)
         if args.prepared and not args.uv:
             raise ValueError("--prepared needs --uv (the UV map the IUV images were prepared for)")
-        model, _config = _load_model(args.checkpoint)
         body = BodyModel(args.template)
+        if args.checkpoint is not None:
+            model, _config = _load_model(args.checkpoint)
+        else:
+            if not is_synth_folder(args.mean_body):
+                raise ValueError(f"--mean-body {args.mean_body}: not a decomr-synth folder")
+            model = mean_body(_synth_dataset(args.mean_body, body, None), body)
         uv_lookup = getattr(model, "uv_lookup", None)
         if uv_lookup is not None and str(uv_lookup.template_sha256).lower() != body.template.sha256:
             raise ValueError(f"the checkpoint's UV map belongs to another template than {args.template} "
                              f"(template_sha256 {uv_lookup.template_sha256[:12]}... vs {body.template.sha256[:12]}...)")
-        images = args.images or str(Path(args.data).parent)
-        dataset = StandardDataset(args.data, images, body=body, prepared=args.prepared, uvmap=args.uv,
-                                  size=args.size, joint_order=args.joint_order)
-        n_missing = len(dataset.missing)
-        if dataset.missing:
-            print(f"decomr-eval: {len(dataset.missing)} images missing (first: {dataset.missing[0]}); "
-                  f"those samples are skipped", file=sys.stderr)
+        n_missing = 0
+        if is_synth_folder(args.data):
+            dataset = _synth_dataset(args.data, body, args.size)
+        else:
+            images = args.images or str(Path(args.data).parent)
+            dataset = StandardDataset(args.data, images, body=body, prepared=args.prepared, uvmap=args.uv,
+                                      size=args.size or 224, joint_order=args.joint_order)
+            n_missing = len(dataset.missing)
+            if dataset.missing:
+                print(f"decomr-eval: {len(dataset.missing)} images missing (first: {dataset.missing[0]}); "
+                      f"those samples are skipped", file=sys.stderr)
         if args.limit is not None:
             dataset = torch.utils.data.Subset(dataset, range(min(args.limit, len(dataset))))
         loader = torch.utils.data.DataLoader(dataset, batch_size=args.batch_size, num_workers=args.workers)
@@ -376,8 +473,9 @@ def main(argv: list[str] | None = None) -> int:
             sys.stderr.flush()
 
         results = evaluate_model(model, loader, body, uv_lookup=uv_lookup, device=args.device, progress=show)
-        results.summary.update({"checkpoint": str(args.checkpoint), "data": str(args.data),
-                                "n_missing_images": n_missing})
+        results.summary.update({"checkpoint": None if args.checkpoint is None else str(args.checkpoint),
+                                "mean_body": None if args.mean_body is None else str(args.mean_body),
+                                "data": str(args.data), "n_missing_images": n_missing})
         results.write(args.out)
     except (ValueError, FileNotFoundError, PermissionError) as error:
         print(f"decomr-eval: error: {error}", file=sys.stderr)

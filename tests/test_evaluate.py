@@ -108,3 +108,81 @@ def test_cli_writes_json_and_prints_a_table(setup, tmp_path, monkeypatch, capsys
     code = evaluate_module.main(["--checkpoint", "unused.pt", "--data", str(fixture.npz), "--prepared",
                                  str(fixture.root / "prepared"), "--out", str(out)])
     assert code == 2 and "--uv" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------- decomr-synth folders
+@pytest.fixture(scope="module")
+def synth_folder(tmp_path_factory):
+    from decomr.data.shards import parse_shard, write_shard
+    from decomr.data.synthetic import SyntheticConfig, SyntheticRenderer
+    from test_data_helpers import open_template, projection_uvmap
+
+    root = tmp_path_factory.mktemp("synth") / "test"
+    engine = SyntheticRenderer(SyntheticConfig(size=32, length=3, seed=7, texture_resolution=32),
+                               uvmap=projection_uvmap(), template=open_template())
+    write_shard(root, engine, 3, parse_shard("0/1"), batch_size=3)
+    return root
+
+
+def test_mean_body_is_the_mean_pelvis_aligned_mesh(synth_folder):
+    from decomr.body import BodyModel
+    from decomr.data.shards import SyntheticShards
+    from decomr.evaluate import MeanBodyModel, is_synth_folder, mean_body
+
+    assert is_synth_folder(synth_folder) and not is_synth_folder(synth_folder / "samples")
+    body = BodyModel("open")
+    dataset = SyntheticShards(synth_folder, body=body)
+    one = mean_body(dataset, body, limit=1)
+    assert isinstance(one, MeanBodyModel) and one.n_samples == 1
+    # the mean of one mesh is that mesh: it scores 0 mm on that sample
+    loader = torch.utils.data.DataLoader(torch.utils.data.Subset(dataset, [0]), batch_size=1)
+    results = evaluate_model(one, loader, body)
+    assert results.per_sample[0]["pve_mm"] == pytest.approx(0.0, abs=1e-3)
+    # annotated joints are the rig's, evaluation joints the sparse regressor's: close, not equal
+    assert results.per_sample[0]["mpjpe_mm"] < 40.0
+    full = mean_body(dataset, body)
+    assert full.n_samples == 3
+    output = full(torch.zeros(2, 3, 32, 32))
+    assert output["vertices"].shape == (2, body.template.n_vertices, 3) and output["camera"].shape == (2, 3)
+
+
+def test_cli_on_a_synth_folder(synth_folder, tmp_path, monkeypatch, capsys):
+    from decomr.body import BodyModel
+    from decomr.data.shards import SyntheticShards
+
+    out = tmp_path / "base"
+    code = evaluate_module.main(["--mean-body", str(synth_folder), "--data", str(synth_folder), "--out", str(out),
+                                 "--device", "cpu"])
+    assert code == 0, capsys.readouterr().err
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["n_samples"] == 3 and summary["pve_mm"]["count"] == 3 and summary["pve_mm"]["mean"] > 0
+    assert summary["checkpoint"] is None and summary["mean_body"] == str(synth_folder)
+    assert summary["segmentation"]["count"] == 3
+
+    # a checkpoint's model on the folder (a stand-in that returns the ground truth)
+    dataset = SyntheticShards(synth_folder, body=BodyModel("open"))
+    lookup = _identity_lookup()
+    model = GroundTruthModel(dataset, lookup)
+    monkeypatch.setattr(evaluate_module, "_load_model", lambda path: (model, {}))
+    out = tmp_path / "model"
+    assert evaluate_module.main(["--checkpoint", "x.pt", "--data", str(synth_folder), "--out", str(out)]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["pve_mm"]["mean"] == pytest.approx(0.0, abs=1e-3)
+    capsys.readouterr()
+
+    # bad uses: a size other than the folder's, neither or both of --checkpoint / --mean-body
+    assert evaluate_module.main(["--checkpoint", "x.pt", "--data", str(synth_folder), "--size", "64",
+                                 "--out", str(out)]) == 2
+    assert "32 x 32" in capsys.readouterr().err
+    assert evaluate_module.main(["--data", str(synth_folder), "--out", str(out)]) == 2
+    assert evaluate_module.main(["--checkpoint", "x.pt", "--mean-body", str(synth_folder), "--data",
+                                 str(synth_folder), "--out", str(out)]) == 2
+    assert "exactly one" in capsys.readouterr().err
+    assert evaluate_module.main(["--mean-body", str(tmp_path), "--data", str(synth_folder), "--out", str(out)]) == 2
+
+
+def _identity_lookup():
+    class NoLookup:
+        def location_map(self, vertices):
+            return None
+    return NoLookup()
