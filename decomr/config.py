@@ -171,6 +171,10 @@ class OptimConfig:
         epochs of stage 2 (end to end).
     grad_clip : float
         clip the global gradient norm to this value (0: off).
+    mean_location_samples : int
+        a new run starts the model's location offset at the mean ground-truth location map of
+        this many training samples (the first ones), so that the untrained network predicts
+        the mean body (0: start from zero).
     loss : LossWeightsConfig
     """
 
@@ -180,6 +184,7 @@ class OptimConfig:
     stage1_epochs: int = 5
     stage2_epochs: int = 30
     grad_clip: float = 0.0
+    mean_location_samples: int = 128
     loss: LossWeightsConfig = field(default_factory=LossWeightsConfig)
 
 

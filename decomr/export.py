@@ -166,7 +166,7 @@ class ExportableDecoMR(nn.Module):
         if model.uses_global:
             inputs.append(cnet.global_feature[:, :, None, None].expand(-1, -1, size, size))
         inputs.append(model.reference_map.to(cnet.local_features.dtype).expand(batch, -1, -1, -1))
-        location_map = model.lnet(torch.cat(inputs, dim=1))
+        location_map = model.lnet(torch.cat(inputs, dim=1)) + model.location_offset
         return cnet.iuv, cnet.camera, location_map, self.vertices(location_map)
 
 

@@ -427,11 +427,32 @@ class Trainer:
             self._load_weights(_resolve_path(run.init, self.out_dir), init=True)
         if run.resume:
             self._load_weights(_resolve_path(run.resume, self.out_dir), init=False)
+        elif not run.init and config.optim.mean_location_samples > 0 and 2 in self.stages:
+            self._init_location_offset(config.optim.mean_location_samples)
         self.logger = RunLogger(self.out_dir / "logs", self.context.is_main, run.tensorboard)
         if self.context.is_main:
             save_config(config, self.out_dir / "config.yaml")
         self._renderer = None
         self._overlay_ok = True
+
+    def _init_location_offset(self, count: int) -> None:
+        """Start the model's location offset at the mean ground-truth location map of the first
+        ``count`` training samples (the same on every rank: no randomness is drawn)."""
+        total, seen = None, 0
+        with torch.no_grad():
+            for index in range(min(count, len(self.dataset))):
+                sample = self.dataset[index]
+                if sample is None or sample.get("vertices") is None:
+                    continue
+                vertices = torch.as_tensor(sample["vertices"], dtype=torch.float32)[None].to(self.device)
+                location_map = self.uv_lookup.location_map(vertices, self.model.location_resolution)[0]
+                total = location_map if total is None else total + location_map
+                seen += 1
+        if not seen:
+            log.warning("no training sample carries vertices: the location offset stays zero")
+            return
+        self.model.set_location_offset(total / seen)
+        log.info("location offset: the mean ground-truth location map of %d training samples", seen)
 
     # ------------------------------------------------------------------ checkpoints
     def _barrier(self) -> None:

@@ -111,6 +111,19 @@ class DecoMR(nn.Module):
         in_channels = self.transferred_channels + (GLOBAL_CHANNELS if self.uses_global else 0) + 3
         channels = DEFAULT_LNET_CHANNELS[backbone] if lnet_channels is None else int(lnet_channels)
         self.lnet = LNet(in_channels, channels, self.location_resolution)
+        # added to LNet's output; training starts it at the mean ground-truth location map of the
+        # training data, so an untrained network predicts the mean body, not a shrunken one
+        self.register_buffer("location_offset", torch.zeros(1, 3, self.location_resolution, self.location_resolution))
+
+    def set_location_offset(self, location_map: torch.Tensor) -> None:
+        """Set the offset added to LNet's output: a (3, R, R) or (1, 3, R, R) location map."""
+        location_map = torch.as_tensor(location_map)
+        expected = tuple(self.location_offset.shape)
+        if tuple(location_map.shape) not in (expected, expected[1:]):
+            raise ValueError(f"the location offset must have shape {expected[1:]} or {expected}, "
+                             f"got {tuple(location_map.shape)}")
+        with torch.no_grad():
+            self.location_offset.copy_(location_map.reshape(expected).to(self.location_offset))
 
     @staticmethod
     def _reference_map(uv_lookup: nn.Module, resolution: int) -> torch.Tensor:
@@ -160,7 +173,7 @@ class DecoMR(nn.Module):
         if self.uses_global:
             inputs.append(cnet.global_feature[:, :, None, None].expand(-1, -1, size, size))
         inputs.append(self.reference_map.to(cnet.local_features.dtype).expand(batch, -1, -1, -1))
-        location_map = self.lnet(torch.cat(inputs, dim=1))
+        location_map = self.lnet(torch.cat(inputs, dim=1)) + self.location_offset.to(cnet.local_features.dtype)
         vertices = self.uv_lookup.vertices(location_map)
         return DecoMROutput(
             iuv=cnet.iuv,
