@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from decomr.config import LossWeightsConfig
 from decomr.render.cameras import WeakPerspectiveCamera, project
 from decomr.uv import pixel_coordinates
 
@@ -458,21 +459,14 @@ class TVLoss(nn.Module):
 
 # ---------------------------------------------------------------------------- the total
 @dataclass
-class LossWeights:
-    """Weights of the terms (the paper's by default). A weight of 0 skips its term."""
-
-    mask: float = 0.2
-    uv: float = 1.0
-    location_map: float = 1.0
-    joints3d: float = 1.0
-    joints2d: float = 1.0
-    consistency: float = 1.0
-    tv: float = 1e-4
+class LossWeights(LossWeightsConfig):
+    """Weights of the terms (the paper's by default; the fields of
+    :class:`decomr.config.LossWeightsConfig`). A weight of 0 skips its term."""
 
     @classmethod
-    def stage1(cls) -> "LossWeights":
+    def stage1(cls, **weights: float) -> "LossWeights":
         """CNet alone (the first training stage): the IUV terms only."""
-        return cls(location_map=0.0, joints3d=0.0, joints2d=0.0, consistency=0.0, tv=0.0)
+        return cls(**{**weights, "location_map": 0.0, "joints3d": 0.0, "joints2d": 0.0, "consistency": 0.0, "tv": 0.0})
 
 
 @dataclass

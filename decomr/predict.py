@@ -54,6 +54,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from uvkit.atomic import writable_folder
+
 __all__ = [
     "PredictError", "PredictOptions", "CropBox", "CameraTerms", "Prediction", "ImageResult", "PredictSummary",
     "Predictor", "IMAGE_SUFFIXES", "collect_inputs", "load_image", "crop_image", "whole_image_box",
@@ -823,10 +825,7 @@ class PredictSummary:
 
 def _prepare_out_dir(path: Path) -> Path:
     try:
-        path.mkdir(parents=True, exist_ok=True)
-        probe = path / f".write-test-{os.getpid()}"
-        probe.write_bytes(b"")
-        probe.unlink()
+        writable_folder(path)
     except OSError as error:
         raise PredictError(f"output directory {path} is not writable: {error.strerror or error}") from None
     return path

@@ -49,6 +49,7 @@ from decomr.checkpoint import (CheckpointError, build_model, capture_rng_state, 
 from decomr.config import TrainConfig, config_from_dict, config_to_dict, save_config, validate_config
 from decomr.distributed import (DistributedContext, ShardedBatchSampler, all_true, epoch_seed, init_distributed,
                                 shutdown_distributed)
+from uvkit.atomic import writable_folder
 
 __all__ = ["Trainer", "TrainResult", "StepInfo", "StopTraining", "TrainError", "Progress", "train",
            "IMAGENET_MEAN", "IMAGENET_STD", "normalize_image", "collate_samples", "block_centres"]
@@ -168,12 +169,7 @@ def _seed_everything(seed: int) -> None:
 def _prepare_out_dir(path: Path) -> Path:
     """Create ``path`` and check that files can be written there (raise :class:`TrainError`)."""
     try:
-        path.mkdir(parents=True, exist_ok=True)
-        (path / "checkpoints").mkdir(exist_ok=True)
-        (path / "logs").mkdir(exist_ok=True)
-        probe = path / f".write-test-{os.getpid()}"
-        probe.write_bytes(b"")
-        probe.unlink()
+        writable_folder(path, "checkpoints", "logs")
     except OSError as error:
         raise TrainError(f"output directory {path} is not writable: {error.strerror or error}") from None
     return path
@@ -554,11 +550,8 @@ class Trainer:
         from decomr.losses import LossWeights
 
         w = self.config.optim.loss
-        if stage == 1:
-            return LossWeights(mask=w.mask, uv=w.uv, location_map=0.0, joints3d=0.0, joints2d=0.0, consistency=0.0,
-                               tv=0.0)
-        return LossWeights(mask=w.mask, uv=w.uv, location_map=w.location_map, joints3d=w.joints3d,
-                           joints2d=w.joints2d, consistency=w.consistency, tv=w.tv)
+        weights = dataclasses.asdict(w)
+        return LossWeights.stage1(**weights) if stage == 1 else LossWeights(**weights)
 
     def _loader(self, epoch_id: int, start_step: int) -> DataLoader:
         self.sampler.set_epoch(epoch_id, start_step)

@@ -72,3 +72,16 @@ def file_sha256(path: str | os.PathLike) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def writable_folder(path: str | os.PathLike, *subfolders: str) -> Path:
+    """Create ``path`` (and ``subfolders`` inside it) if needed and prove it can be written to,
+    by writing and removing a probe file. Raises ``OSError`` otherwise."""
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    for name in subfolders:
+        (path / name).mkdir(exist_ok=True)
+    probe = path / f".write-test-{os.getpid()}"
+    probe.write_bytes(b"")
+    probe.unlink()
+    return path
