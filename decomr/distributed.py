@@ -98,8 +98,8 @@ def all_true(flag: bool, context: DistributedContext) -> bool:
         return bool(flag)
     device = context.device if context.backend == "nccl" else torch.device("cpu")
     value = torch.tensor([1 if flag else 0], dtype=torch.int32, device=device)
-    dist.all_reduce(value, op=dist.ReduceOp.MIN)
-    return bool(value.item())
+    dist.all_reduce(value)  # a sum: every rank's flag is set when it equals the world size
+    return int(value.item()) == context.world_size
 
 
 def epoch_seed(seed: int, epoch: int) -> int:

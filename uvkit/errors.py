@@ -19,3 +19,11 @@ class SymmetryError(UvkitError):
 
 class UVMapError(UvkitError):
     """A UV map file is unreadable, of another format version or for another template."""
+
+
+def check_choice(value: str, choices, what: str, error: type[Exception] = UvkitError, listed: str = "choices") -> str:
+    """Return ``value`` if it is one of ``choices``, else raise ``error`` naming ``what`` and
+    listing the valid ``choices`` (the message reads "valid <listed>: a, b")."""
+    if value not in choices:
+        raise error(f"unknown {what} {value!r}; valid {listed}: {', '.join(map(str, choices))}")
+    return value

@@ -47,7 +47,7 @@ import numpy as np
 import scipy.sparse
 from scipy.sparse.csgraph import breadth_first_order, connected_components, dijkstra, shortest_path
 
-from uvkit.errors import TemplateError, UVMapError, UvkitError
+from uvkit.errors import TemplateError, UVMapError, UvkitError, check_choice
 from uvkit.tolerances import tol
 
 __all__ = [
@@ -83,9 +83,7 @@ _UV_ROWS = 8
 
 
 def _check_choice(value: str, choices: tuple[str, ...], name: str) -> str:
-    if value not in choices:
-        raise UvkitError(f"unknown {name} {value!r}; valid choices: {', '.join(choices)}")
-    return value
+    return check_choice(value, choices, name)
 
 
 def _check_faces(faces, n_vertices: int, key: str = "faces") -> np.ndarray:

@@ -25,7 +25,7 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-from .errors import UvkitError
+from .errors import UvkitError, check_choice
 
 #: valid solver names.
 SOLVERS = ("scaf", "slim")
@@ -33,9 +33,7 @@ SOLVERS = ("scaf", "slim")
 
 def validate_solver(solver: str) -> str:
     """Return ``solver`` or raise :class:`UvkitError` listing the valid names."""
-    if solver not in SOLVERS:
-        raise UvkitError(f"unknown solver {solver!r}; valid solvers: {', '.join(SOLVERS)}")
-    return solver
+    return check_choice(solver, SOLVERS, "solver", listed="solvers")
 
 
 def libigl_version() -> str:

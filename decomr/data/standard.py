@@ -64,6 +64,7 @@ import torch.nn.functional as F
 from decomr.body import JOINTS14_FROM_SMPL
 from uvkit.parts import NUM_JOINTS
 from uvkit.atomic import file_sha256
+from uvkit.errors import check_choice
 
 __all__ = [
     "JOINT_ORDERS", "REQUIRED_KEYS", "PREPARED_FORMAT", "PREPARED_VERSION", "MANIFEST", "check_joint_order",
@@ -87,9 +88,7 @@ MANIFEST = "manifest.json"
 
 def check_joint_order(name: str) -> str:
     """Return ``name`` if it is one of :data:`JOINT_ORDERS`, else raise listing the choices."""
-    if name not in JOINT_ORDERS:
-        raise ValueError(f"unknown joint_order {name!r}; valid choices: {', '.join(JOINT_ORDERS)}")
-    return name
+    return check_choice(name, JOINT_ORDERS, "joint_order", ValueError)
 
 
 # ---------------------------------------------------------------------------- annotations

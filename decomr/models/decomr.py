@@ -10,6 +10,7 @@ from torch import nn
 from decomr.models.cnet import GLOBAL_CHANNELS, CNet
 from decomr.models.lnet import LNet
 from decomr.models.resnet import check_backbone
+from uvkit.errors import check_choice
 
 #: what LNet sees, per variant (the paper's ablation):
 #: ``global`` the global feature and the reference location map only; ``local`` the transferred
@@ -23,9 +24,7 @@ DEFAULT_LNET_CHANNELS: dict[str, int] = {"resnet18": 64, "resnet34": 64, "resnet
 
 def check_variant(name: str) -> str:
     """Return ``name`` if it is a known variant, else raise ``ValueError`` listing the choices."""
-    if name not in VARIANTS:
-        raise ValueError(f"unknown variant {name!r}; valid choices: {', '.join(VARIANTS)}")
-    return name
+    return check_choice(name, VARIANTS, "variant", ValueError)
 
 
 @dataclass

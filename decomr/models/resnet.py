@@ -14,6 +14,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from uvkit.errors import check_choice
+
 #: depth -> (block kind, blocks per stage)
 RESNET_CONFIGS: dict[str, tuple[str, tuple[int, int, int, int]]] = {
     "resnet18": ("basic", (2, 2, 2, 2)),
@@ -25,9 +27,7 @@ BACKBONES: tuple[str, ...] = tuple(RESNET_CONFIGS)
 
 def check_backbone(name: str) -> str:
     """Return ``name`` if it is a known backbone, else raise ``ValueError`` listing the choices."""
-    if name not in RESNET_CONFIGS:
-        raise ValueError(f"unknown backbone {name!r}; valid choices: {', '.join(BACKBONES)}")
-    return name
+    return check_choice(name, BACKBONES, "backbone", ValueError)
 
 
 def _conv3x3(in_channels: int, out_channels: int, stride: int = 1) -> nn.Conv2d:
