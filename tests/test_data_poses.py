@@ -67,6 +67,19 @@ def test_samples_within_limits_and_mirror(samples):
     assert knees.min() >= 0.0
 
 
+def test_yaw_range():
+    config = PoseConfig(yaw_deg=(-30, 45))
+    yaw = np.degrees(global_angles(PoseSampler(config).sample_batch(np.random.default_rng(5), 200)[:, :3])[:, 0])
+    assert yaw.min() >= -30 - 1e-6 and yaw.max() <= 45 + 1e-6
+    assert yaw.min() < -20 and yaw.max() > 35  # the whole range is used
+    # the default range draws the same yaw as before the option existed: uniform in [-pi, pi)
+    orient = PoseSampler().global_orient(np.random.default_rng(9))
+    np.testing.assert_allclose(global_angles(orient[None])[0, 0], np.random.default_rng(9).uniform(-np.pi, np.pi))
+    for bad in [(10, -10), (-200, 0), (0, 181)]:
+        with pytest.raises(ValueError, match="yaw_deg"):
+            PoseConfig(yaw_deg=bad)
+
+
 def test_reproducible():
     a = PoseSampler().sample_batch(np.random.default_rng(3), 5)
     b = PoseSampler().sample_batch(np.random.default_rng(3), 5)

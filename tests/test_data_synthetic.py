@@ -5,8 +5,9 @@ import pytest
 import torch
 
 from decomr.data.shards import SyntheticShards, parse_shard, shard_indices, write_shard
+from decomr.data.poses import global_angles
 from decomr.data.synth_cli import main as synth_main
-from decomr.data.synthetic import SyntheticConfig, SyntheticPeople, SyntheticRenderer
+from decomr.data.synthetic import SyntheticConfig, SyntheticPeople, SyntheticRenderer, body_to_camera_pose
 from decomr.render import PerspectiveCamera
 from test_data_helpers import open_template, projection_uvmap
 
@@ -125,3 +126,13 @@ def test_cli(tmp_path, capsys):
     assert json.loads(next(out.glob("config-*.json")).read_text())["n"] == 2
     assert synth_main(["--out", str(out), "--n", "2", "--shard", "2/2", "--no-progress"]) == 2
     assert "0 <= i < K" in capsys.readouterr().err
+    assert synth_main(["--out", str(out), "--n", "2", "--yaw", "30", "--no-progress"]) == 2
+    assert "--yaw must be two numbers" in capsys.readouterr().err
+    facing = tmp_path / "facing"
+    assert synth_main(["--out", str(facing), "--n", "2", "--size", "32", "--uv", str(uv), "--yaw=-20,20",
+                       "--no-progress"]) == 0
+    saved = json.loads(next(facing.glob("config-*.json")).read_text())
+    assert saved["config"]["pose"]["yaw_deg"] == [-20.0, 20.0]
+    # stored poses are in camera axes; the 180 degree turn about x is its own inverse
+    body_pose = body_to_camera_pose(SyntheticShards(facing)[0]["pose"].double().numpy())
+    assert -20 <= np.degrees(global_angles(body_pose[None, :3])[0, 0]) <= 20

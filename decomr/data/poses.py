@@ -289,8 +289,11 @@ class PoseConfig:
         chance of mirroring the key poses left-right (asymmetric poses both ways round).
     noise : float
         per-joint Gaussian noise, standard deviation as a fraction of each limit range.
+    yaw_deg : (float, float)
+        range of the global yaw in degrees, drawn uniformly (0 faces the camera; the default
+        (-180, 180) is all around).
     pitch_deg, roll_deg : float
-        standard deviations of the global pitch and roll (yaw is uniform all around).
+        standard deviations of the global pitch and roll.
     max_pitch_deg, max_roll_deg : float
         clip of the global pitch and roll.
     """
@@ -300,6 +303,7 @@ class PoseConfig:
     halves_probability: float = 0.3
     mirror_probability: float = 0.5
     noise: float = 0.07
+    yaw_deg: tuple[float, float] = (-180.0, 180.0)
     pitch_deg: float = 8.0
     roll_deg: float = 5.0
     max_pitch_deg: float = 25.0
@@ -315,6 +319,10 @@ class PoseConfig:
                 raise ValueError(f"{name} must be in [0, 1], got {value}")
         if self.noise < 0 or self.pitch_deg < 0 or self.roll_deg < 0:
             raise ValueError("noise, pitch_deg and roll_deg must be >= 0")
+        low, high = (float(value) for value in self.yaw_deg)
+        if not -180.0 <= low <= high <= 180.0:
+            raise ValueError(f"yaw_deg must be a range -180 <= low <= high <= 180, got {tuple(self.yaw_deg)}")
+        self.yaw_deg = (low, high)
 
 
 @dataclass
@@ -322,7 +330,8 @@ class PoseSampler:
     """Draws plausible poses: key poses blended, perturbed and clamped to the joint limits.
 
     ``sample(rng)`` gives one (72,) float64 pose in body axes (+Y up); its global orientation
-    is ``R_y(yaw) R_x(pitch) R_z(roll)`` with yaw uniform in [-pi, pi).
+    is ``R_y(yaw) R_x(pitch) R_z(roll)`` with yaw uniform in ``config.yaw_deg`` (all around by
+    default).
 
     Attributes
     ----------
@@ -387,9 +396,10 @@ class PoseSampler:
         return pose
 
     def global_orient(self, rng: np.random.Generator) -> np.ndarray:
-        """(3,) float64 rotation vector: yaw uniform all around, small clipped pitch and roll."""
+        """(3,) float64 rotation vector: yaw uniform in ``config.yaw_deg``, small clipped pitch
+        and roll."""
         cfg = self.config
-        yaw = rng.uniform(-np.pi, np.pi)
+        yaw = rng.uniform(*np.radians(cfg.yaw_deg))
         pitch = np.clip(rng.normal(0.0, cfg.pitch_deg), -cfg.max_pitch_deg, cfg.max_pitch_deg)
         roll = np.clip(rng.normal(0.0, cfg.roll_deg), -cfg.max_roll_deg, cfg.max_roll_deg)
         return Rotation.from_euler("YXZ", [yaw, np.radians(pitch), np.radians(roll)]).as_rotvec()

@@ -1,7 +1,7 @@
 """``decomr-synth``: write synthetic people to disk, one shard per machine.
 
     decomr-synth --out DIR --n N --seed S --shard i/K [--size 224] [--uv FILE] [--batch 16]
-                 [--store-vertices] [--threads T]
+                 [--yaw LOW,HIGH] [--store-vertices] [--threads T]
 
 Shard ``i`` of ``K`` renders samples ``i, i + K, ...`` below N; run the K commands on K machines
 (or one after the other) into the same folder, in any order; a killed run is resumed by running
@@ -21,6 +21,16 @@ import sys
 TEST_SEED = 1000003
 
 
+def parse_range(text: str, name: str) -> tuple[float, float]:
+    """``"LOW,HIGH"`` -> (LOW, HIGH) floats; ``ValueError`` naming the option otherwise."""
+    parts = str(text).split(",")
+    try:
+        low, high = (float(part) for part in parts)
+    except ValueError:
+        raise ValueError(f"{name} must be two numbers LOW,HIGH, got {text!r}") from None
+    return low, high
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="decomr-synth", description=__doc__.splitlines()[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
@@ -32,6 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--uv", default=None, help="UV map file (uvkit build-uv); default: the native atlas")
     parser.add_argument("--template", default="open", help="body template (default: the open body)")
     parser.add_argument("--batch", type=int, default=16, help="samples rendered together")
+    parser.add_argument("--yaw", default="-180,180", metavar="LOW,HIGH",
+                        help="range of the body's yaw in degrees, 0 facing the camera (default -180,180: all around; "
+                             "write --yaw=-30,30 when LOW is negative)")
     parser.add_argument("--store-vertices", action="store_true", help="also store (V, 3) vertices per sample")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     parser.add_argument("--no-progress", action="store_true")
@@ -42,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     import torch
 
+    from .poses import PoseConfig
     from .shards import parse_shard, shard_indices, write_shard
     from .synthetic import SyntheticConfig, SyntheticRenderer
 
@@ -50,7 +64,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.n < 0:
             raise ValueError(f"--n must be >= 0, got {args.n}")
         torch.set_num_threads(max(1, args.threads))
-        config = SyntheticConfig(length=args.n, seed=args.seed, size=args.size)
+        config = SyntheticConfig(length=args.n, seed=args.seed, size=args.size,
+                                 pose=PoseConfig(yaw_deg=parse_range(args.yaw, "--yaw")))
         engine = SyntheticRenderer(config, uvmap=args.uv, template=args.template)
     except (ValueError, OSError) as error:
         print(f"decomr-synth: error: {error}", file=sys.stderr)
