@@ -32,7 +32,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -375,6 +375,64 @@ def mean_body(dataset: Iterable[Mapping[str, Any]], body, limit: int | None = No
 
 
 # ---------------------------------------------------------------------------- CLI
+#: the metrics :func:`paired_comparison` compares by default.
+COMPARED_METRICS: tuple[str, ...] = ("mpjpe_mm", "pa_mpjpe_mm", "pve_mm")
+
+
+def read_per_sample(folder: str | Path) -> list[dict[str, Any]]:
+    """The per-sample records a ``decomr-eval`` run wrote into ``folder`` (``per_sample.json``)."""
+    path = Path(folder) / "per_sample.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no per_sample.json (give a folder written by decomr-eval --out)")
+    try:
+        records = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"{path}: not a decomr-eval per_sample.json ({error})") from None
+    if not isinstance(records, list) or not all(isinstance(r, dict) and "index" in r for r in records):
+        raise ValueError(f"{path}: expected a list of records with an 'index' (written by decomr-eval)")
+    return records
+
+
+def paired_comparison(records: Sequence[Mapping[str, Any]], baseline: Sequence[Mapping[str, Any]],
+                      metrics: Sequence[str] = COMPARED_METRICS) -> dict[str, dict[str, Any]]:
+    """Compare two evaluations sample by sample on the samples both scored.
+
+    Samples are matched by ``(dataset, index)``. Per metric: ``difference`` (mean of this minus
+    the baseline; negative = better, for errors), ``sem`` (its standard error: the spread of the
+    per-sample differences / sqrt(n), which removes the spread between people that the two runs
+    share), ``n`` and ``better_fraction`` (share of samples with a lower value than the
+    baseline). A metric with fewer than 2 matched samples gets None values.
+    """
+    def key(record):
+        return record.get("dataset"), record["index"]
+
+    base = {key(r): r for r in baseline}
+    result = {}
+    for metric in metrics:
+        diffs = [r[metric] - base[key(r)][metric] for r in records
+                 if key(r) in base and r.get(metric) is not None and base[key(r)].get(metric) is not None]
+        n = len(diffs)
+        if n < 2:
+            result[metric] = {"difference": None, "sem": None, "n": n, "better_fraction": None}
+            continue
+        mean = sum(diffs) / n
+        sem = math.sqrt(sum((d - mean) ** 2 for d in diffs) / (n - 1) / n)
+        result[metric] = {"difference": mean, "sem": sem, "n": n, "better_fraction": sum(d < 0 for d in diffs) / n}
+    return result
+
+
+def comparison_table(comparison: Mapping[str, Mapping[str, Any]], name: str = "baseline") -> str:
+    """Plain-text lines of a :func:`paired_comparison` result."""
+    lines = [f"against {name} (same samples, this minus {name}; negative = lower error):"]
+    for metric, entry in comparison.items():
+        if entry["difference"] is None:
+            lines.append(f"  {metric:12s} -  ({entry['n']} matched samples)")
+            continue
+        lines.append(f"  {metric:12s} {entry['difference']:+8.2f} +- {entry['sem']:.2f}  over {entry['n']} samples, "
+                     f"lower on {100 * entry['better_fraction']:.0f}% of them")
+    return "\n".join(lines)
+
+
 def is_synth_folder(path: str | Path) -> bool:
     """True when ``path`` is a folder written by ``decomr-synth`` (holds ``config-*.json``)."""
     path = Path(path)
@@ -403,6 +461,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--workers", type=int, default=0, help="data loader worker processes")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--limit", type=int, help="evaluate the first N samples only")
+    parser.add_argument("--compare-to", metavar="EVAL_DIR",
+                        help="the --out folder of another decomr-eval run on the same data (e.g. --mean-body): "
+                             "print and write (comparison.json) the paired differences sample by sample")
     return parser
 
 
@@ -450,6 +511,7 @@ def main(argv: list[str] | None = None) -> int:
         if uv_lookup is not None and str(uv_lookup.template_sha256).lower() != body.template.sha256:
             raise ValueError(f"the checkpoint's UV map belongs to another template than {args.template} "
                              f"(template_sha256 {uv_lookup.template_sha256[:12]}... vs {body.template.sha256[:12]}...)")
+        baseline = read_per_sample(args.compare_to) if args.compare_to else None
         n_missing = 0
         if is_synth_folder(args.data):
             dataset = _synth_dataset(args.data, body, args.size)
@@ -477,10 +539,19 @@ def main(argv: list[str] | None = None) -> int:
                                 "mean_body": None if args.mean_body is None else str(args.mean_body),
                                 "data": str(args.data), "n_missing_images": n_missing})
         results.write(args.out)
+        comparison = None
+        if baseline is not None:
+            from uvkit.atomic import write_text
+
+            comparison = paired_comparison(results.per_sample, baseline)
+            write_text(Path(args.out) / "comparison.json",
+                       json.dumps({"baseline": str(args.compare_to), "metrics": comparison}, indent=1))
     except (ValueError, FileNotFoundError, PermissionError) as error:
         print(f"decomr-eval: error: {error}", file=sys.stderr)
         return 2
     print(results.table())
+    if comparison is not None:
+        print(comparison_table(comparison, str(args.compare_to)))
     print(f"wrote {Path(args.out) / 'per_sample.json'} and {Path(args.out) / 'summary.json'}")
     return 0
 

@@ -165,10 +165,19 @@ def test_cli_on_a_synth_folder(synth_folder, tmp_path, monkeypatch, capsys):
     model = GroundTruthModel(dataset, lookup)
     monkeypatch.setattr(evaluate_module, "_load_model", lambda path: (model, {}))
     out = tmp_path / "model"
-    assert evaluate_module.main(["--checkpoint", "x.pt", "--data", str(synth_folder), "--out", str(out)]) == 0
+    assert evaluate_module.main(["--checkpoint", "x.pt", "--data", str(synth_folder), "--out", str(out),
+                                 "--compare-to", str(tmp_path / "base")]) == 0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["pve_mm"]["mean"] == pytest.approx(0.0, abs=1e-3)
-    capsys.readouterr()
+    # against the mean body, sample by sample: the perfect model is lower by the mean body's error
+    base = json.loads((tmp_path / "base" / "summary.json").read_text())
+    comparison = json.loads((out / "comparison.json").read_text())["metrics"]["pve_mm"]
+    assert comparison["n"] == 3 and comparison["better_fraction"] == 1.0
+    assert comparison["difference"] == pytest.approx(-base["pve_mm"]["mean"], abs=1e-3)
+    assert "lower on 100% of them" in capsys.readouterr().out
+    assert evaluate_module.main(["--checkpoint", "x.pt", "--data", str(synth_folder), "--out", str(out),
+                                 "--compare-to", str(tmp_path / "nowhere")]) == 2
+    assert "nowhere" in capsys.readouterr().err
 
     # bad uses: a size other than the folder's, neither or both of --checkpoint / --mean-body
     assert evaluate_module.main(["--checkpoint", "x.pt", "--data", str(synth_folder), "--size", "64",
@@ -186,3 +195,22 @@ def _identity_lookup():
         def location_map(self, vertices):
             return None
     return NoLookup()
+
+
+def test_paired_comparison_matches_samples_by_index():
+    from decomr.evaluate import paired_comparison
+
+    base = [{"index": i, "dataset": None, "pve_mm": 100.0 + 10 * i} for i in range(4)]
+    # three of four samples in another order, each 5 mm lower but one 5 mm higher; a missing value
+    records = [{"index": 2, "dataset": None, "pve_mm": 115.0}, {"index": 0, "dataset": None, "pve_mm": 95.0},
+               {"index": 1, "dataset": None, "pve_mm": 115.0}, {"index": 3, "dataset": None, "pve_mm": None}]
+    result = paired_comparison(records, base, ("pve_mm",))["pve_mm"]
+    assert result["n"] == 3
+    assert result["difference"] == pytest.approx(-5 / 3)
+    assert result["better_fraction"] == pytest.approx(2 / 3)
+    diffs = [-5.0, -5.0, 5.0]
+    mean = sum(diffs) / 3
+    assert result["sem"] == pytest.approx((sum((d - mean) ** 2 for d in diffs) / 2 / 3) ** 0.5)
+    # another dataset's index 0 is another sample
+    other = paired_comparison([{"index": 0, "dataset": "b", "pve_mm": 1.0}], base, ("pve_mm",))["pve_mm"]
+    assert other["n"] == 0 and other["difference"] is None

@@ -55,14 +55,17 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--transfer", type=int, default=24, help="UV transfer grid, multiple of 8 (default 24)")
     parser.add_argument("--lnet-channels", type=int, default=32, help="LNet width (default 32)")
     parser.add_argument("--backbone", default="resnet18")
-    parser.add_argument("--n-train", type=int, default=480, help="synthetic training people (default 480)")
-    parser.add_argument("--n-test", type=int, default=48, help="held-out test people (default 48)")
+    parser.add_argument("--n-train", type=int, default=1600, help="synthetic training people (default 1600)")
+    parser.add_argument("--n-test", type=int, default=96, help="held-out test people (default 96)")
+    parser.add_argument("--yaw", default="-45,45", metavar="LOW,HIGH",
+                        help="yaw range of the people in degrees, 0 facing the camera (default -45,45, as "
+                             "configs/cpu_small.yaml; -180,180: all around)")
     parser.add_argument("--train-seed", type=int, default=0, help="seed of the training people (default 0)")
     parser.add_argument("--seed", type=int, default=0, help="training run seed: init and data order (default 0)")
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--stage1-epochs", type=int, default=2)
-    parser.add_argument("--stage2-epochs", type=int, default=8)
+    parser.add_argument("--stage1-epochs", type=int, default=1)
+    parser.add_argument("--stage2-epochs", type=int, default=4)
     parser.add_argument("--workers", type=int, default=1, help="loader processes per run (default 1)")
     parser.add_argument("--raw-pixels", action="store_true", help="add the raw-pixels variant (both UV maps)")
     parser.add_argument("--extra-seeds", type=int, default=0,
@@ -77,22 +80,26 @@ def make_data(args, out: Path) -> dict[str, Path]:
     """The synthetic folders: one training set per UV map (same people), one test set."""
     import torch
 
+    from decomr.data.poses import PoseConfig
     from decomr.data.shards import ShardSpec, write_shard
+    from decomr.data.synth_cli import parse_range
     from decomr.data.synthetic import SyntheticConfig, SyntheticRenderer
 
     torch.set_num_threads(2)
+    yaw = parse_range(args.yaw, "--yaw")
     folders = {}
     wanted = [(f"train_{name}", args.n_train, args.train_seed, path) for name, path in UV_MAPS.items()]
     # the test set needs no IUV for scoring (meshes, masks, parts): one set, rendered with the
     # continuous map's IUV, serves every variant
     wanted.append(("test", args.n_test, TEST_SEED, UV_MAPS["continuous"]))
     for name, n, seed, uv in wanted:
-        folder = out / "data" / f"{name}_{args.size}px_n{n}_s{seed}"
+        folder = out / "data" / f"{name}_{args.size}px_n{n}_s{seed}_yaw{yaw[0]:g}to{yaw[1]:g}"
         folders[name] = folder
         if (folder / "shards" / "shard-0000-of-0001.done").exists():
             continue
         started = time.perf_counter()
-        engine = SyntheticRenderer(SyntheticConfig(length=n, seed=seed, size=args.size), uvmap=str(ROOT / uv))
+        config = SyntheticConfig(length=n, seed=seed, size=args.size, pose=PoseConfig(yaw_deg=yaw))
+        engine = SyntheticRenderer(config, uvmap=str(ROOT / uv))
         count = write_shard(folder, engine, n, ShardSpec(0, 1), batch_size=16)
         log(f"data {name}: {count} samples rendered in {time.perf_counter() - started:.0f} s -> {folder}")
     return folders
@@ -190,6 +197,19 @@ def _sem(out: Path, metric: str) -> float | None:
     return math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1) / len(values))
 
 
+def paired_difference(a: Path, b: Path, metric: str = "pve_mm") -> tuple[float, float, int] | None:
+    """Mean of (a - b) over the test people both evaluated (``decomr-eval`` output folders), its
+    standard error and the count: the comparison of two runs on the same people
+    (:func:`decomr.evaluate.paired_comparison`); None when either is missing."""
+    from decomr.evaluate import paired_comparison, read_per_sample
+
+    try:
+        entry = paired_comparison(read_per_sample(a), read_per_sample(b), (metric,))[metric]
+    except (OSError, ValueError):
+        return None
+    return None if entry["difference"] is None else (entry["difference"], entry["sem"], entry["n"])
+
+
 def collect(args, out: Path) -> dict:
     rows = []
     for run in variant_list(argparse.Namespace(**{**vars(args), "only": None})):
@@ -202,7 +222,8 @@ def collect(args, out: Path) -> dict:
         rows.append({**run, **{m: summary[m]["mean"] for m in ("pve_mm", "mpjpe_mm", "pa_mpjpe_mm", "location_map_mm")},
                      "pve_sem": _sem(folder / "eval", "pve_mm"),
                      "fg_f1": summary["segmentation"].get("fg_f1"), "parts_f1": summary["segmentation"].get("parts_f1"),
-                     "train_seconds": meta.get("train_seconds"), "steps": meta.get("steps")})
+                     "train_seconds": meta.get("train_seconds"), "steps": meta.get("steps"),
+                     "vs_mean_body": paired_difference(folder / "eval", out / "mean_body")})
     baseline = None
     base_path = out / "mean_body" / "summary.json"
     if base_path.exists():
@@ -210,28 +231,54 @@ def collect(args, out: Path) -> dict:
         baseline = {m: s[m]["mean"] for m in ("pve_mm", "mpjpe_mm", "pa_mpjpe_mm")}
         baseline.update(pve_sem=_sem(out / "mean_body", "pve_mm"), fg_f1=s["segmentation"].get("fg_f1"),
                         parts_f1=s["segmentation"].get("parts_f1"))
+    # the paper's two claims, each as paired differences on the same test people
+    claims = []
+    for r in rows:
+        if r["variant"] == "global+local":
+            for other in rows:
+                if other["seed"] != r["seed"]:
+                    continue
+                if other["uv"] == r["uv"] and other["variant"] == "global":
+                    claims.append((f"global+local - global ({r['uv']}, seed {r['seed']})", r, other))
+                if other["variant"] == "global+local" and (r["uv"], other["uv"]) == ("continuous", "native"):
+                    claims.append((f"continuous - native (global+local, seed {r['seed']})", r, other))
+    comparisons = []
+    for label, a, b in claims:
+        d = paired_difference(run_dir(out, a) / "eval", run_dir(out, b) / "eval")
+        if d is not None:
+            comparisons.append({"comparison": label, "pve_difference_mm": d[0], "sem": d[1], "n": d[2]})
     settings = {k: v for k, v in vars(args).items() if k not in ("only", "report_only")}
     settings["test_seed"] = TEST_SEED
-    return {"settings": settings, "mean_body": baseline, "variants": rows}
+    return {"settings": settings, "mean_body": baseline, "variants": rows, "comparisons": comparisons}
 
 
 def markdown(report: dict) -> str:
     def f(value, digits=1):
         return "-" if value is None else f"{value:.{digits}f}"
 
-    lines = ["| LNet input | UV map | seed | PVE (mm) | MPJPE (mm) | PA-MPJPE (mm) | location map (mm) | fg F1 | parts F1 | train s |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+    def paired(d):
+        return "-" if d is None else f"{d[0]:+.1f} +- {d[1]:.1f}"
+
+    lines = ["| LNet input | UV map | seed | PVE (mm) | PVE - mean body (mm) | MPJPE (mm) | PA-MPJPE (mm) | "
+             "location map (mm) | fg F1 | parts F1 | train s |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in report["variants"]:
         pve = f(r["pve_mm"]) + ("" if r["pve_sem"] is None else f" +- {r['pve_sem']:.1f}")
-        lines.append(f"| {r['variant']} | {r['uv']} | {r['seed']} | {pve} | {f(r['mpjpe_mm'])} | {f(r['pa_mpjpe_mm'])} | "
+        lines.append(f"| {r['variant']} | {r['uv']} | {r['seed']} | {pve} | {paired(r.get('vs_mean_body'))} | "
+                     f"{f(r['mpjpe_mm'])} | {f(r['pa_mpjpe_mm'])} | "
                      f"{f(r['location_map_mm'])} | {f(r['fg_f1'], 3)} | {f(r['parts_f1'], 3)} | {f(r['train_seconds'], 0)} |")
     b = report["mean_body"]
     if b:
         pve = f(b["pve_mm"]) + ("" if b["pve_sem"] is None else f" +- {b['pve_sem']:.1f}")
-        lines.append(f"| mean body (constant) | - | - | {pve} | {f(b['mpjpe_mm'])} | {f(b['pa_mpjpe_mm'])} | - | "
+        lines.append(f"| mean body (constant) | - | - | {pve} | 0 | {f(b['mpjpe_mm'])} | {f(b['pa_mpjpe_mm'])} | - | "
                      f"{f(b['fg_f1'], 3)} | {f(b['parts_f1'], 3)} | - |")
     lines.append("")
-    lines.append("PVE +- the standard error of the test-set mean (per-sample spread / sqrt(n)).")
+    lines.append("PVE +- the standard error of the test-set mean (per-sample spread / sqrt(n)); "
+                 "PVE - mean body: the paired difference on the same test people +- its standard error.")
+    if report.get("comparisons"):
+        lines += ["", "| paired comparison (PVE, same test people) | difference (mm) | n |", "|---|---|---|"]
+        for c in report["comparisons"]:
+            lines.append(f"| {c['comparison']} | {c['pve_difference_mm']:+.1f} +- {c['sem']:.1f} | {c['n']} |")
     return "\n".join(lines) + "\n"
 
 
@@ -256,6 +303,7 @@ def main(argv=None) -> int:
         return 0
     os.chdir(ROOT)
     from decomr.body import BodyModel
+    from uvkit.atomic import write_text
 
     data = make_data(args, out)
     body = BodyModel("open")
@@ -276,7 +324,7 @@ def main(argv=None) -> int:
         import torch
 
         meta["steps"] = int(torch.load(checkpoint, weights_only=True, map_location="cpu")["progress"]["global_step"])
-        meta_path.write_text(json.dumps(meta))
+        write_text(meta_path, json.dumps(meta))
         log(f"{run['name']}: trained in {meta['train_seconds']:.0f} s ({meta['steps']} steps); evaluating")
         summary = evaluate_checkpoint(checkpoint, data["test"], folder / "eval", body)
         log(f"{run['name']}: PVE {summary['pve_mm']['mean']:.1f} mm, MPJPE {summary['mpjpe_mm']['mean']:.1f} mm")

@@ -2,8 +2,9 @@
 
 Builds untrained models on the open body's UV map (latency does not depend on the weights),
 exports each with decomr.export, checks the outputs agree, and prints per backbone the median
-latency of both and their ratio. Both run on the same number of threads, in turns (one eager
-run, one ONNX Runtime run, ...), so that a busy machine slows both alike.
+latency of both and their ratio. Both run on the same number of threads (ONNX Runtime with its
+default session settings otherwise), in blocks taken in turns (``--repeats`` eager runs, as
+many ONNX Runtime runs, ..., ``--rounds`` times), so that a busy machine slows both alike.
 
     python tools/bench_onnx.py                       # resnet18 and resnet50, 224 px
     python tools/bench_onnx.py --backbones resnet18 --repeats 20
@@ -21,17 +22,22 @@ import numpy as np
 import torch
 
 
-def interleaved_median_ms(runs, repeats: int, warmup: int) -> list[float]:
-    """Median milliseconds of each callable, run in turns so that all see the same machine load."""
-    for _ in range(warmup):
-        for run in runs:
-            run()
+def blockwise_median_ms(runs, repeats: int, warmup: int, rounds: int = 3) -> list[float]:
+    """Median milliseconds of each callable over ``rounds`` rounds; in each round every callable
+    runs ``repeats`` times in a block (after ``warmup`` untimed runs), the blocks in turns, so
+    that a change of machine load affects all alike. Blocks rather than alternating single runs:
+    ONNX Runtime's worker threads spin for a while after each run (its default), which would
+    slow a PyTorch run started right after it."""
     times: list[list[float]] = [[] for _ in runs]
-    for _ in range(repeats):
+    for _ in range(rounds):
         for run, record in zip(runs, times):
-            start = time.perf_counter()
-            run()
-            record.append(time.perf_counter() - start)
+            for _ in range(warmup):
+                run()
+            for _ in range(repeats):
+                start = time.perf_counter()
+                run()
+                record.append(time.perf_counter() - start)
+            time.sleep(0.2)  # let spinning workers go idle before the next block
     return [1000.0 * statistics.median(record) for record in times]
 
 
@@ -40,7 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backbones", nargs="+", default=["resnet18", "resnet50"])
     parser.add_argument("--size", type=int, default=224, help="input side in pixels (default 224)")
     parser.add_argument("--repeats", type=int, default=15)
-    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--warmup", type=int, default=3, help="untimed runs before each block (default 3)")
+    parser.add_argument("--rounds", type=int, default=3, help="blocks of --repeats runs per runtime (default 3)")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads(),
                         help="threads for both runtimes (default: torch's)")
     parser.add_argument("--uv-map", default=None, help="UV map file (default: the open body's)")
@@ -62,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     lookup = UVLookup.load(uv_path, template=template, resolution=128)
     image = torch.rand(1, 3, args.size, args.size, generator=torch.Generator().manual_seed(0))
     print(f"torch {torch.__version__}, onnxruntime {ort.__version__}, {args.threads} threads, batch 1, "
-          f"{args.size} px, median of {args.repeats}")
+          f"{args.size} px, median of {args.rounds} blocks x {args.repeats} runs")
     print(f"{'backbone':10s} {'eager ms':>9s} {'onnx ms':>9s} {'speed-up':>9s} {'max |dv| m':>11s}")
     with tempfile.TemporaryDirectory() as folder:
         for backbone in args.backbones:
@@ -79,12 +86,10 @@ def main(argv: list[str] | None = None) -> int:
             options = ort.SessionOptions()
             options.intra_op_num_threads = args.threads
             options.inter_op_num_threads = 1
-            # idle ONNX Runtime workers would otherwise spin and slow the PyTorch runs between
-            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
             session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
             feed = {"image": image.numpy().astype(np.float32)}
-            eager_ms, onnx_ms = interleaved_median_ms([eager, lambda: session.run(None, feed)], args.repeats,
-                                                      args.warmup)
+            eager_ms, onnx_ms = blockwise_median_ms([eager, lambda: session.run(None, feed)], args.repeats,
+                                                    args.warmup, args.rounds)
             print(f"{backbone:10s} {eager_ms:9.1f} {onnx_ms:9.1f} {eager_ms / onnx_ms:8.2f}x "
                   f"{result.max_abs_diff['vertices']:11.2e}", flush=True)
     return 0

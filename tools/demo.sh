@@ -19,15 +19,16 @@ uvkit import-uv native --template open -o "$OUT/open_body_native_uv.npz"
 step "4. the two maps compared (S1/S2, distortion, round trip, figures)"
 uvkit compare "$OUT/open_body_uv.npz" "$OUT/open_body_native_uv.npz" --names continuous,native \
     --template open --out "$OUT/compare" --poses 2
-step "5. synthetic people: a training set and a held-out test set (96 px)"
-decomr-synth --out "$OUT/synth/train" --n 480 --seed 0 --size 96 --uv "$OUT/open_body_uv.npz" --no-progress
-decomr-synth --out "$OUT/synth/test" --n 48 --seed 1000003 --size 96 --uv "$OUT/open_body_uv.npz" --no-progress
+step "5. synthetic people facing the camera within 45 degrees: a training set and a held-out test set (96 px)"
+decomr-synth --out "$OUT/synth/train" --n 1600 --seed 0 --size 96 --yaw=-45,45 --uv "$OUT/open_body_uv.npz" --no-progress
+decomr-synth --out "$OUT/synth/test" --n 96 --seed 1000003 --size 96 --yaw=-45,45 --uv "$OUT/open_body_uv.npz" --no-progress
 step "6. a short CPU training run (ResNet-18, configs/cpu_small.yaml)"
 decomr-train --config configs/cpu_small.yaml --no-progress model.uv_map="$OUT/open_body_uv.npz" \
     data.paths="[$OUT/synth/train]" run.out_dir="$OUT/train"
 step "7. evaluation on the held-out test set, next to the mean body"
-decomr-eval --checkpoint "$OUT/train/checkpoints/last.pt" --data "$OUT/synth/test" --out "$OUT/eval/model"
 decomr-eval --mean-body "$OUT/synth/train" --data "$OUT/synth/test" --out "$OUT/eval/mean_body"
+decomr-eval --checkpoint "$OUT/train/checkpoints/last.pt" --data "$OUT/synth/test" --out "$OUT/eval/model" \
+    --compare-to "$OUT/eval/mean_body"
 step "8. prediction: held-out synthetic images and a real photo (scikit-image's astronaut)"
 python - "$OUT/photos" <<'PY'
 import sys
