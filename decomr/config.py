@@ -128,6 +128,10 @@ class DataConfig:
         DataLoader worker processes per training process.
     augment : bool
         scale, rotation, flip and colour augmentation (FACTS section 1).
+    yaw : list of float
+        ``[low, high]`` yaw range of on-the-fly synthetic people in degrees, 0 facing the camera
+        (``synthetic`` only; default all around; shard folders carry their own range, set by
+        ``decomr-synth --yaw``).
     """
 
     source: str = field(default="synthetic", metadata=_choices(*DATA_SOURCES))
@@ -139,6 +143,7 @@ class DataConfig:
     batch_size: int = 128
     workers: int = 4
     augment: bool = True
+    yaw: list[float] = field(default_factory=lambda: [-180.0, 180.0])
 
 
 @dataclass
@@ -471,6 +476,8 @@ def validate_config(config: TrainConfig) -> TrainConfig:
     _require(d.batch_size >= 1, f"data.batch_size must be >= 1, got {d.batch_size}")
     _require(d.workers >= 0, f"data.workers must be >= 0, got {d.workers}")
     _require(d.samples_per_epoch >= 0, f"data.samples_per_epoch must be >= 0, got {d.samples_per_epoch}")
+    _require(len(d.yaw) == 2 and -180.0 <= d.yaw[0] <= d.yaw[1] <= 180.0,
+             f"data.yaw must be [low, high] with -180 <= low <= high <= 180 (degrees), got {d.yaw}")
     if d.source in ("shards", "datasets"):
         _require(bool(d.paths), f"data.paths: data.source={d.source} needs at least one path")
     if d.proportions:

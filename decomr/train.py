@@ -292,6 +292,7 @@ def build_dataset(config: TrainConfig, template: Any, seed: int, symmetric_uv: b
 
     from decomr import data as data_module
     from decomr.data.mixture import MixtureDataset
+    from decomr.data.poses import PoseConfig
 
     d, m = config.data, config.model
     augment = data_module.AugmentConfig() if d.augment else None
@@ -299,7 +300,8 @@ def build_dataset(config: TrainConfig, template: Any, seed: int, symmetric_uv: b
         log.warning("the UV map is not left-right symmetric: augmentation without the horizontal flip")
         augment = data_module.AugmentConfig(flip_probability=0.0)
     if d.source == "synthetic":
-        synthetic = data_module.SyntheticConfig(length=d.samples_per_epoch or 10000, seed=seed, size=m.input_size)
+        synthetic = data_module.SyntheticConfig(length=d.samples_per_epoch or 10000, seed=seed, size=m.input_size,
+                                                pose=PoseConfig(yaw_deg=tuple(d.yaw)))
         try:
             return data_module.SyntheticPeople(synthetic, uvmap=m.uv_map, template=template, augment=augment)
         except ValueError as error:

@@ -50,6 +50,8 @@ def test_round_trip_through_yaml(tmp_path):
     ("modle.backbone=resnet18", "valid keys: model, data, optim, run"),
     ("optim.loss=1", "is a section"),
     ("run.seed", "expected key.sub=value"),
+    ("data.yaw=[10,-10]", "with -180 <= low <= high <= 180"),
+    ("data.yaw=[0]", "data.yaw must be"),
 ])
 def test_bad_overrides_name_the_valid_choices(override, message):
     with pytest.raises(ConfigError, match=message.replace("+", r"\+").replace("(", r"\(")):

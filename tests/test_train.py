@@ -284,3 +284,15 @@ def test_load_model_gives_the_trained_network(folder):
         load_model(checkpoint, uv_map=other)
     with pytest.raises(CheckpointError, match="not found"):
         load_model(checkpoint, uv_map=folder / "missing.npz")
+
+
+def test_on_the_fly_synthetic_people_take_the_yaw_range(tmp_path):
+    from decomr.train import build_dataset
+    from uvkit.template import assets_dir, load_template
+
+    config = load_config(None, ["data.source=synthetic", "data.samples_per_epoch=4", "data.yaw=[-30,30]",
+                                "data.augment=false", "model.input_size=64",
+                                f"model.uv_map={assets_dir() / 'open_body_uv.npz'}", f"run.out_dir={tmp_path}"])
+    dataset = build_dataset(config, load_template("open"), seed=3)
+    assert len(dataset) == 4
+    assert dataset.engine.config.pose.yaw_deg == (-30.0, 30.0)
