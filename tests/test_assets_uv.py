@@ -22,10 +22,33 @@ def _same_arrays(built, committed):
             np.testing.assert_array_equal(ours[key], theirs[key], err_msg=key)
 
 
+def _same_map(built, committed):
+    """Equal topology and tables; UV coordinates equal up to the drift of another machine or library release.
+
+    The solve is iterative, so other BLAS kernels move coordinates by ~1e-4 of the square (see
+    docs/formats.md). A change of the method moves them by far more than the bounds here.
+    """
+    ours, theirs = built.arrays(), committed.arrays()
+    assert set(ours) == set(theirs)
+    for key in ("format", "format_version", "ft", "vt2v", "vt_mirror", "mirror", "resolutions"):
+        np.testing.assert_array_equal(ours[key], theirs[key], err_msg=key)
+    assert np.abs(ours["vt"] - theirs["vt"]).max() <= 1e-3
+    for resolution in committed.resolutions:
+        a = {name: ours[f"lookup_{resolution}_{name}"] for name in ("face", "bary", "mask", "inside", "weight")}
+        b = {name: theirs[f"lookup_{resolution}_{name}"] for name in ("face", "bary", "mask", "inside", "weight")}
+        assert np.mean(a["mask"] != b["mask"]) <= 1e-3 and np.mean(a["inside"] != b["inside"]) <= 1e-3
+        both = a["mask"] & b["mask"]
+        same_face = both & (a["face"] == b["face"])
+        assert same_face.sum() >= 0.99 * both.sum()
+        # a texel that kept its face moved within it by the coordinate drift over the face's size
+        assert np.abs(a["bary"] - b["bary"])[same_face].max() <= 0.25
+        np.testing.assert_allclose(a["weight"][same_face], b["weight"][same_face], rtol=1e-2, atol=1e-3)
+
+
 def test_build_uv_reproduces_the_committed_map(body):
     committed = load_uvmap(assets_dir() / "open_body_uv.npz", body)
     built = build_uv(body, resolutions=committed.resolutions)
-    _same_arrays(built, committed)
+    _same_map(built, committed)
     assert built.meta["parameters"] == committed.meta["parameters"]
     assert symmetry_error(committed) <= 1e-6
     stats = committed.meta["stats"]

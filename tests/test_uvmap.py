@@ -72,7 +72,7 @@ def test_build_makes_every_table(built):
         assert np.all(table.mask[rows, cols])
         weight = uvmap.weights[resolution]
         assert weight.dtype == np.float32 and abs(weight[table.mask].mean() - 1) < 1e-5
-    for key in ("uvkit_version", "libigl_version", "numpy_version", "template_name", "generator"):
+    for key in ("uvkit_version", "libigl_version", "numpy_version", "scipy_version", "template_name", "generator"):
         assert key in uvmap.meta
 
 

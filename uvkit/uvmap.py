@@ -53,7 +53,7 @@ class UVMap:
         part weight map per resolution R.
     meta : dict
         provenance; holds at least format_version, template_sha256, template_name,
-        n_vertices, n_faces, generator, uvkit_version, libigl_version, numpy_version.
+        n_vertices, n_faces, generator, uvkit_version, libigl_version, numpy_version, scipy_version.
     """
 
     vt: np.ndarray
@@ -146,6 +146,7 @@ def _versions() -> dict[str, str]:
         "uvkit_version": str(getattr(uvkit, "__version__", "unknown")),
         "libigl_version": version("libigl"),
         "numpy_version": np.__version__,
+        "scipy_version": version("scipy"),
     }
 
 
