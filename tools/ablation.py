@@ -12,7 +12,7 @@ Usage::
 
     python tools/ablation.py                           # everything, into out/ablation/
     python tools/ablation.py --only global+local:continuous
-    python tools/ablation.py --extra-seeds 1           # also repeat two variants with seed 1
+    python tools/ablation.py --extra-seeds 1           # also repeat every variant with seed 1
     python tools/ablation.py --report-only             # rewrite the table from what is finished
 
 Resumable: the data sets are written once (``decomr-synth`` folders, resumed sample by
@@ -69,7 +69,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=1, help="loader processes per run (default 1)")
     parser.add_argument("--raw-pixels", action="store_true", help="add the raw-pixels variant (both UV maps)")
     parser.add_argument("--extra-seeds", type=int, default=0,
-                        help="repeat global and global+local on the continuous map with seeds seed+1.. (noise)")
+                        help="repeat every variant with training seeds seed+1.. (the seed-to-seed spread)")
     parser.add_argument("--only", nargs="*", help="run only these VARIANT:UV[:sSEED] names")
     parser.add_argument("--report-only", action="store_true", help="write the table from finished variants, train nothing")
     return parser.parse_args(argv)
@@ -112,7 +112,7 @@ def variant_list(args) -> list[dict]:
     order = ["global+local", "global", "local"] + (["raw-pixels"] if args.raw_pixels else [])
     runs = [{"variant": v, "uv": uv, "seed": args.seed} for v in order for uv in UV_MAPS]
     for k in range(1, args.extra_seeds + 1):
-        runs += [{"variant": v, "uv": "continuous", "seed": args.seed + k} for v in ("global+local", "global")]
+        runs += [{"variant": v, "uv": uv, "seed": args.seed + k} for v in order for uv in UV_MAPS]
     for run in runs:
         run["name"] = f"{run['variant']}:{run['uv']}" + ("" if run["seed"] == args.seed else f":s{run['seed']}")
     if args.only:
@@ -231,25 +231,52 @@ def collect(args, out: Path) -> dict:
         baseline = {m: s[m]["mean"] for m in ("pve_mm", "mpjpe_mm", "pa_mpjpe_mm")}
         baseline.update(pve_sem=_sem(out / "mean_body", "pve_mm"), fg_f1=s["segmentation"].get("fg_f1"),
                         parts_f1=s["segmentation"].get("parts_f1"))
-    # the paper's two claims, each as paired differences on the same test people
-    claims = []
-    for r in rows:
-        if r["variant"] == "global+local":
-            for other in rows:
-                if other["seed"] != r["seed"]:
-                    continue
-                if other["uv"] == r["uv"] and other["variant"] == "global":
-                    claims.append((f"global+local - global ({r['uv']}, seed {r['seed']})", r, other))
-                if other["variant"] == "global+local" and (r["uv"], other["uv"]) == ("continuous", "native"):
-                    claims.append((f"continuous - native (global+local, seed {r['seed']})", r, other))
-    comparisons = []
-    for label, a, b in claims:
-        d = paired_difference(run_dir(out, a) / "eval", run_dir(out, b) / "eval")
-        if d is not None:
-            comparisons.append({"comparison": label, "pve_difference_mm": d[0], "sem": d[1], "n": d[2]})
+    comparisons = [_comparison(out, rows, label, a, b) for label, a, b in _claims(rows)]
     settings = {k: v for k, v in vars(args).items() if k not in ("only", "report_only")}
     settings["test_seed"] = TEST_SEED
     return {"settings": settings, "mean_body": baseline, "variants": rows, "comparisons": comparisons}
+
+
+def _claims(rows: list[dict]) -> list[tuple[str, dict, dict]]:
+    """The paper's claims as (label, what A is, what B is), A - B compared at every training seed,
+    then each variant against itself at another seed (the seed-to-seed spread)."""
+    present = {(r["variant"], r["uv"]) for r in rows}
+    claims = []
+    for variant in ("global+local", "global", "local", "raw-pixels"):
+        claims.append((f"continuous - native ({variant})", {"variant": variant, "uv": "continuous"},
+                       {"variant": variant, "uv": "native"}))
+    for uv in UV_MAPS:
+        for other in ("global", "local"):
+            claims.append((f"global+local - {other} ({uv})", {"variant": "global+local", "uv": uv},
+                           {"variant": other, "uv": uv}))
+    claims = [c for c in claims if (c[1]["variant"], c[1]["uv"]) in present and (c[2]["variant"], c[2]["uv"]) in present]
+    seeds = sorted({r["seed"] for r in rows})
+    for variant, uv in sorted(present):
+        if sum(1 for r in rows if (r["variant"], r["uv"]) == (variant, uv)) > 1:
+            claims.append((f"seed {seeds[-1]} - seed {seeds[0]} ({variant}, {uv})",
+                           {"variant": variant, "uv": uv, "seed": seeds[-1]},
+                           {"variant": variant, "uv": uv, "seed": seeds[0]}))
+    return claims
+
+
+def _comparison(out: Path, rows: list[dict], label: str, a: dict, b: dict) -> dict:
+    """Paired PVE differences of A - B on the same test people, one per training seed that has both
+    (or the one given seed pair), and their mean over seeds."""
+    def find(spec: dict, seed: int) -> dict | None:
+        want = {"seed": seed, **spec}
+        return next((r for r in rows if all(r[k] == v for k, v in want.items())), None)
+
+    per_seed = {}
+    for seed in sorted({r["seed"] for r in rows}):
+        ra, rb = find(a, seed), find(b, seed)
+        if ra is None or rb is None or ("seed" in a and seed != a["seed"]):
+            continue
+        d = paired_difference(run_dir(out, ra) / "eval", run_dir(out, rb) / "eval")
+        if d is not None:
+            per_seed[seed] = {"pve_difference_mm": d[0], "sem": d[1], "n": d[2]}
+    values = [v["pve_difference_mm"] for v in per_seed.values()]
+    mean = sum(values) / len(values) if values and "seed" not in a else None
+    return {"comparison": label, "per_seed": per_seed, "mean_over_seeds_mm": mean}
 
 
 def markdown(report: dict) -> str:
@@ -275,10 +302,22 @@ def markdown(report: dict) -> str:
     lines.append("")
     lines.append("PVE +- the standard error of the test-set mean (per-sample spread / sqrt(n)); "
                  "PVE - mean body: the paired difference on the same test people +- its standard error.")
-    if report.get("comparisons"):
-        lines += ["", "| paired comparison (PVE, same test people) | difference (mm) | n |", "|---|---|---|"]
-        for c in report["comparisons"]:
-            lines.append(f"| {c['comparison']} | {c['pve_difference_mm']:+.1f} +- {c['sem']:.1f} | {c['n']} |")
+    comparisons = [c for c in report.get("comparisons", []) if c["per_seed"]]
+    if comparisons:
+        seeds = sorted({int(s) for c in comparisons for s in c["per_seed"]})
+        lines += ["", "| paired comparison (PVE A - B, same test people, mm) | "
+                  + " | ".join(f"seed {s}" for s in seeds) + " | mean over seeds |",
+                  "|---|" + "---|" * (len(seeds) + 1)]
+        for c in comparisons:
+            cells = []
+            for s in seeds:
+                d = c["per_seed"].get(s, c["per_seed"].get(str(s)))
+                cells.append("-" if d is None else f"{d['pve_difference_mm']:+.1f} +- {d['sem']:.1f}")
+            lines.append(f"| {c['comparison']} | " + " | ".join(cells) + " | " + ("-" if c["mean_over_seeds_mm"] is None else f"{c['mean_over_seeds_mm']:+.1f}") + " |")
+        lines.append("")
+        lines.append(f"n = {comparisons[0]['per_seed'][next(iter(comparisons[0]['per_seed']))]['n']} test people; "
+                     "+- the standard error of the paired mean over test people (it does not include the "
+                     "training-seed spread, which the seed rows measure).")
     return "\n".join(lines) + "\n"
 
 
