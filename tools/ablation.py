@@ -55,6 +55,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--transfer", type=int, default=24, help="UV transfer grid, multiple of 8 (default 24)")
     parser.add_argument("--lnet-channels", type=int, default=32, help="LNet width (default 32)")
     parser.add_argument("--backbone", default="resnet18")
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="training and evaluation device: cpu or cuda (default cpu)")
     parser.add_argument("--n-train", type=int, default=1600, help="synthetic training people (default 1600)")
     parser.add_argument("--n-test", type=int, default=96, help="held-out test people (default 96)")
     parser.add_argument("--yaw", default="-45,45", metavar="LOW,HIGH",
@@ -136,7 +137,7 @@ def train_variant(args, run: dict, data: dict[str, Path], folder: Path) -> float
         f"data.workers={args.workers}", "data.augment=false",
         f"optim.lr={args.lr}", f"optim.stage1_epochs={args.stage1_epochs}",
         f"optim.stage2_epochs={args.stage2_epochs}",
-        f"run.out_dir={folder}", f"run.seed={run['seed']}", "run.device=cpu", "run.log_every=10",
+        f"run.out_dir={folder}", f"run.seed={run['seed']}", f"run.device={args.device}", "run.log_every=10",
         "run.image_every=0", "run.checkpoint_every=50", "run.tensorboard=false",
     ]
     command = [sys.executable, "-m", "decomr.train_cli", "--no-progress", *overrides]
@@ -152,16 +153,16 @@ def train_variant(args, run: dict, data: dict[str, Path], folder: Path) -> float
     return time.perf_counter() - started
 
 
-def evaluate_checkpoint(checkpoint: Path, test: Path, out: Path, body) -> dict:
+def evaluate_checkpoint(checkpoint: Path, test: Path, out: Path, body, device: str = "cpu") -> dict:
     import torch
 
     from decomr.checkpoint import load_model
     from decomr.data.shards import SyntheticShards
     from decomr.evaluate import evaluate_model
 
-    model, _ = load_model(checkpoint)
+    model, _ = load_model(checkpoint, device=device)
     loader = torch.utils.data.DataLoader(SyntheticShards(test, body=body), batch_size=16)
-    results = evaluate_model(model, loader, body, uv_lookup=model.uv_lookup, device="cpu")
+    results = evaluate_model(model, loader, body, uv_lookup=model.uv_lookup, device=device)
     results.summary["checkpoint"] = str(checkpoint)
     results.write(out)
     return results.summary
@@ -365,7 +366,7 @@ def main(argv=None) -> int:
         meta["steps"] = int(torch.load(checkpoint, weights_only=True, map_location="cpu")["progress"]["global_step"])
         write_text(meta_path, json.dumps(meta))
         log(f"{run['name']}: trained in {meta['train_seconds']:.0f} s ({meta['steps']} steps); evaluating")
-        summary = evaluate_checkpoint(checkpoint, data["test"], folder / "eval", body)
+        summary = evaluate_checkpoint(checkpoint, data["test"], folder / "eval", body, args.device)
         log(f"{run['name']}: PVE {summary['pve_mm']['mean']:.1f} mm, MPJPE {summary['mpjpe_mm']['mean']:.1f} mm")
         write_report(args, out)
     print((out / "results.md").read_text())
