@@ -42,8 +42,9 @@ folder.mkdir(parents=True, exist_ok=True)
 Image.fromarray(data.astronaut()).save(folder / "astronaut.png")
 PY
 decomr-predict --checkpoint "$OUT/train/checkpoints/last.pt" "$OUT"/synth/test/samples/00000/0000000[0-3].png \
-    "$OUT/photos/astronaut.png" --out "$OUT/predict" --texture \
+    "$OUT/photos/astronaut.png" --out "$OUT/predict" --texture --views \
     || echo "(decomr-predict: some images gave no result; see $OUT/predict/predictions.json)"
 step "done in $((SECONDS - start)) s; outputs:"
-find "$OUT" -maxdepth 2 -name "*.png" -o -maxdepth 2 -name "*.json" -o -maxdepth 2 -name "*.npz" | sort | head -40
+find "$OUT" -maxdepth 3 -not -path "$OUT/synth/*" \( -name "*.png" -o -name "*.json" -o -name "*.npz" \
+    -o -name "*.obj" -o -name "*.pt" \) | sort
 echo "(a ${SECONDS}-second CPU run gives a rough body; docs/training.md says how to train properly)"
