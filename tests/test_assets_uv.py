@@ -5,6 +5,7 @@ import pytest
 from uvkit import load_template
 from uvkit.build import build_uv, symmetry_error
 from uvkit.importuv import import_uvmap
+from uvkit.raster import location_map_from_vertices
 from uvkit.template import assets_dir
 from uvkit.uvmap import load_uvmap
 
@@ -45,9 +46,17 @@ def _same_map(built, committed):
         np.testing.assert_allclose(a["weight"][same_face], b["weight"][same_face], rtol=1e-2, atol=1e-3)
 
 
-def test_build_uv_reproduces_the_committed_map(body):
-    committed = load_uvmap(assets_dir() / "open_body_uv.npz", body)
-    built = build_uv(body, resolutions=committed.resolutions)
+@pytest.fixture(scope="module")
+def committed(body):
+    return load_uvmap(assets_dir() / "open_body_uv.npz", body)
+
+
+@pytest.fixture(scope="module")
+def built(body, committed):
+    return build_uv(body, resolutions=committed.resolutions)
+
+
+def test_build_uv_reproduces_the_committed_map(body, committed, built):
     _same_map(built, committed)
     assert built.meta["parameters"] == committed.meta["parameters"]
     assert symmetry_error(committed) <= 1e-6
@@ -58,3 +67,22 @@ def test_build_uv_reproduces_the_committed_map(body):
 def test_import_uv_reproduces_the_committed_native_map(body):
     committed = load_uvmap(assets_dir() / "open_body_native_uv.npz", body)
     _same_arrays(import_uvmap(body, resolutions=committed.resolutions), committed)
+
+
+@pytest.mark.parametrize("which", ["built", "committed"])
+def test_lookup_tables_are_mirror_images(body, which, request):
+    """Texel (r, c) reads the mirror face of texel (r, R-1-c), so the symmetric body's location map mirrors exactly."""
+    uvmap = request.getfixturevalue(which)
+    faces_by_corners = {tuple(sorted(corners)): index for index, corners in enumerate(uvmap.ft.tolist())}
+    face_mirror = np.array([faces_by_corners[tuple(sorted(uvmap.vt_mirror[corners]))] for corners in uvmap.ft])
+    vertices = body.vertices
+    flip = np.array([-1.0, 1.0, 1.0])
+    assert np.abs(vertices[body.mirror] * flip - vertices).max() <= 1e-9
+    for resolution, table in uvmap.tables.items():
+        mirrored = table.face[:, ::-1]
+        np.testing.assert_array_equal(table.mask, table.mask[:, ::-1], err_msg=f"mask {resolution}")
+        np.testing.assert_array_equal(table.inside, table.inside[:, ::-1], err_msg=f"inside {resolution}")
+        np.testing.assert_array_equal(table.face[table.mask], face_mirror[mirrored[table.mask]],
+                                      err_msg=f"face {resolution}")
+        location = location_map_from_vertices(vertices, body.faces, table)
+        np.testing.assert_allclose(location, location[:, ::-1] * flip, atol=1e-9, err_msg=f"location map {resolution}")
