@@ -15,6 +15,8 @@ Joint sets (documented order):
 """
 from __future__ import annotations
 
+import contextlib
+import io
 from dataclasses import dataclass
 from types import SimpleNamespace
 
@@ -98,17 +100,20 @@ class BodyModel(nn.Module):
         landmark_names = [name for name in SMPLX_LANDMARKS if name in template.vertex_ids]
         has_all = len(landmark_names) == len(SMPLX_LANDMARKS)
         self.landmark_names = tuple(landmark_names) if has_all else ()
-        layer = smplx.SMPL(
-            model_path="",
-            data_struct=SimpleNamespace(**arrays),
-            num_betas=num_betas,
-            vertex_ids=template.vertex_ids if has_all else {name: 0 for name in SMPLX_LANDMARKS},
-            create_betas=False,
-            create_global_orient=False,
-            create_body_pose=False,
-            create_transl=False,
-            dtype=dtype,
-        )
+        # smplx prints a warning whenever a model has fewer than 300 shape components (SMPL
+        # files have 10); it says nothing about this template, so it is kept off the output
+        with contextlib.redirect_stdout(io.StringIO()):
+            layer = smplx.SMPL(
+                model_path="",
+                data_struct=SimpleNamespace(**arrays),
+                num_betas=num_betas,
+                vertex_ids=template.vertex_ids if has_all else {name: 0 for name in SMPLX_LANDMARKS},
+                create_betas=False,
+                create_global_orient=False,
+                create_body_pose=False,
+                create_transl=False,
+                dtype=dtype,
+            )
         if not has_all:
             layer.vertex_joint_selector = _NoLandmarks()
         self.layer = layer
