@@ -51,10 +51,19 @@ def test_report_pairs_variants_at_each_seed(ablation, tmp_path):
     assert uv_gap["mean_over_seeds_mm"] == pytest.approx(-14.75)
     inputs = by_label["global+local - global (continuous)"]
     assert list(inputs["per_seed"]) == [0] and inputs["per_seed"][0]["pve_difference_mm"] == pytest.approx(-5.5)
-    spread = by_label["seed 1 - seed 0 (global+local, continuous)"]
-    assert spread["per_seed"][1]["pve_difference_mm"] == pytest.approx(-10.5) and spread["mean_over_seeds_mm"] is None
+    # over the two seeds: differences -9.5 and -20, SD 7.42, standard error SD / sqrt(2) = 5.25
+    assert uv_gap["se_over_seeds_mm"] == pytest.approx(5.25) and uv_gap["seeds_a_lower"] == 2
+    assert inputs["se_over_seeds_mm"] is None and inputs["seeds_a_lower"] == 1
+    # per variant over seeds: continuous global+local at 300.25 (mean of 305.5 and 295), SD 7.42
+    summary = {(v["variant"], v["uv"]): v for v in report["by_variant"]}
+    ours = summary[("global+local", "continuous")]
+    assert ours["seeds"] == [0, 1] and ours["pve_mm"] == pytest.approx(300.25)
+    assert ours["pve_sd_over_seeds"] == pytest.approx(7.4246, abs=1e-3)
+    assert ours["vs_mean_body_mm"] == pytest.approx(-19.75)
+    assert summary[("global", "continuous")]["pve_sd_over_seeds"] is None
     # comparisons with a variant that was never run are left out
     assert "global+local - local (continuous)" not in by_label and "continuous - native (global)" not in by_label
     table = ablation.markdown(report)
-    assert "| continuous - native (global+local) | -9.5 +- 0.3 | -20.0 +- 0.0 | -14.8 |" in table
+    assert "| continuous - native (global+local) | -9.5 +- 0.3 | -20.0 +- 0.0 | -14.8 +- 5.2 | 2/2 |" in table
+    assert "| global+local | continuous | 2 | 300.2 | 7.4 | -19.8 |" in table
     assert "| mean body (constant) |" in table

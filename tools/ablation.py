@@ -233,14 +233,15 @@ def collect(args, out: Path) -> dict:
         baseline.update(pve_sem=_sem(out / "mean_body", "pve_mm"), fg_f1=s["segmentation"].get("fg_f1"),
                         parts_f1=s["segmentation"].get("parts_f1"))
     comparisons = [_comparison(out, rows, label, a, b) for label, a, b in _claims(rows)]
+    by_variant = _by_variant(rows)
     settings = {k: v for k, v in vars(args).items() if k not in ("only", "report_only")}
     settings["test_seed"] = TEST_SEED
-    return {"settings": settings, "mean_body": baseline, "variants": rows, "comparisons": comparisons}
+    return {"settings": settings, "mean_body": baseline, "variants": rows, "by_variant": by_variant,
+            "comparisons": comparisons}
 
 
 def _claims(rows: list[dict]) -> list[tuple[str, dict, dict]]:
-    """The paper's claims as (label, what A is, what B is), A - B compared at every training seed,
-    then each variant against itself at another seed (the seed-to-seed spread)."""
+    """The paper's claims as (label, what A is, what B is), A - B compared at every training seed."""
     present = {(r["variant"], r["uv"]) for r in rows}
     claims = []
     for variant in ("global+local", "global", "local", "raw-pixels"):
@@ -250,19 +251,23 @@ def _claims(rows: list[dict]) -> list[tuple[str, dict, dict]]:
         for other in ("global", "local"):
             claims.append((f"global+local - {other} ({uv})", {"variant": "global+local", "uv": uv},
                            {"variant": other, "uv": uv}))
-    claims = [c for c in claims if (c[1]["variant"], c[1]["uv"]) in present and (c[2]["variant"], c[2]["uv"]) in present]
-    seeds = sorted({r["seed"] for r in rows})
-    for variant, uv in sorted(present):
-        if sum(1 for r in rows if (r["variant"], r["uv"]) == (variant, uv)) > 1:
-            claims.append((f"seed {seeds[-1]} - seed {seeds[0]} ({variant}, {uv})",
-                           {"variant": variant, "uv": uv, "seed": seeds[-1]},
-                           {"variant": variant, "uv": uv, "seed": seeds[0]}))
-    return claims
+    return [c for c in claims if (c[1]["variant"], c[1]["uv"]) in present and (c[2]["variant"], c[2]["uv"]) in present]
+
+
+def _spread(values: list[float]) -> tuple[float | None, float | None]:
+    """Mean and sample standard deviation (None below two values)."""
+    if not values:
+        return None, None
+    mean = sum(values) / len(values)
+    if len(values) < 2:
+        return mean, None
+    return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
 
 
 def _comparison(out: Path, rows: list[dict], label: str, a: dict, b: dict) -> dict:
-    """Paired PVE differences of A - B on the same test people, one per training seed that has both
-    (or the one given seed pair), and their mean over seeds."""
+    """Paired PVE differences of A - B on the same test people, one per training seed that has both;
+    their mean over seeds, its standard error over seeds (the seed-to-seed spread / sqrt(seeds))
+    and how many seeds have A below B."""
     def find(spec: dict, seed: int) -> dict | None:
         want = {"seed": seed, **spec}
         return next((r for r in rows if all(r[k] == v for k, v in want.items())), None)
@@ -270,14 +275,32 @@ def _comparison(out: Path, rows: list[dict], label: str, a: dict, b: dict) -> di
     per_seed = {}
     for seed in sorted({r["seed"] for r in rows}):
         ra, rb = find(a, seed), find(b, seed)
-        if ra is None or rb is None or ("seed" in a and seed != a["seed"]):
+        if ra is None or rb is None:
             continue
         d = paired_difference(run_dir(out, ra) / "eval", run_dir(out, rb) / "eval")
         if d is not None:
             per_seed[seed] = {"pve_difference_mm": d[0], "sem": d[1], "n": d[2]}
     values = [v["pve_difference_mm"] for v in per_seed.values()]
-    mean = sum(values) / len(values) if values and "seed" not in a else None
-    return {"comparison": label, "per_seed": per_seed, "mean_over_seeds_mm": mean}
+    mean, sd = _spread(values)
+    return {"comparison": label, "per_seed": per_seed, "mean_over_seeds_mm": mean,
+            "se_over_seeds_mm": None if sd is None else sd / math.sqrt(len(values)),
+            "seeds_a_lower": sum(v < 0 for v in values)}
+
+
+def _by_variant(rows: list[dict]) -> list[dict]:
+    """Per variant over its training seeds: mean PVE, the seed-to-seed standard deviation, and the
+    mean paired difference to the mean body."""
+    summary = []
+    for variant in dict.fromkeys(r["variant"] for r in rows):
+        for uv in UV_MAPS:
+            mine = [r for r in rows if (r["variant"], r["uv"]) == (variant, uv)]
+            if not mine:
+                continue
+            mean, sd = _spread([r["pve_mm"] for r in mine])
+            gaps = [r["vs_mean_body"][0] for r in mine if r.get("vs_mean_body")]
+            summary.append({"variant": variant, "uv": uv, "seeds": [r["seed"] for r in mine], "pve_mm": mean,
+                            "pve_sd_over_seeds": sd, "vs_mean_body_mm": _spread(gaps)[0]})
+    return summary
 
 
 def markdown(report: dict) -> str:
@@ -303,22 +326,34 @@ def markdown(report: dict) -> str:
     lines.append("")
     lines.append("PVE +- the standard error of the test-set mean (per-sample spread / sqrt(n)); "
                  "PVE - mean body: the paired difference on the same test people +- its standard error.")
+    by_variant = [v for v in report.get("by_variant", []) if len(v["seeds"]) > 1]
+    if by_variant:
+        lines += ["", "| LNet input | UV map | seeds | mean PVE over seeds (mm) | SD over seeds (mm) | "
+                  "mean PVE - mean body (mm) |", "|---|---|---|---|---|---|"]
+        for v in by_variant:
+            lines.append(f"| {v['variant']} | {v['uv']} | {len(v['seeds'])} | {f(v['pve_mm'])} | "
+                         f"{f(v['pve_sd_over_seeds'])} | {'-' if v['vs_mean_body_mm'] is None else format(v['vs_mean_body_mm'], '+.1f')} |")
     comparisons = [c for c in report.get("comparisons", []) if c["per_seed"]]
     if comparisons:
         seeds = sorted({int(s) for c in comparisons for s in c["per_seed"]})
         lines += ["", "| paired comparison (PVE A - B, same test people, mm) | "
-                  + " | ".join(f"seed {s}" for s in seeds) + " | mean over seeds |",
-                  "|---|" + "---|" * (len(seeds) + 1)]
+                  + " | ".join(f"seed {s}" for s in seeds) + " | mean over seeds | seeds with A lower |",
+                  "|---|" + "---|" * (len(seeds) + 2)]
         for c in comparisons:
             cells = []
             for s in seeds:
                 d = c["per_seed"].get(s, c["per_seed"].get(str(s)))
                 cells.append("-" if d is None else f"{d['pve_difference_mm']:+.1f} +- {d['sem']:.1f}")
-            lines.append(f"| {c['comparison']} | " + " | ".join(cells) + " | " + ("-" if c["mean_over_seeds_mm"] is None else f"{c['mean_over_seeds_mm']:+.1f}") + " |")
+            mean = "-" if c["mean_over_seeds_mm"] is None else f"{c['mean_over_seeds_mm']:+.1f}"
+            if c.get("se_over_seeds_mm") is not None:
+                mean += f" +- {c['se_over_seeds_mm']:.1f}"
+            lines.append(f"| {c['comparison']} | " + " | ".join(cells) + f" | {mean} | "
+                         f"{c.get('seeds_a_lower', '-')}/{len(c['per_seed'])} |")
         lines.append("")
         lines.append(f"n = {comparisons[0]['per_seed'][next(iter(comparisons[0]['per_seed']))]['n']} test people; "
-                     "+- the standard error of the paired mean over test people (it does not include the "
-                     "training-seed spread, which the seed rows measure).")
+                     "per seed: +- the standard error of the paired mean over test people (it does not include "
+                     "the training-seed spread); mean over seeds: +- its standard error over seeds (the "
+                     "seed-to-seed standard deviation / sqrt(seeds)), which does.")
     return "\n".join(lines) + "\n"
 
 
