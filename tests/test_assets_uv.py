@@ -4,6 +4,7 @@ import pytest
 
 from uvkit import load_template
 from uvkit.build import build_uv, symmetry_error
+from uvkit.cut import _face_mirror
 from uvkit.importuv import import_uvmap
 from uvkit.raster import location_map_from_vertices
 from uvkit.template import assets_dir
@@ -73,8 +74,7 @@ def test_import_uv_reproduces_the_committed_native_map(body):
 def test_lookup_tables_are_mirror_images(body, which, request):
     """Texel (r, c) reads the mirror face of texel (r, R-1-c), so the symmetric body's location map mirrors exactly."""
     uvmap = request.getfixturevalue(which)
-    faces_by_corners = {tuple(sorted(corners)): index for index, corners in enumerate(uvmap.ft.tolist())}
-    face_mirror = np.array([faces_by_corners[tuple(sorted(uvmap.vt_mirror[corners]))] for corners in uvmap.ft])
+    face_mirror = _face_mirror(uvmap.ft, uvmap.vt_mirror)
     vertices = body.vertices
     flip = np.array([-1.0, 1.0, 1.0])
     assert np.abs(vertices[body.mirror] * flip - vertices).max() <= 1e-9

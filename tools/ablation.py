@@ -192,10 +192,8 @@ def _sem(out: Path, metric: str) -> float | None:
     if not path.exists():
         return None
     values = [r[metric] for r in json.loads(path.read_text()) if r.get(metric) is not None]
-    if len(values) < 2:
-        return None
-    mean = sum(values) / len(values)
-    return math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1) / len(values))
+    sd = _spread(values)[1]
+    return None if sd is None else sd / math.sqrt(len(values))
 
 
 def paired_difference(a: Path, b: Path, metric: str = "pve_mm") -> tuple[float, float, int] | None:
@@ -326,7 +324,7 @@ def markdown(report: dict) -> str:
     lines.append("")
     lines.append("PVE +- the standard error of the test-set mean (per-sample spread / sqrt(n)); "
                  "PVE - mean body: the paired difference on the same test people +- its standard error.")
-    by_variant = [v for v in report.get("by_variant", []) if len(v["seeds"]) > 1]
+    by_variant = [v for v in report["by_variant"] if len(v["seeds"]) > 1]
     if by_variant:
         lines += ["", "| LNet input | UV map | seeds | mean PVE over seeds (mm) | SD over seeds (mm) | "
                   "mean PVE - mean body (mm) |", "|---|---|---|---|---|---|"]
@@ -345,10 +343,10 @@ def markdown(report: dict) -> str:
                 d = c["per_seed"].get(s, c["per_seed"].get(str(s)))
                 cells.append("-" if d is None else f"{d['pve_difference_mm']:+.1f} +- {d['sem']:.1f}")
             mean = "-" if c["mean_over_seeds_mm"] is None else f"{c['mean_over_seeds_mm']:+.1f}"
-            if c.get("se_over_seeds_mm") is not None:
+            if c["se_over_seeds_mm"] is not None:
                 mean += f" +- {c['se_over_seeds_mm']:.1f}"
             lines.append(f"| {c['comparison']} | " + " | ".join(cells) + f" | {mean} | "
-                         f"{c.get('seeds_a_lower', '-')}/{len(c['per_seed'])} |")
+                         f"{c['seeds_a_lower']}/{len(c['per_seed'])} |")
         lines.append("")
         lines.append(f"n = {comparisons[0]['per_seed'][next(iter(comparisons[0]['per_seed']))]['n']} test people; "
                      "per seed: +- the standard error of the paired mean over test people (it does not include "
