@@ -34,8 +34,8 @@ __all__ = [
 
 #: sRGB skin tones in [0, 1], light to dark (jittered per sample).
 SKIN_TONES: np.ndarray = np.array([
-    [0.96, 0.82, 0.72], [0.93, 0.76, 0.64], [0.87, 0.68, 0.55], [0.80, 0.60, 0.46],
-    [0.70, 0.51, 0.37], [0.58, 0.40, 0.28], [0.45, 0.30, 0.21], [0.33, 0.22, 0.15],
+    [0.98, 0.87, 0.80], [0.96, 0.82, 0.72], [0.93, 0.76, 0.64], [0.87, 0.68, 0.55], [0.80, 0.60, 0.46],
+    [0.70, 0.51, 0.37], [0.58, 0.40, 0.28], [0.45, 0.30, 0.21], [0.33, 0.22, 0.15], [0.24, 0.16, 0.11],
 ])
 _HAIR = np.array([
     [0.05, 0.04, 0.04], [0.17, 0.11, 0.07], [0.33, 0.21, 0.12], [0.62, 0.48, 0.30],
@@ -72,6 +72,15 @@ class AppearanceConfig:
     bald_probability, barefoot_probability, shirtless_probability : float
     skin_jitter : float
         standard deviation of the per-channel skin tone jitter.
+    front_back_cues : bool
+        paint what tells a person's front from their back, as on real people: a face (eyes,
+        brows, mouth, nostrils, shaded ears), a hairline higher at the front than at the back,
+        shoes with toe caps, soles and laces, shirts with chest prints and button plackets,
+        trousers with a fly in front and pockets behind. Off: the earlier front-back symmetric
+        look (kept to measure what the cues are worth).
+    long_hair_probability, beard_probability, glasses_probability, print_probability, buttons_probability,
+    back_pockets_probability : float
+        chances of the optional details (with ``front_back_cues``).
     """
 
     pattern_weights: dict[str, float] = field(default_factory=lambda: {"solid": 0.45, "stripes": 0.2,
@@ -80,6 +89,13 @@ class AppearanceConfig:
     barefoot_probability: float = 0.1
     shirtless_probability: float = 0.05
     skin_jitter: float = 0.03
+    front_back_cues: bool = True
+    long_hair_probability: float = 0.3
+    beard_probability: float = 0.15
+    glasses_probability: float = 0.12
+    print_probability: float = 0.5
+    buttons_probability: float = 0.3
+    back_pockets_probability: float = 0.6
 
     def __post_init__(self) -> None:
         unknown = [name for name in self.pattern_weights if name not in PATTERNS]
@@ -87,6 +103,11 @@ class AppearanceConfig:
             raise ValueError(f"unknown patterns {unknown}; choose from {list(PATTERNS)}")
         if sum(self.pattern_weights.values()) <= 0 or min(self.pattern_weights.values()) < 0:
             raise ValueError("pattern_weights must be >= 0 with a positive sum")
+        for name in ("bald", "barefoot", "shirtless", "long_hair", "beard", "glasses", "print", "buttons",
+                     "back_pockets"):
+            value = getattr(self, f"{name}_probability")
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name}_probability must be in [0, 1], got {value}")
 
 
 def _rest_joints(template: Any) -> np.ndarray:
@@ -175,6 +196,11 @@ class TexturePainter:
         self._waves = np.ascontiguousarray(np.sin(
             self._position @ (directions * frequencies[:, None]).T.astype(np.float32)
             + phases.astype(np.float32)).astype(np.float32).T)  # (W, N)
+        self._layout = _FrontBackLayout(self, vertices, parts)
+
+    def _flat(self, texture: np.ndarray) -> np.ndarray:
+        """(3, N) float32: a painted (3, R, R) texture at the valid texels (``regions`` order)."""
+        return texture.reshape(3, -1)[:, np.flatnonzero(self.valid)]
 
     # ------------------------------------------------------------------ regions
     def regions(self, rng: np.random.Generator) -> np.ndarray:
@@ -213,10 +239,13 @@ class TexturePainter:
         # hair
         if rng.random() >= cfg.bald_probability:
             head_y, head_z = j[15, 1], j[15, 2]
-            cap = self.head_top - rng.uniform(0.05, 0.11)
-            back = head_y - rng.uniform(0.0, 0.12)
-            hair = is_["head"] & ((y > cap) | ((z < head_z - 0.01) & (y > back)))
-            out[hair] = HAIR
+            if cfg.front_back_cues:
+                out[self._layout.hair(rng, out)] = HAIR
+            else:
+                cap = self.head_top - rng.uniform(0.05, 0.11)
+                back = head_y - rng.uniform(0.0, 0.12)
+                hair = is_["head"] & ((y > cap) | ((z < head_z - 0.01) & (y > back)))
+                out[hair] = HAIR
         return out
 
     # ------------------------------------------------------------------ colours and patterns
@@ -290,8 +319,234 @@ class TexturePainter:
                 texture[:, where] = self._garment(rng, where)
         shoes = _random_colour(rng) * rng.uniform(0.3, 1.0)
         texture[:, regions == SHOES] = shoes.astype(np.float32)[:, None]
+        if self.config.front_back_cues:
+            self._layout.paint(rng, texture, regions, skin, hair.astype(np.float32), shoes.astype(np.float32))
         np.clip(texture, 0.0, 1.0, out=texture)
         return np.take(texture, self._gather, axis=1).reshape(3, self.resolution, self.resolution)
+
+
+def _ellipse(x: np.ndarray, y: np.ndarray, cx: float, cy: float, ax: float, ay: float) -> np.ndarray:
+    """(n,) bool: points inside the axis-aligned ellipse centred at (cx, cy) with semi-axes ax, ay."""
+    return ((x - cx) / ax) ** 2 + ((y - cy) / ay) ** 2 <= 1.0
+
+
+def _blend(texture: np.ndarray, where: np.ndarray, colour: np.ndarray, amount: float = 1.0) -> None:
+    """Mix ``colour`` (3,) into ``texture`` (3, N) at the valid texels ``where`` (indices)."""
+    if len(where):
+        texture[:, where] += np.float32(amount) * (colour.astype(np.float32)[:, None] - texture[:, where])
+
+
+class _FrontBackLayout:
+    """Where the front-back cues of a person go on the rest body, and how they are painted.
+
+    Everything is placed from the template's own geometry (SMPL axes: +y up, +z the front, +x
+    the body's left), so it works for any body in that frame: the face is laid out around the
+    nose tip (the frontmost head vertex) and scaled by the distance from the nose tip to the top
+    of the head (``s``; 0.15 m on the open body); shoes from the foot joints and the lowest and
+    frontmost foot texels; clothing details from the joints. Painting works on the valid texels
+    of :class:`TexturePainter` (``(3, N)`` channel-major textures).
+    """
+
+    def __init__(self, painter: "TexturePainter", vertices: np.ndarray, parts: np.ndarray) -> None:
+        self.config = painter.config
+        x, y, z = painter._xyz
+        j = painter.joints
+        head = vertices[np.isin(parts, _HEAD)]
+        if len(head):
+            nose = head[np.argmax(head[:, 2])]
+        else:  # no head part: place the face in front of the head joint
+            nose = j[15] + np.array([0.0, 0.0, 0.1])
+        s = max(painter.head_top - float(nose[1]), 1e-3)
+        self.nose, self.s = nose, s
+        self.head_joint = j[15]
+        self.neck = j[12]
+        # face texels: head part, in front (the face mask in the frontal projection x, y)
+        is_head = painter._part_is["head"]
+        self.head = np.flatnonzero(is_head)
+        self.face = np.flatnonzero(is_head & (z > nose[2] - 0.55 * s))
+        self.face_x = (x[self.face] - nose[0]) / s
+        self.face_y = (y[self.face] - nose[1]) / s
+        # ears: the sides of the head around the height of the eyes, near the head joint's depth
+        ears = is_head & (np.abs(x) > nose[0] + 0.48 * s) & (y > nose[1] - 0.1 * s) & (y < nose[1] + 0.35 * s)
+        ears &= np.abs(z - self.head_joint[2]) < 0.3 * s
+        self.ears = np.flatnonzero(ears)
+        # shoes
+        is_feet = painter._part_is["feet"]
+        feet_y = y[is_feet]
+        self.sole_y = float(feet_y.min()) if len(feet_y) else float(j[10, 1])
+        feet_z = z[is_feet]
+        self.toe_z = float(feet_z.max()) if len(feet_z) else float(j[10, 2] + 0.1)
+        self.ankle = j[7]
+        self.foot_x = np.abs(j[[10, 11], 0]).mean()
+        # torso landmarks
+        self.chest = j[9]
+        self.pelvis = j[0]
+        self.hip_y = j[1, 1]
+        self.x, self.y, self.z, self.part_is = x, y, z, painter._part_is
+
+    # ------------------------------------------------------------------ hair
+    def hair(self, rng: np.random.Generator, regions: np.ndarray) -> np.ndarray:
+        """(N,) bool hair texels: a hairline above the forehead in front, down to the nape (or, for
+        long hair, the shoulders) behind."""
+        x, y, z, s, nose = self.x, self.y, self.z, self.s, self.nose
+        is_head = self.part_is["head"]
+        front = nose[1] + rng.uniform(0.52, 0.75) * s  # the hairline over the forehead
+        nape = nose[1] - rng.uniform(0.1, 0.6) * s  # how low it reaches behind
+        # from front to back the hairline drops: a blend over the head's depth
+        t = np.clip((nose[2] - 0.2 * s - z) / (0.8 * s), 0.0, 1.0)
+        line = (1 - t) * front + t * nape
+        hair = is_head & (y > line)
+        if rng.random() < 0.4:  # a fringe covering part of the forehead
+            hair |= is_head & (z > nose[2] - 0.55 * s) & (y > nose[1] + rng.uniform(0.45, 0.55) * s)
+        if rng.random() < 0.25:  # side parts: hair over the temples, in front of the ears
+            hair |= is_head & (np.abs(x) > 0.4 * s) & (y > nose[1] + 0.2 * s)
+        if rng.random() < self.config.long_hair_probability:  # long hair: over the nape and upper back
+            drop = rng.uniform(0.05, 0.25)
+            width = rng.uniform(0.07, 0.13)
+            neck_y, neck_z = self.neck[1], self.neck[2]
+            behind = (z < neck_z + 0.01) & (np.abs(x) < width) & (y > neck_y - drop)
+            behind &= self.part_is["torso"] | self.part_is["head"]
+            hair |= behind
+            hair |= is_head & (np.abs(x) > 0.45 * s) & (z < nose[2] - 0.3 * s)  # over the ears
+        return hair
+
+    # ------------------------------------------------------------------ painting
+    def paint(self, rng: np.random.Generator, texture: np.ndarray, regions: np.ndarray, skin: np.ndarray,
+              hair: np.ndarray, shoes: np.ndarray) -> None:
+        """Paint the face, shoe and clothing details onto ``texture`` (3, N) in place."""
+        self._face(rng, texture, regions, skin, hair)
+        self._shoes(rng, texture, regions, shoes)
+        self._clothes(rng, texture, regions)
+
+    def _face(self, rng, texture, regions, skin, hair) -> None:
+        fx, fy = self.face_x, self.face_y
+        bare = regions[self.face] == SKIN
+        face = self.face
+        dark = np.array([0.08, 0.06, 0.05], dtype=np.float32)
+        # ears: shaded skin (their folds)
+        if len(self.ears):
+            ears = self.ears[regions[self.ears] == SKIN]
+            _blend(texture, ears, skin * 0.72)
+        eye_x = rng.uniform(0.19, 0.23)
+        eye_y = rng.uniform(0.21, 0.27)
+        gaze = rng.uniform(-0.02, 0.02, 2)
+        iris_colour = np.array([[0.25, 0.15, 0.08], [0.12, 0.08, 0.05], [0.25, 0.4, 0.55], [0.3, 0.4, 0.25]])[
+            rng.integers(4)]
+        for side in (-1.0, 1.0):
+            cx = side * eye_x
+            white = bare & _ellipse(fx, fy, cx, eye_y, 0.095, 0.045)
+            _blend(texture, face[white], np.array([0.92, 0.9, 0.88]))
+            iris = bare & _ellipse(fx, fy, cx + gaze[0], eye_y + gaze[1], 0.045, 0.045)
+            _blend(texture, face[iris], iris_colour)
+            pupil = bare & _ellipse(fx, fy, cx + gaze[0], eye_y + gaze[1], 0.02, 0.02)
+            _blend(texture, face[pupil], dark)
+            # brow: a band above the eye, the colour of the hair
+            brow = _ellipse(fx, fy, cx, eye_y + rng.uniform(0.16, 0.2), 0.13, 0.03)
+            _blend(texture, face[brow & (regions[face] != HAIR)], hair * 0.9)
+            # the socket's shade around the eye
+            socket = bare & _ellipse(fx, fy, cx, eye_y, 0.14, 0.08) & ~white
+            _blend(texture, face[socket], skin * 0.82)
+            # nostril
+            nostril = bare & _ellipse(fx, fy, side * 0.05, -0.07, 0.028, 0.018)
+            _blend(texture, face[nostril], skin * 0.45)
+        # mouth: lips darker and redder than the skin
+        mouth_y = -rng.uniform(0.22, 0.27)
+        lips = bare & _ellipse(fx, fy, 0.0, mouth_y, rng.uniform(0.15, 0.2), 0.05)
+        lip_colour = np.clip(skin * np.array([0.85, 0.55, 0.55]) + np.array([0.08, 0.0, 0.0]), 0.0, 1.0)
+        _blend(texture, face[lips], lip_colour)
+        line = bare & _ellipse(fx, fy, 0.0, mouth_y, 0.16, 0.012)
+        _blend(texture, face[line], skin * 0.35)
+        # facial hair
+        if rng.random() < self.config.beard_probability:
+            beard = (fy < -rng.uniform(0.05, 0.15)) & (np.abs(fx) < 0.45) & ~lips
+            if rng.random() < 0.5:  # moustache only
+                beard &= (fy > mouth_y - 0.0) & (np.abs(fx) < 0.2)
+            _blend(texture, face[beard], hair, 0.9)
+        # glasses: dark rims around the eyes and a bridge
+        if rng.random() < self.config.glasses_probability:
+            radius = rng.uniform(0.12, 0.16)
+            frame = np.array([0.05, 0.05, 0.05]) if rng.random() < 0.7 else np.array(_random_colour(rng)) * 0.6
+            for side in (-1.0, 1.0):
+                d = np.hypot(fx - side * eye_x, (fy - eye_y) * 1.3)
+                _blend(texture, face[(d > radius) & (d < radius + 0.035)], frame)
+            bridge = (np.abs(fx) < eye_x - radius) & (np.abs(fy - eye_y - 0.02) < 0.02)
+            _blend(texture, face[bridge], frame)
+
+    def _shoes(self, rng, texture, regions, shoes) -> None:
+        where = np.flatnonzero(regions == SHOES)
+        if not len(where):
+            return
+        x, y, z = self.x[where], self.y[where], self.z[where]
+        # sole: a band at the ground, white, black or gum
+        sole_colour = np.array([[0.92, 0.92, 0.9], [0.08, 0.08, 0.08], [0.55, 0.4, 0.25]])[rng.integers(3)]
+        sole = y < self.sole_y + rng.uniform(0.012, 0.025)
+        _blend(texture, where[sole], sole_colour)
+        # toe cap: the front of the shoe, a lighter, darker or contrasting shade
+        reach = self.toe_z - self.ankle[2]
+        toe = (z > self.ankle[2] + rng.uniform(0.6, 0.75) * reach) & ~sole
+        toe_colour = shoes * rng.uniform(0.5, 0.8) if rng.random() < 0.5 else _random_colour(rng)
+        _blend(texture, where[toe], np.asarray(toe_colour))
+        # laces: stripes across the top of the foot, in front of the ankle
+        top = (z > self.ankle[2] + 0.2 * reach) & (z < self.ankle[2] + 0.7 * reach)
+        top &= np.abs(np.abs(x) - self.foot_x) < 0.018
+        top &= y > self.sole_y + 0.035
+        laces = top & (np.sin(z * (2 * np.pi / 0.018)) > 0.2)
+        lace_colour = np.array([0.9, 0.9, 0.9]) if rng.random() < 0.6 else shoes * 0.4
+        _blend(texture, where[laces], lace_colour)
+        # heel counter: the back of the shoe
+        heel = (z < self.ankle[2] - 0.02) & ~sole
+        _blend(texture, where[heel], shoes * rng.uniform(0.6, 1.3))
+
+    def _clothes(self, rng, texture, regions) -> None:
+        x, y, z = self.x, self.y, self.z
+        shirt = np.flatnonzero(regions == SHIRT)
+        if len(shirt):
+            sx, sy, sz = x[shirt], y[shirt], z[shirt]
+            front = sz > self.chest[2] + 0.02
+            if rng.random() < self.config.print_probability:  # a print on the chest
+                cx = 0.0 if rng.random() < 0.7 else rng.choice([-1.0, 1.0]) * rng.uniform(0.06, 0.1)
+                cy = self.chest[1] + rng.uniform(-0.06, 0.06)
+                size = rng.uniform(0.04, 0.11) if cx == 0.0 else rng.uniform(0.02, 0.04)
+                shape = rng.integers(4)
+                if shape == 0:
+                    mark = _ellipse(sx, sy, cx, cy, size, size)
+                elif shape == 1:
+                    mark = (np.abs(sx - cx) < size) & (np.abs(sy - cy) < size * rng.uniform(0.4, 1.0))
+                elif shape == 2:  # a band across the front
+                    mark = np.abs(sy - cy) < size * 0.3
+                else:  # lettering: short dashes on one line
+                    mark = (np.abs(sx - cx) < size * 1.4) & (np.abs(sy - cy) < size * 0.25)
+                    mark &= np.sin((sx - cx) * (2 * np.pi / (size * 0.5))) > -0.2
+                _blend(texture, shirt[front & mark], _random_colour(rng))
+            if rng.random() < self.config.buttons_probability:  # a button placket down the front
+                placket = front & (np.abs(sx) < 0.008)
+                colour = texture[:, shirt[placket]].mean(axis=1) * 0.7 if placket.any() else np.zeros(3)
+                _blend(texture, shirt[placket], colour)
+                buttons = front & (np.abs(sx) < 0.007) & (np.sin(sy * (2 * np.pi / 0.07)) > 0.8)
+                _blend(texture, shirt[buttons], np.array([0.85, 0.85, 0.8]) if rng.random() < 0.5 else np.zeros(3))
+            # collar: a band at the neckline, darker at the front
+            collar = (sy > self.neck[1] - 0.07) & front & (np.abs(sx) < 0.1)
+            if rng.random() < 0.5:
+                _blend(texture, shirt[collar], texture[:, shirt[collar]].mean(axis=1) * 0.6
+                       if collar.any() else np.zeros(3), 0.8)
+        trousers = np.flatnonzero(regions == TROUSERS)
+        if len(trousers):
+            tx, ty, tz = x[trousers], y[trousers], z[trousers]
+            base = texture[:, trousers].mean(axis=1)
+            # the fly: a seam down the front centre
+            fly = (np.abs(tx) < 0.006) & (tz > self.pelvis[2]) & (ty > self.hip_y - 0.12)
+            _blend(texture, trousers[fly], base * 0.55)
+            # front pockets: slanted openings at the hips
+            opening = np.abs((np.abs(tx) - 0.1) - (ty - self.hip_y) * 0.6) < 0.008
+            opening &= (tz > self.pelvis[2]) & (ty > self.hip_y - 0.03) & (ty < self.hip_y + 0.09)
+            _blend(texture, trousers[opening], base * 0.5)
+            if rng.random() < self.config.back_pockets_probability:  # back pockets: patches on the seat
+                pocket = (np.abs(np.abs(tx) - 0.08) < 0.05) & (ty < self.hip_y + 0.02) & (ty > self.hip_y - 0.1)
+                pocket &= tz < self.pelvis[2] - 0.04
+                edge = pocket & ~((np.abs(np.abs(tx) - 0.08) < 0.042) & (ty < self.hip_y + 0.012)
+                                  & (ty > self.hip_y - 0.092))
+                _blend(texture, trousers[edge], base * 0.5)
+                _blend(texture, trousers[pocket & ~edge], base * 0.85)
 
 
 def _random_colour(rng: np.random.Generator) -> np.ndarray:
