@@ -217,6 +217,9 @@ class RunConfig:
         steps between image grids (0: never).
     checkpoint_every : int
         steps between checkpoints (0: at the end of each epoch and stage only).
+    keep_every : int
+        steps between kept weight snapshots ``checkpoints/step_<N>.pt`` (no optimizer state;
+        for learning curves, :mod:`tools.learning_curve`; 0: none).
     max_steps : int
         stop (with a checkpoint) after this many steps in total (0: no limit).
     resume : str
@@ -240,6 +243,7 @@ class RunConfig:
     log_every: int = 50
     image_every: int = 500
     checkpoint_every: int = 1000
+    keep_every: int = 0
     max_steps: int = 0
     resume: str = ""
     init: str = ""
@@ -504,7 +508,7 @@ def validate_config(config: TrainConfig) -> TrainConfig:
     device = r.device
     _require(device in ("auto", "cpu", "cuda") or (device.startswith("cuda:") and device[5:].isdigit()),
              f"run.device: unknown value {device!r}; valid choices: auto, cpu, cuda, cuda:N")
-    for name in ("log_every", "image_every", "checkpoint_every", "max_steps"):
+    for name in ("log_every", "image_every", "checkpoint_every", "keep_every", "max_steps"):
         value = getattr(r, name)
         _require(value >= 0, f"run.{name} must be >= 0, got {value}")
     _require(r.log_every >= 1, f"run.log_every must be >= 1, got {r.log_every}")

@@ -717,6 +717,8 @@ class Trainer:
                     stop = stop or "max_steps"
                 # the end of a stage is saved after the loop (stage checkpoint, then ``last``)
                 at_epoch_end = self.progress.step == 0 and self.progress.epoch < epochs
+                if run.keep_every and step % run.keep_every == 0:
+                    self.save(f"step_{step:07d}", None, stage)
                 if stop or at_epoch_end or (run.checkpoint_every and step % run.checkpoint_every == 0):
                     self.save("last", optimizer, stage)
                 if stop:

@@ -97,14 +97,16 @@ def test_helpers():
 
 
 def test_short_run_writes_checkpoints_config_and_logs(folder):
-    config = tiny_config(folder, "short", **{"run.image_every": 1, "run.tensorboard": "true"})
+    config = tiny_config(folder, "short", **{"run.image_every": 1, "run.tensorboard": "true", "run.keep_every": 2})
     dataset = TinyPeople(Path(config.model.template), length=4)
     result = train(config, dataset)
     out = Path(config.run.out_dir)
     assert result.status == "finished" and result.progress.global_step == 4
-    for name in ("last", "stage1", "stage2"):
+    for name in ("last", "stage1", "stage2", "step_0000002", "step_0000004"):
         assert (out / "checkpoints" / f"{name}.pt").is_file()
         assert load_config(out / "checkpoints" / f"{name}.yaml") == config  # resolved config beside it
+    assert sorted(p.name for p in (out / "checkpoints").glob("step_*.pt")) == ["step_0000002.pt", "step_0000004.pt"]
+    assert load_checkpoint(out / "checkpoints" / "step_0000002.pt")["progress"]["global_step"] == 2
     assert load_config(out / "config.yaml") == config
     checkpoint = load_checkpoint(out / "checkpoints" / "stage2.pt")  # weights_only=True inside
     assert checkpoint["progress"]["global_step"] == 4 and len(checkpoint["uv_sha256"]) == 64
