@@ -12,6 +12,7 @@ from typing import Callable
 import numpy as np
 
 from .errors import SymmetryError
+from .landmarks import Landmarks, template_landmarks
 from .mesh import require_closed_genus0
 from .param import libigl_version, validate_solver
 from .symmetry import template_mirror
@@ -41,6 +42,10 @@ def build_uv(
     detail_scale: str | float = DEFAULT_DETAIL_SCALE,
     resolutions: tuple[int, ...] = DEFAULT_RESOLUTIONS,
     allow_asymmetric: bool = False,
+    up: str | None = None,
+    front: str | None = None,
+    units: str | None = None,
+    landmarks: Landmarks | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> UVMap:
     """Build the continuous, left-right symmetric UV map of ``template``.
@@ -56,6 +61,14 @@ def build_uv(
     allow_asymmetric : bool
         accept a template far from symmetric (its best mirror matching is used; the map is
         still made exactly symmetric with respect to it).
+    up, front, units : str, optional
+        the file's up and front axes (``"y"``, ``"z"``, ``"-y"``, ...) and units (``"m"``,
+        ``"cm"``, ``"mm"``); detected when not given (:mod:`uvkit.frame`). The map is built in
+        the canonical frame, so the same body in another frame gets the same map.
+    landmarks : Landmarks, optional
+        tips, parts and frame already found (:func:`uvkit.landmarks.template_landmarks`);
+        found here otherwise: from the rig's part labels when the template has them, from the
+        geometry when it is a bare mesh.
     progress : callable(str), optional
 
     Returns
@@ -69,8 +82,12 @@ def build_uv(
     require_closed_genus0(template.report, template.source)
     mirror = template_mirror(template, allow_asymmetric=allow_asymmetric)
     say(f"template {template.name}: {template.report.describe()}; {mirror.describe()}")
+    if landmarks is None:
+        landmarks = template_landmarks(template, mirror, up=up, front=front, units=units)
+    for line in landmarks.describe().splitlines():
+        say(line)
     unwrap = parameterize_template(
-        template.vertices, template.faces, mirror.permutation, template.parts,
+        landmarks.vertices, template.faces, mirror.permutation, landmarks.parts,
         seams=seams, solver=solver, iterations=iterations, warmup=warmup,
         area_iterations=area_iterations, margin=margin, detail_scale=detail_scale, progress=say,
     )
@@ -84,11 +101,12 @@ def build_uv(
         "mirror_mean_mismatch": mirror.mean_mismatch,
         "mirror_max_mismatch": mirror.max_mismatch,
         "seam_edges": int(len(unwrap.cut.seam_edges)),
+        "landmarks": landmarks.as_dict(),
         "libigl_version": libigl_version(),
     }
     uvmap = build_uvmap(
         unwrap.vt, unwrap.ft, unwrap.vt2v, template.faces, template.n_vertices,
-        parts=template.parts, vt_mirror=unwrap.vt_mirror, mirror=mirror.permutation,
+        parts=landmarks.parts, vt_mirror=unwrap.vt_mirror, mirror=mirror.permutation,
         resolutions=tuple(resolutions), meta=meta,
     )
     say(f"lookup tables {', '.join(map(str, resolutions))} in {time.perf_counter() - table_start:.2f} s")

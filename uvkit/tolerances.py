@@ -19,6 +19,24 @@ class Tolerances:
     #: a texel centre counts as inside a UV face when its smallest barycentric weight is at
     #: least -raster_inside (texels on shared edges then go to the most interior face).
     raster_inside: float = 1e-9
+    #: a detected up, front or left-right axis within this angle (degrees) of a coordinate axis
+    #: is snapped onto it (templates are axis-aligned; snapping makes the frame change exact).
+    frame_snap_degrees: float = 20.0
+    #: the feet must reach forward past their centres by this fraction of the body's height in
+    #: total for the front to be told from the geometry.
+    frame_front_reach: float = 0.01
+    #: a mirror plane this close to the origin (fraction of the height) is taken to pass through it.
+    frame_centre_fraction: float = 1e-9
+    #: the height of a person in metres: decides the units (m, cm, mm) of a template.
+    body_height_min: float = 0.5
+    body_height_max: float = 2.5
+    #: geodesic extremities of an unrigged body: the least prominence (average geodesic distance
+    #: above the saddle where the tip's region joins the rest, as a fraction of the geodesic
+    #: diameter) of a hand or foot, and of the head.
+    limb_prominence: float = 0.08
+    head_prominence: float = 0.03
+    #: a tip lies on the mid-plane when its mirror vertex is this close (fraction of the diameter).
+    tip_on_midplane: float = 0.02
 
 
 tol = Tolerances()
