@@ -15,6 +15,7 @@ def _progress(message: str) -> None:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
+    from .landmarks import detail_tips, template_landmarks
     from .symmetry import template_mirror
     from .template import load_template
 
@@ -22,6 +23,8 @@ def cmd_info(args: argparse.Namespace) -> int:
     template = load_template(args.template)
     load_time = time.perf_counter() - start
     mirror = template_mirror(template, allow_asymmetric=args.no_symmetry)
+    landmarks = template_landmarks(template, mirror, up=args.up, front=args.front, units=args.units)
+    seam_tips = detail_tips(landmarks, template.faces, mirror.permutation)
     info = {
         "template": template.source,
         "sha256": template.sha256,
@@ -38,6 +41,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         "mirror_mean_mm": mirror.mean_mismatch * 1000.0,
         "mirror_max_mm": mirror.max_mismatch * 1000.0,
         "mirror_self_vertices": mirror.n_self,
+        "landmarks": {**landmarks.as_dict(), "seam_tips": seam_tips},
         "load_seconds": load_time,
     }
     if args.json:
@@ -47,6 +51,9 @@ def cmd_info(args: argparse.Namespace) -> int:
         print(f"  sha256 {template.sha256}")
         print(f"  rig: {info['rig']} ({info['joints']} joints, {info['betas']} betas); native UV: {info['native_uv']}")
         print(f"  {mirror.describe()} ({'stored' if info['mirror_stored'] else 'found'})")
+        for line in landmarks.describe().splitlines():
+            print(f"  {line}")
+        print("  seam tips (preset 'full'): " + ", ".join(f"{name} {len(ids)}" for name, ids in seam_tips.items()))
         print(f"  loaded in {load_time:.3f} s")
     return 0
 
@@ -103,6 +110,30 @@ def _face_parts(template):
     from .weights import face_parts
 
     return None if template.parts is None else face_parts(template.faces, template.parts)
+
+
+def _uvmap_parts(uvmap, template):
+    """Part labels of a template: its rig's, else the ones build-uv found (landmarks, same frame)."""
+    if template.parts is not None:
+        return template.parts
+    from .landmarks import template_landmarks
+
+    frame = uvmap.meta.get("landmarks", {}).get("frame", {})
+    return template_landmarks(template, up=frame.get("up"), front=frame.get("front"), units=frame.get("units")).parts
+
+
+def cmd_export_uv(args: argparse.Namespace) -> int:
+    from .exportuv import export_uv
+    from .template import load_template
+    from .uvmap import load_uvmap
+
+    _check_output(args.output)
+    template = load_template(args.template)
+    uvmap = load_uvmap(args.map, template)
+    parts = _uvmap_parts(uvmap, template) if args.texture == "parts" else None
+    written = export_uv(uvmap, template, args.output, texture=args.texture, parts=parts, texture_size=args.texture_size)
+    print(f"wrote {', '.join(map(str, written))}: {template.n_vertices} vertices, {len(uvmap.vt)} texture coordinates")
+    return 0
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
@@ -164,6 +195,9 @@ def cmd_build_uv(args: argparse.Namespace) -> int:
         detail_scale=args.detail_scale,
         resolutions=args.resolutions,
         allow_asymmetric=args.no_symmetry,
+        up=args.up,
+        front=args.front,
+        units=args.units,
         progress=_progress,
     )
     uvmap.save(args.output)
@@ -176,7 +210,9 @@ def cmd_build_uv(args: argparse.Namespace) -> int:
     if args.figure:
         from .plot import plot_uv_layout
 
-        plot_uv_layout(uvmap.vt, uvmap.ft, args.figure, parts=_face_parts(template),
+        from .weights import face_parts
+
+        plot_uv_layout(uvmap.vt, uvmap.ft, args.figure, parts=face_parts(template.faces, _uvmap_parts(uvmap, template)),
                        title=f"{template.name}: continuous UV ({args.seams}, {args.solver})")
         print(f"wrote {args.figure}")
     return 0
@@ -199,6 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("--template", "-t", default="open", help="template file, or 'open' (default)")
     info.add_argument("--json", action="store_true", help="print JSON instead of text")
     info.add_argument("--no-symmetry", action="store_true", help="accept a template far from left-right symmetric")
+    _frame_options(info)
     info.set_defaults(func=cmd_info)
 
     from .cut import SEAM_PRESETS
@@ -235,6 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--resolutions", type=_resolutions, default=(64, 128, 256), help="lookup-table sizes (default 64,128,256)")
     build.add_argument("--figure", help="also write the UV layout figure (PNG), faces coloured by body part")
     build.add_argument("--no-symmetry", action="store_true", help="accept a template far from left-right symmetric")
+    _frame_options(build)
     build.set_defaults(func=cmd_build_uv)
 
     comp = sub.add_parser(
@@ -273,7 +311,36 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("-o", "--output", required=True, help="the UV map file to write (.npz)")
     imp.add_argument("--resolutions", type=_resolutions, default=(64, 128, 256), help="lookup-table sizes (default 64,128,256)")
     imp.set_defaults(func=cmd_import_uv)
+
+    from .exportuv import DEFAULT_TEXTURE_SIZE, TEXTURES
+
+    exp = sub.add_parser(
+        "export-uv",
+        help="write the template with a UV map as texture coordinates (.obj or .glb), to open in Blender or MeshLab",
+        description=(
+            "Write the template with the UV map as its texture coordinates. The OBJ keeps the "
+            "template's vertices in their order and frame (a seam vertex gets one texture "
+            "coordinate per side: 'f v/vt'), so 'uvkit import-uv' reads it back to the same map; "
+            "the .glb splits the seam vertices. --texture adds an image beside the mesh, "
+            "referenced by its material: a checkerboard, or the body parts in the colours of the "
+            "UV figures."
+        ),
+    )
+    exp.add_argument("map", help="the UV map file (.npz) made by build-uv or import-uv")
+    exp.add_argument("--template", "-t", default="open", help="the template it belongs to, or 'open' (default)")
+    exp.add_argument("-o", "--output", required=True, help="the mesh to write: .obj (plus .mtl with a texture) or .glb")
+    exp.add_argument("--texture", choices=list(TEXTURES), help="also write a texture image <stem>_<texture>.png")
+    exp.add_argument("--texture-size", type=int, default=DEFAULT_TEXTURE_SIZE, help=f"texture image side in pixels (default {DEFAULT_TEXTURE_SIZE})")
+    exp.set_defaults(func=cmd_export_uv)
     return parser
+
+
+def _frame_options(parser: argparse.ArgumentParser) -> None:
+    from .frame import AXIS_NAMES, UNITS
+
+    parser.add_argument("--up", choices=list(AXIS_NAMES), help="the template's up axis (default: detected, from the feet to the head)")
+    parser.add_argument("--front", choices=list(AXIS_NAMES), help="the direction the body faces (default: detected, where the toes point); a negative axis is written --front=-y")
+    parser.add_argument("--units", choices=list(UNITS), help="the template's units (default: detected from the body's height, 0.5-2.5 m)")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -192,6 +192,7 @@ def _geometric_tips(V: np.ndarray, graph: sp.csr_matrix, mirror: np.ndarray, sou
     pool = [(int(p), float(q)) for p, q in zip(peaks, prominence) if q >= tol.head_prominence][:24]
     pool_ids = np.array([p for p, _ in pool], dtype=np.int64)
     strength = dict(pool)
+    # hands and feet are extremities off the mid-plane with a mirror twin among the extremities
     self_symmetric = [p for p, _ in pool if np.linalg.norm(V[p] - V[mirror[p]]) <= tol.tip_on_midplane * diameter]
     pairs: dict[tuple[int, int], float] = {}
     for p, q in pool:
@@ -203,8 +204,10 @@ def _geometric_tips(V: np.ndarray, graph: sp.csr_matrix, mirror: np.ndarray, sou
         if gap[k] <= 0.05 * diameter and pool_ids[k] not in self_symmetric:
             key = tuple(sorted((p, int(pool_ids[k]))))
             pairs[key] = min(q, strength[int(pool_ids[k])])
+    # a limb pair's tips are far apart along the surface (the path runs through the torso)
     limbs = sorted(pairs.items(), key=lambda item: -item[1])
-    limbs = [pair for pair, q in limbs if q >= tol.limb_prominence][:2]
+    limbs = [pair for pair, q in limbs if q >= tol.limb_prominence
+             and csgraph.dijkstra(graph, indices=pair[0])[pair[1]] >= tol.limb_pair_distance * diameter][:2]
     found = ", ".join(f"{p} ({q:.3f})" for p, q in pool[:8]) or "none"
     if len(limbs) < 2:
         raise LandmarkError(
@@ -212,16 +215,25 @@ def _geometric_tips(V: np.ndarray, graph: sp.csr_matrix, mirror: np.ndarray, sou
             f"stand out (prominence >= {tol.limb_prominence} of the geodesic diameter; extremities found: {found}). "
             "A template without a rig must be a body standing in a T- or A-pose with the arms and legs apart, "
             "left-right symmetric; a blob, or limbs touching the body or each other, give no tips")
-    heads = [p for p in self_symmetric if p not in sum(map(list, limbs), [])]
+    # the head: the most prominent other extremity, away from the hands and feet and near the
+    # mid-plane (a flat-topped head has its extremities at the corners), moved onto the plane
+    limb_tips = sum(map(list, limbs), [])
+    from_limbs = csgraph.dijkstra(graph, indices=limb_tips, min_only=True)
+    heads = [p for p, _ in pool if p not in limb_tips and from_limbs[p] > 0.2 * diameter
+             and np.linalg.norm(V[p] - V[mirror[p]]) <= 0.1 * diameter]
     if not heads:
         raise LandmarkError(
-            f"{source}: no head found: no extremity on the mid-plane stands out (prominence >= {tol.head_prominence} "
+            f"{source}: no head found: no extremity near the mid-plane stands out (prominence >= {tol.head_prominence} "
             f"of the geodesic diameter; extremities found: {found})")
-    head = max(heads, key=lambda p: (strength[p], -p))
+    head = heads[0]
+    on_plane = np.flatnonzero(mirror == np.arange(len(mirror)))
+    if head not in on_plane and len(on_plane):
+        near = csgraph.dijkstra(graph, indices=head)[on_plane]
+        head = int(on_plane[np.lexsort((on_plane, -agd[on_plane], near))[0]])
     from_head = csgraph.dijkstra(graph, indices=head)
     limbs.sort(key=lambda pair: from_head[list(pair)].mean())
     return {"head": head, "hands": limbs[0], "feet": limbs[1], "diameter": diameter,
-            "prominence": {"head": strength[head], "hands": pairs[limbs[0]], "feet": pairs[limbs[1]]}}
+            "prominence": {"head": strength[heads[0]], "hands": pairs[limbs[0]], "feet": pairs[limbs[1]]}}
 
 
 def _rig_tips(graph: sp.csr_matrix, parts: np.ndarray, source: str) -> dict:
@@ -375,5 +387,23 @@ def template_landmarks(template, mirror=None, *, allow_asymmetric: bool = False,
                           template.parts, up=up, front=front, units=units, source=template.source)
 
 
-__all__ = ["Landmarks", "LandmarkError", "TIP_NAMES", "find_landmarks", "template_landmarks",
+def detail_tips(landmarks: Landmarks, faces: np.ndarray, mirror: np.ndarray, seams: str = "full") -> dict[str, list[int]]:
+    """The tips the seams of ``seams`` lead to (:func:`uvkit.cut.build_seams`), grouped:
+    ``spine`` (top, bottom), ``fingers``, ``toes``, ``hands``, ``feet``; vertex ids.
+
+    faces : (F, 3) int64; mirror : (V,) int64.
+    """
+    from .cut import build_seams
+
+    _, tips = build_seams(landmarks.vertices, np.asarray(faces, dtype=np.int64), np.asarray(mirror, dtype=np.int64),
+                          landmarks.parts, seams)
+    groups: dict[str, list[int]] = {"spine": [], "fingers": [], "toes": [], "hands": [], "feet": []}
+    for name, vertex in tips.items():
+        key = ("spine" if name.startswith("spine") else "fingers" if "finger" in name else "toes" if "toe" in name
+               else "hands" if "hand" in name else "feet")
+        groups[key].append(int(vertex))
+    return {key: value for key, value in groups.items() if value}
+
+
+__all__ = ["Landmarks", "LandmarkError", "TIP_NAMES", "find_landmarks", "template_landmarks", "detail_tips",
            "geometric_parts", "extremities", "average_geodesic_distance", "edge_graph"]

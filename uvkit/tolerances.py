@@ -33,8 +33,11 @@ class Tolerances:
     #: geodesic extremities of an unrigged body: the least prominence (average geodesic distance
     #: above the saddle where the tip's region joins the rest, as a fraction of the geodesic
     #: diameter) of a hand or foot, and of the head.
-    limb_prominence: float = 0.08
+    limb_prominence: float = 0.15
     head_prominence: float = 0.03
+    #: the two hands (and the two feet) are at least this far apart along the surface, as a
+    #: fraction of the geodesic diameter (about 0.9 for the hands, 0.5-0.6 for the feet).
+    limb_pair_distance: float = 0.3
     #: a tip lies on the mid-plane when its mirror vertex is this close (fraction of the diameter).
     tip_on_midplane: float = 0.02
 
