@@ -1,0 +1,136 @@
+"""Benchmark ``uvkit build-uv`` with its defaults on the test templates and the open body.
+
+For every template (the files of tools/make_test_templates.py, written first when missing and
+their maker is known, and the rigged open body) it builds the map as ``uvkit build-uv`` would,
+then prints one markdown row: vertices, seam edges, flipped triangles, boundary
+self-overlaps, symmetry error, S1 / S2 (hop counts, first UV copy of a seam vertex: the
+``uvkit compare`` definition), the round trip template -> location map -> vertices at 128 and
+256 (mean / max in mm at the body's real size: the detected units are taken into account)
+and the wall time of the build, with the targets each row misses.
+
+Usage: python tools/bench_templates.py [--out out/test_templates] [--only a,b,open] [--json OUT]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+#: the targets of the UV map on every template.
+TARGETS = {"S1": 0.85, "S2": 0.96, "rt128_mean_mm": 2.5, "rt128_max_mm": 30.0, "seconds": 20.0}
+#: the DecoMR paper's map of SMPL, for comparison (Table 1; the released map's round trip).
+PAPER_ROW = "| DecoMR paper, SMPL (its released map) | 6890 | | | | | 0.7758 | 0.9458 | 1.3 / 38 | | |"
+
+
+def measure(template_path: str) -> dict:
+    """Build the default map of one template and measure it. Returns a JSON-ready dict."""
+    from uvkit import metrics
+    from uvkit.build import build_uv, symmetry_error
+    from uvkit.compare import lookup_quality
+    from uvkit.template import load_template
+
+    template = load_template(template_path)
+    start = time.perf_counter()
+    uvmap = build_uv(template)
+    seconds = time.perf_counter() - start
+    stats = uvmap.meta["stats"]
+    frame = uvmap.meta["landmarks"]["frame"]
+    uv = metrics.vertex_uv(uvmap.vt, uvmap.ft, uvmap.vt2v, template.n_vertices, copies="first")
+    s1, s2 = metrics.s1_s2(template.faces, uv, distance="hops", mirror=template.mirror)
+    quality = lookup_quality(uvmap, template, n_poses=0, unit_mm=1000.0 * frame["scale"])
+    row = {
+        "vertices": template.n_vertices, "seam_edges": stats["n_seam_edges"],
+        "flips": stats["flipped_triangles"], "overlaps": stats["boundary_self_overlaps"],
+        "symmetry_error": symmetry_error(uvmap), "S1": s1, "S2": s2, "seconds": seconds,
+        "landmarks": uvmap.meta["landmarks"]["source"], "frame": f"{frame['up']} up, {frame['front']} front, {frame['units']}",
+    }
+    for resolution in (128, 256):
+        if resolution in quality:
+            row[f"rt{resolution}_mean_mm"] = quality[resolution]["round_trip_mm"]["mean"]
+            row[f"rt{resolution}_max_mm"] = quality[resolution]["round_trip_mm"]["max"]
+    return row
+
+
+def misses(row: dict) -> list[str]:
+    """The targets a measured row does not meet."""
+    out = []
+    if row["flips"] or row["overlaps"]:
+        out.append("flips/overlaps")
+    if row["symmetry_error"] > 1e-6:
+        out.append("symmetry")
+    for key in ("S1", "S2"):
+        if row[key] < TARGETS[key]:
+            out.append(key)
+    for key in ("rt128_mean_mm", "rt128_max_mm", "seconds"):
+        if row.get(key, float("inf")) > TARGETS[key]:
+            out.append(key.replace("_mm", "").replace("rt128_", "round trip 128 "))
+    return out
+
+
+def format_row(name: str, row: dict) -> str:
+    if "error" in row:
+        return f"| {name} | | | | | | | | | | fails: {row['error']} |"
+    cells = [name, str(row["vertices"]), str(row["seam_edges"]), str(row["flips"]), str(row["overlaps"]),
+             f"{row['symmetry_error']:.0e}", f"{row['S1']:.3f}", f"{row['S2']:.3f}",
+             f"{row['rt128_mean_mm']:.2f} / {row['rt128_max_mm']:.1f}", f"{row['rt256_mean_mm']:.2f} / {row['rt256_max_mm']:.1f}",
+             f"{row['seconds']:.1f} s"]
+    missed = misses(row)
+    cells.append("all" if not missed else "misses " + ", ".join(missed))
+    return "| " + " | ".join(cells) + " |"
+
+
+HEADER = ("| template | vertices | seam edges | flips | overlaps | symmetry error | S1 | S2 | round trip 128 mean / max (mm) "
+          "| round trip 256 mean / max (mm) | time | targets |\n|" + "---|" * 12)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default="out/test_templates", help="folder of the test templates (default out/test_templates)")
+    parser.add_argument("--only", help="comma-separated letters and/or 'open' (default: every template and the open body)")
+    parser.add_argument("--json", help="also write every number to this JSON file")
+    args = parser.parse_args(argv)
+
+    import make_test_templates as maker
+    from uvkit.errors import UvkitError
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    names = dict(sorted(maker.FILE_NAMES.items()))
+    wanted = args.only.split(",") if args.only else list(names) + ["open"]
+    print(HEADER)
+    print(PAPER_ROW, flush=True)
+    results = {}
+    for key in wanted:
+        if key == "open":
+            label, path = "open body (rigged)", "open"
+        else:
+            label, path = f"({key}) {names[key]}", out / names[key]
+            if not path.exists() and key in maker.TEMPLATES:
+                try:
+                    maker.TEMPLATES[key](out)
+                except (FileNotFoundError, UvkitError) as error:
+                    results[key] = {"error": f"cannot make it: {error}"}
+                    print(format_row(label, results[key]), flush=True)
+                    continue
+            if not path.exists():
+                results[key] = {"error": f"{path} is missing"}
+                print(format_row(label, results[key]), flush=True)
+                continue
+        try:
+            results[key] = measure(str(path))
+        except UvkitError as error:
+            results[key] = {"error": str(error)}
+        print(format_row(label, results[key]), flush=True)
+    if args.json:
+        from uvkit import atomic
+
+        atomic.write_text(args.json, json.dumps(results, indent=1, default=float) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
