@@ -180,5 +180,9 @@ def test_cli_info_reports_landmarks(figure, tmp_path, capsys):
     text = capsys.readouterr().out
     assert "landmarks from the geometry" in text and "up +z (detected)" in text
     out = tmp_path / "map.npz"
-    assert main(["build-uv", "-t", str(path), "-o", str(out), "--resolutions", "16", "--up", "z", "--front=-y",
+    assert main(["build-uv", "-t", str(path), "-o", str(out), "--resolutions", "32", "--up", "z", "--front=-y",
                  "--units", "cm"]) == 0
+    # compare measures at the body's real size: millimetres, not centimetres read as metres
+    assert main(["compare", str(out), "-t", str(path), "--out", str(tmp_path / "report"), "--poses", "0"]) == 0
+    report = json.loads((tmp_path / "report" / "compare.json").read_text())
+    assert 1.0 < report["maps"]["map"]["lookup"]["32"]["round_trip_mm"]["mean"] < 100.0

@@ -106,12 +106,6 @@ def _check_output(path: str) -> None:
         raise PermissionError(f"output folder is not writable: {folder}")
 
 
-def _face_parts(template):
-    from .weights import face_parts
-
-    return None if template.parts is None else face_parts(template.faces, template.parts)
-
-
 def _uvmap_parts(uvmap, template):
     """Part labels of a template: its rig's, else the ones build-uv found (landmarks, same frame)."""
     if template.parts is not None:
@@ -120,6 +114,21 @@ def _uvmap_parts(uvmap, template):
 
     frame = uvmap.meta.get("landmarks", {}).get("frame", {})
     return template_landmarks(template, up=frame.get("up"), front=frame.get("front"), units=frame.get("units")).parts
+
+
+def _parts_and_unit(template):
+    """Part labels (the rig's, else found from the geometry) and millimetres per template unit.
+
+    A template whose landmarks cannot be found is measured without parts, in metres.
+    """
+    from .landmarks import template_landmarks
+
+    try:
+        landmarks = template_landmarks(template)
+    except UvkitError as error:
+        _progress(f"no landmarks ({error}); measuring in metres, without part labels")
+        return template.parts, 1000.0
+    return landmarks.parts, 1000.0 * landmarks.frame.scale
 
 
 def cmd_export_uv(args: argparse.Namespace) -> int:
@@ -150,6 +159,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if len(names) != len(args.maps) or len(set(names)) != len(names):
         raise UvkitError(f"--names must give {len(args.maps)} distinct names, got {names}")
     maps = {name: load_uvmap(path, template) for name, path in zip(names, args.maps)}
+    parts, unit_mm = _parts_and_unit(template)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     results = {}
@@ -157,7 +167,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         _progress(f"measuring {name}")
         start = time.perf_counter()
         results[name] = measure_map(uvmap, template, distance=args.distance, copies=args.copies,
-                                    n_poses=args.poses, progress=_progress)
+                                    n_poses=args.poses, progress=_progress, unit_mm=unit_mm)
         results[name]["source"] = str(Path(args.maps[names.index(name)]).name)
         results[name]["seconds"] = time.perf_counter() - start
     table = format_table(results)
@@ -165,12 +175,13 @@ def cmd_compare(args: argparse.Namespace) -> int:
     report = {"template": template.source, "template_sha256": template.sha256, "maps": results}
     atomic.write_text(out / "compare.json", json.dumps(report, indent=2) + "\n")
     atomic.write_text(out / "compare.txt", table + "\n")
-    parts = _face_parts(template)
+    from .weights import face_parts
+
     for name, uvmap in maps.items():
-        plot_uv_layout(uvmap.vt, uvmap.ft, out / f"uv_{name}.png", parts=parts, title=f"{name} ({results[name]['S1']:.3f} / {results[name]['S2']:.3f})")
+        plot_uv_layout(uvmap.vt, uvmap.ft, out / f"uv_{name}.png", parts=None if parts is None else face_parts(template.faces, parts), title=f"{name} ({results[name]['S1']:.3f} / {results[name]['S2']:.3f})")
     uvs = {name: metrics.vertex_uv(m.vt, m.ft, m.vt2v, template.n_vertices, copies=args.copies) for name, m in maps.items()}
     plot_distance_matrices(template.faces, uvs, out / "distance_matrices.png", vertices=template.vertices,
-                           parts=template.parts, distance=args.distance,
+                           parts=parts, distance=args.distance,
                            scores={name: (r["S1"], r["S2"]) for name, r in results.items()})
     print(f"wrote {out / 'compare.json'}, {out / 'compare.txt'}, {out / 'distance_matrices.png'} and {len(maps)} UV layout figures")
     return 0

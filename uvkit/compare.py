@@ -71,8 +71,8 @@ def lookup_quality(uvmap: UVMap, template: Template, n_poses: int = 4, unit_mm: 
 
 def measure_map(uvmap: UVMap, template: Template, distance: str = "hops", copies: str = "first",
                 n_poses: int = 4, workers: int | None = None,
-                progress: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """Every metric of one map, as a JSON-ready dict."""
+                progress: Callable[[str], None] | None = None, unit_mm: float = 1000.0) -> dict[str, Any]:
+    """Every metric of one map, as a JSON-ready dict; ``unit_mm``: millimetres per template unit."""
     say = progress or (lambda message: None)
     uv = metrics.vertex_uv(uvmap.vt, uvmap.ft, uvmap.vt2v, template.n_vertices, copies=copies)
     mirror = template.mirror
@@ -89,7 +89,7 @@ def measure_map(uvmap: UVMap, template: Template, distance: str = "hops", copies
         "distortion": metrics.distortion(template.vertices, template.faces, uvmap.vt, uvmap.ft),
     }
     say("lookup tables")
-    result["lookup"] = {str(r): v for r, v in lookup_quality(uvmap, template, n_poses).items()}
+    result["lookup"] = {str(r): v for r, v in lookup_quality(uvmap, template, n_poses, unit_mm).items()}
     return result
 
 
