@@ -106,6 +106,18 @@ def test_given_frame_overrides_and_bad_frames_are_refused(figure):
     assert _landmarks(giant, units="cm").frame.height == pytest.approx(0.17, rel=0.05)
 
 
+def test_a_body_lying_down_is_refused_unless_its_axes_are_given(figure):
+    # head along +x: lying on its side
+    turn = np.array([[0.0, 1.0, 0.0], [-1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
+    lying = _bare(figure.vertices @ turn.T, figure.faces, "lying.obj")
+    with pytest.raises(TemplateError, match=r"lying.obj: the body is not upright: its head points along \+x"):
+        _landmarks(lying)
+    assert _landmarks(lying, up="x", front="z").frame.left == "-y"
+    upside_down = _bare(figure.vertices * np.array([1.0, -1.0, -1.0]), figure.faces, "upside_down.obj")
+    with pytest.raises(TemplateError, match="upside_down.obj: the body is not upright"):
+        _landmarks(upside_down)
+
+
 def test_no_limbs_is_a_clear_error():
     blob = capsule(radius=0.3, length=1.0)
     template = _bare(blob.vertices, blob.faces, "blob.obj")

@@ -10,7 +10,9 @@ the ``anny`` body are Z-up and face -Y; scans come in centimetres or millimetres
 and :func:`detect_frame` finds it from a few landmarks: the left-right axis is the mirror
 plane's normal, the up axis points from the feet to the top of the head, the front is where
 the toes point (a foot reaches farther forward than back), and the units follow from the
-body's height (a person is 0.5 to 2.5 m tall). Any of them can be given instead.
+body's height (a person is 0.5 to 2.5 m tall). Any of them can be given instead. Without a
+given up axis the body must stand along the file's +Y or +Z: a body lying down, upside down or
+tilted is refused (the error says where its head points).
 
 A frame close to the file's axes (within ``tol.frame_snap_degrees``) is snapped onto them, so
 that a Z-up template turned into the canonical frame is an exact axis permutation: the same
@@ -30,6 +32,8 @@ UNITS: dict[str, float] = {"m": 1.0, "cm": 0.01, "mm": 0.001}
 #: axis names accepted by ``--up`` and ``--front``.
 AXIS_NAMES: tuple[str, ...] = ("x", "y", "z", "-x", "-y", "-z")
 _AXES = {"x": (1.0, 0.0, 0.0), "y": (0.0, 1.0, 0.0), "z": (0.0, 0.0, 1.0)}
+#: up axes accepted without ``--up``: a body standing in a Y-up or a Z-up file.
+UPRIGHT: tuple[str, ...] = ("+y", "+z")
 
 
 def parse_axis(name: str) -> np.ndarray:
@@ -181,6 +185,10 @@ def detect_frame(vertices: np.ndarray, *, head: int, feet: tuple[int, int], foot
         if not np.linalg.norm(direction) > 0:
             raise TemplateError(f"{source}: cannot tell the up axis (the head lies beside the feet); pass --up")
         up_vector = _snap(direction)
+        if axis_name(up_vector) not in UPRIGHT:
+            raise TemplateError(
+                f"{source}: the body is not upright: its head points along {axis_name(up_vector)} of the file "
+                f"(lying down, upside down or tilted?); a template stands along +y or +z, or pass --up and --front")
     else:
         up_vector = parse_axis(up)
     if abs(up_vector @ normal) > np.sin(np.radians(tol.frame_snap_degrees)):
