@@ -81,9 +81,9 @@ def build_uv(
     start = time.perf_counter()
     require_closed_genus0(template.report, template.source)
     mirror = template_mirror(template, allow_asymmetric=allow_asymmetric)
-    say(f"template {template.name}: {template.report.describe()}; {mirror.describe()}")
     if landmarks is None:
         landmarks = template_landmarks(template, mirror, up=up, front=front, units=units)
+    say(f"template {template.name}: {template.report.describe()}; {mirror.describe(1000.0 * landmarks.frame.scale)}")
     for line in landmarks.describe().splitlines():
         say(line)
     unwrap = parameterize_template(

@@ -25,6 +25,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     mirror = template_mirror(template, allow_asymmetric=args.no_symmetry)
     landmarks = template_landmarks(template, mirror, up=args.up, front=args.front, units=args.units)
     seam_tips = detail_tips(landmarks, template.faces, mirror.permutation)
+    unit_mm = 1000.0 * landmarks.frame.scale
     info = {
         "template": template.source,
         "sha256": template.sha256,
@@ -38,8 +39,8 @@ def cmd_info(args: argparse.Namespace) -> int:
         "betas": None if template.shapedirs is None else int(template.shapedirs.shape[2]),
         "native_uv": template.vt is not None,
         "mirror_stored": template.mirror is not None,
-        "mirror_mean_mm": mirror.mean_mismatch * 1000.0,
-        "mirror_max_mm": mirror.max_mismatch * 1000.0,
+        "mirror_mean_mm": mirror.mean_mismatch * unit_mm,
+        "mirror_max_mm": mirror.max_mismatch * unit_mm,
         "mirror_self_vertices": mirror.n_self,
         "landmarks": {**landmarks.as_dict(), "seam_tips": seam_tips},
         "load_seconds": load_time,
@@ -50,7 +51,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         print(f"{template.source}: {template.report.describe()}")
         print(f"  sha256 {template.sha256}")
         print(f"  rig: {info['rig']} ({info['joints']} joints, {info['betas']} betas); native UV: {info['native_uv']}")
-        print(f"  {mirror.describe()} ({'stored' if info['mirror_stored'] else 'found'})")
+        print(f"  {mirror.describe(unit_mm)} ({'stored' if info['mirror_stored'] else 'found'})")
         for line in landmarks.describe().splitlines():
             print(f"  {line}")
         print("  seam tips (preset 'full'): " + ", ".join(f"{name} {len(ids)}" for name, ids in seam_tips.items()))
