@@ -198,3 +198,38 @@ def test_cli_info_reports_landmarks(figure, tmp_path, capsys):
     assert main(["compare", str(out), "-t", str(path), "--out", str(tmp_path / "report"), "--poses", "0"]) == 0
     report = json.loads((tmp_path / "report" / "compare.json").read_text())
     assert 1.0 < report["maps"]["map"]["lookup"]["32"]["round_trip_mm"]["mean"] < 100.0
+
+
+def _tool():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "tools" / "make_test_templates.py"
+    spec = importlib.util.spec_from_file_location("make_test_templates_tool", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_test_templates_d_and_e(figure, tmp_path):
+    tool = _tool()
+    # (d) from a stand-in for the decimated body: centimetres, Z up, facing -Y
+    tool.write_obj(tmp_path / tool.DECIMATED_NAME, figure.vertices, figure.faces)
+    d = load_template(tool.template_d(tmp_path))
+    assert np.ptp(d.vertices[:, 2]) == pytest.approx(100.0 * np.ptp(figure.vertices[:, 1]), rel=1e-6)
+    frame = _landmarks(d).frame
+    assert (frame.up, frame.front, frame.units) == ("+z", "-y", "cm")
+    # (e): the open body's arms lowered 45 degrees; the geometry still gives its tips and frame
+    body = load_template("open")
+    posed = tool.a_pose(body)
+    regressor = body.joint_regressor_dense()
+    before, after = regressor @ body.vertices, regressor @ posed
+    for joints, sign in (((16, 20), 1.0), ((17, 21), -1.0)):   # shoulder -> wrist, left and right
+        arm = after[joints[1]] - after[joints[0]]
+        # joints regressed from the skinned surface: within 2 degrees of the rotation
+        assert np.degrees(np.arctan2(-arm[1], sign * arm[0])) == pytest.approx(45.0, abs=2.0)
+        assert abs(before[joints[1], 1] - before[joints[0], 1]) < 1e-3   # it was a T-pose
+    mirror = find_mirror(posed)
+    found = find_landmarks(posed, body.faces, mirror.permutation, mirror.normal, mirror.offset)
+    assert (found.frame.up, found.frame.front) == ("+y", "+z")
+    assert np.linalg.norm(posed[found.tips["left_hand"]] - posed[8758]) < 0.05
