@@ -24,7 +24,10 @@ def cmd_info(args: argparse.Namespace) -> int:
     load_time = time.perf_counter() - start
     mirror = template_mirror(template, allow_asymmetric=args.no_symmetry)
     landmarks = template_landmarks(template, mirror, up=args.up, front=args.front, units=args.units)
-    seam_tips = detail_tips(landmarks, template.faces, mirror.permutation)
+    try:
+        seam_tips = detail_tips(landmarks, template.faces, mirror.permutation)
+    except UvkitError as error:  # reported, not fatal: info describes what it can
+        seam_tips = {"error": str(error)}
     unit_mm = 1000.0 * landmarks.frame.scale
     info = {
         "template": template.source,
@@ -54,7 +57,10 @@ def cmd_info(args: argparse.Namespace) -> int:
         print(f"  {mirror.describe(unit_mm)} ({'stored' if info['mirror_stored'] else 'found'})")
         for line in landmarks.describe().splitlines():
             print(f"  {line}")
-        print("  seam tips (preset 'full'): " + ", ".join(f"{name} {len(ids)}" for name, ids in seam_tips.items()))
+        if "error" in seam_tips:
+            print(f"  seam tips: none ({seam_tips['error']})")
+        else:
+            print("  seam tips (preset 'full'): " + ", ".join(f"{name} {len(ids)}" for name, ids in seam_tips.items()))
         print(f"  loaded in {load_time:.3f} s")
     return 0
 
