@@ -1,16 +1,24 @@
 """Benchmark decomr.render: IUV + mask + depth (+ parts) of a body at 224 x 224.
 
 Prints frames/s at batch 1, 8 and 32, the memory the batch-32 run took, and the exact float64
-reference's speed and agreement on sampled pixels, measured in the same run.
+reference's speed and agreement on sampled pixels, measured in the same run. With
+``--baseline REF`` the renderer of git revision REF (``decomr/render`` as committed there) is
+timed in the same process, interleaved call by call with the working tree's, and the ratio of
+the medians is printed (the machine's load then affects both alike).
 
     python tools/bench_render.py [--template assets/open_body.npz] [--size 224] [--threads N]
+    python tools/bench_render.py --threads 2 --baseline 75bc647   # against the renderer before issue 14
 
 Without the template file an icosphere of about 10k vertices stands in.
 """
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import resource
+import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -20,7 +28,9 @@ import torch
 from decomr.render import Renderer, WeakPerspectiveCamera, smpl_to_camera_axes
 from decomr.render.reference import reference_fragments
 
-DEFAULT_TEMPLATE = Path(__file__).resolve().parents[1] / "assets" / "open_body.npz"
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_TEMPLATE = ROOT / "assets" / "open_body.npz"
+RENDER_FILES = ("__init__.py", "cameras.py", "rasterize.py", "renderer.py", "shading.py", "reference.py")
 
 
 def load_mesh(path: Path):
@@ -41,8 +51,32 @@ def load_mesh(path: Path):
     return vertices, faces, uv, faces, parts, "icosphere (5 subdivisions)"
 
 
+def load_baseline(revision: str, folder: Path):
+    """The ``decomr.render`` package of git revision ``revision``, imported as ``baseline_render``."""
+    package = folder / "baseline_render"
+    package.mkdir(parents=True, exist_ok=True)
+    for name in RENDER_FILES:
+        text = subprocess.run(["git", "show", f"{revision}:decomr/render/{name}"], cwd=ROOT, check=True,
+                              capture_output=True, text=True).stdout
+        (package / name).write_text(text)
+    spec = importlib.util.spec_from_file_location("baseline_render", package / "__init__.py",
+                                                  submodule_search_locations=[str(package)])
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["baseline_render"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
 def max_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def make_renderer(module, faces, size, vt, ft, parts, device):
+    if parts is not None:
+        renderer = module.Renderer.from_vertex_parts(faces, size, parts, vt=vt, ft=ft)
+    else:
+        renderer = module.Renderer(faces, size, vt=vt, ft=ft)
+    return renderer.to(device)
 
 
 def main() -> None:
@@ -54,9 +88,17 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--reference-pixels", type=int, default=400)
+    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                        help="cpu: the calling thread's CPU time (with --threads 1: the work done, whatever the "
+                             "machine's load)")
+    parser.add_argument("--baseline", default=None, metavar="REF",
+                        help="git revision whose decomr/render is timed alongside, interleaved")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.clock == "cpu" and torch.get_num_threads() != 1:
+        parser.error("--clock cpu measures the calling thread: use it with --threads 1")
+    clock = time.thread_time if args.clock == "cpu" else time.perf_counter
 
     vertices, faces, vt, ft, parts, name = load_mesh(args.template)
     device = torch.device(args.device)
@@ -65,35 +107,54 @@ def main() -> None:
     centre = (low + high) / 2
     scale = 1.8 / float((high - low)[:2].max())
     camera = WeakPerspectiveCamera(torch.tensor([[scale, -float(centre[0]), -float(centre[1])]], device=device))
-    if parts is not None:
-        renderer = Renderer.from_vertex_parts(faces, args.size, parts, vt=vt, ft=ft)
-    else:
-        renderer = Renderer(faces, args.size, vt=vt, ft=ft)
-    renderer = renderer.to(device)
+    renderer = make_renderer(sys.modules["decomr.render"], faces, args.size, vt, ft, parts, device)
+    contenders = {"current": (renderer, camera)}
+    scratch = None
+    if args.baseline:
+        scratch = tempfile.TemporaryDirectory()
+        baseline = load_baseline(args.baseline, Path(scratch.name))
+        old_camera = baseline.WeakPerspectiveCamera(camera.params)
+        contenders["baseline"] = (make_renderer(baseline, faces, args.size, vt, ft, parts, device), old_camera)
     print(f"mesh: {name}, {len(vertices)} vertices, {len(faces)} faces; image {args.size} x {args.size}; "
-          f"device {device}; torch threads {torch.get_num_threads()}")
+          f"device {device}; torch threads {torch.get_num_threads()}; {args.clock} clock"
+          + (f"; baseline: decomr/render at {args.baseline}" if args.baseline else ""))
 
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     rng = torch.Generator().manual_seed(0)
+    summary = {}
     for batch in args.batches:
         # Slightly different bodies per sample (small random jitter), as in real batches.
         jitter = 0.002 * torch.randn(batch, *body.shape, generator=rng)
         points = (body[None] + jitter).to(device)
         rss_before = max_rss_mb()
+        times = {key: [] for key in contenders}
         with torch.no_grad():
-            renderer(points, camera)  # warm-up
+            for key, (module, cam) in contenders.items():
+                module(points, cam)  # warm-up
             sync()
             calls = max(3, args.frames // batch)
-            times = []
             for _ in range(calls):
-                start = time.perf_counter()
-                out = renderer(points, camera)
-                sync()
-                times.append(time.perf_counter() - start)
-        median, best = float(np.median(times)), float(np.min(times))
-        coverage = float(out.mask.float().mean())
-        print(f"batch {batch:3d}: {batch / median:7.1f} frames/s median, {batch / best:7.1f} best "
-              f"({calls} calls); foreground {coverage:.1%}; peak RSS +{max_rss_mb() - rss_before:.0f} MB")
+                for key, (module, cam) in contenders.items():
+                    start = clock()
+                    out = module(points, cam)
+                    sync()
+                    times[key].append(clock() - start)
+                    if key == "current":
+                        coverage = float(out.mask.float().mean())
+        for key, values in times.items():
+            median, best = float(np.median(values)), float(np.min(values))
+            summary[(key, batch)] = median
+            print(f"{key:8s} batch {batch:3d}: {batch / median:7.1f} frames/s median, {batch / best:7.1f} best "
+                  f"({calls} calls); foreground {coverage:.1%}; peak RSS +{max_rss_mb() - rss_before:.0f} MB")
+        if "baseline" in contenders:
+            print(f"         batch {batch:3d}: current / baseline = "
+                  f"{summary[('baseline', batch)] / summary[('current', batch)]:.2f}x (ratio of median frames/s)")
+    if "baseline" in contenders:
+        old_out, new_out = (module(points, cam) for module, cam in (contenders["baseline"], contenders["current"]))
+        same = float((old_out.fragments.face_ids == new_out.fragments.face_ids).float().mean())
+        print(f"face ids equal to the baseline's on {same:.4%} of the pixels (batch {points.shape[0]})")
+    if scratch is not None:
+        scratch.cleanup()
 
     # The exact reference on sampled pixels of the first frame (half on the body).
     fragments = renderer.rasterize(body[None].to(device), camera)

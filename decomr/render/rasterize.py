@@ -5,21 +5,22 @@ computes only what decides whether a face can cover a pixel centre at all (its p
 box and signed area), and back faces and faces whose box holds no pixel centre (most faces of
 a body at crop sizes: they fall between pixel centres) are dropped there. The survivors get
 their screen-space barycentric planes and depth plane. Faces whose box is at most 2 x 2
-pixels are tested on a fixed 2 x 2 window, up to 4 x 4 on a fixed 4 x 4 window (offsets
-clamped to the box), larger faces have their box's pixels enumerated exactly. Candidate
-(face, pixel) pairs go through ``scatter_reduce(amin)`` over a 64-bit key
+pixels are tested on a fixed 2 x 2 window, 3 x 3 and 4 x 4 boxes on fixed windows of their
+size (offsets clamped to the box), larger faces have their box's pixels enumerated exactly.
+Candidate (face, pixel) pairs go through ``scatter_reduce(amin)`` over a 64-bit key
 ``(sortable depth bits << 32) | face id``, pairs outside their face pushed beyond the far
 depth: the nearest face wins, ties go to the smaller id. Barycentrics and depth of the
-winning faces are then recomputed per pixel.
+winning faces are then evaluated per covered pixel only: from the winners' planes when no
+gradient is asked for, else recomputed from the projected vertices (below).
 
 A pixel is covered when its **centre** lies inside a face (edges inclusive). Depth is camera
 space z (perspective) or the points' own z (weak perspective / no camera); nearer is smaller.
 Perspective barycentrics are perspective-correct (weights of the 3D corners).
 
-Autograd: visibility (which face covers a pixel) is not differentiable. The returned
-barycentrics and depth are recomputed from the projected vertices with ordinary tensor ops, so
-they do carry gradients with respect to the vertices and camera inside a face; nothing
-differentiates across face edges or the silhouette.
+Autograd: visibility (which face covers a pixel) is not differentiable. When the vertices (or
+the camera) require gradients, the returned barycentrics and depth are recomputed from the
+projected vertices with ordinary tensor ops, so they do carry gradients with respect to the
+vertices and camera inside a face; nothing differentiates across face edges or the silhouette.
 """
 from __future__ import annotations
 
@@ -38,7 +39,7 @@ _INSIDE_EPS = 1e-6
 # Faces with a doubled pixel area below this are degenerate and skipped.
 _MIN_AREA = 1e-10
 # Faces per z-buffer pass (several samples of a batch together); see ``rasterize``.
-_FACES_PER_PASS = 262144
+_FACES_PER_PASS = 1 << 18
 
 
 @dataclass
@@ -60,6 +61,10 @@ class Fragments:
         the vertices after the camera transform (x, y normalised, depth); what was rasterized.
     camera_vertices : (B, V, 3) float tensor
         the vertices in camera space (used for normals in shading).
+    hit : (N,) int64 tensor or None
+        flat indices into ``(B, H, W)`` (row-major) of the covered pixels, ascending: what
+        the shading functions read instead of searching the mask again (None: derived from
+        ``mask`` when needed).
     """
 
     face_ids: torch.Tensor
@@ -68,10 +73,17 @@ class Fragments:
     mask: torch.Tensor
     view_vertices: torch.Tensor
     camera_vertices: torch.Tensor
+    hit: torch.Tensor | None = None
 
     @property
     def image_size(self) -> tuple[int, int]:
         return tuple(self.face_ids.shape[1:3])  # type: ignore[return-value]
+
+    def covered(self) -> torch.Tensor:
+        """(N,) int64 flat indices of the covered pixels (``hit``, or found from ``face_ids``)."""
+        if self.hit is not None:
+            return self.hit
+        return torch.nonzero(self.face_ids.reshape(-1) >= 0).squeeze(1)
 
 
 def check_faces(faces: torch.Tensor, n_vertices: int | None = None) -> None:
@@ -119,12 +131,48 @@ def _candidate_keys(values: torch.Tensor, perspective: bool, face: torch.Tensor)
     return _keys(_masked_depth(depth, values[0], values[1], values[2]), face)
 
 
-def _visible_faces(screen: torch.Tensor, faces: torch.Tensor, height: int, width: int,
-                   perspective: bool, cull_backfaces: bool, znear: float | None) -> tuple[torch.Tensor, torch.Tensor]:
-    """The z-buffer pass: (B, H, W) int64 face id per pixel (-1 on background) and the (N,) int64
-    flat indices of the covered pixels.
+def _columns(table: torch.Tensor, index: torch.Tensor, rows: tuple[int, ...] | None = None) -> torch.Tensor:
+    """``table[rows][:, index]`` of a contiguous (R, N) tensor (all rows by default), as one flat
+    gather.
 
-    screen : (B, V, 3) float32 (px, py, depth).
+    (``index_select`` along dim 1 goes through a transposed copy on CPU, several times slower;
+    int32 indices gather faster than int64 ones where the table is small enough.)
+    """
+    n_rows, length = table.shape
+    dtype = torch.int32 if n_rows * length < 2**31 else torch.int64
+    if rows is None:
+        starts = torch.arange(0, n_rows * length, length, device=index.device, dtype=dtype)
+    else:
+        starts = torch.tensor([r * length for r in rows], device=index.device, dtype=dtype)
+    flat = starts[:, None] + index.to(dtype)
+    return table.reshape(-1).index_select(0, flat.view(-1)).view(len(starts), index.numel())
+
+
+# Rows of the per-face table of the kept faces (``_FaceTable``).
+_PLANE_A, _PLANE_B, _PLANE_C = slice(0, 4), slice(4, 8), slice(8, 12)
+_BOX = slice(12, 16)
+_CORNER_DEPTH = slice(16, 19)
+_ORIGIN = slice(19, 21)  # corner 0 (x, y): barycentrics at the hits are evaluated relative to it
+_TABLE_ROWS = 21
+# rows read per covered pixel: a1, a2, a_depth, b1, b2, b_depth, corner 0 x, y, corner depths
+_HIT_ROWS = (1, 2, 3, 5, 6, 7, 19, 20, 16, 17, 18)
+
+
+def _visible_faces(screen: torch.Tensor, faces: torch.Tensor, height: int, width: int, perspective: bool,
+                   cull_backfaces: bool, znear: float | None, zbuffer: torch.Tensor):
+    """The z-buffer pass over some samples.
+
+    screen : (B, V, 3) float32 (px, py, depth); faces : (F, 3) int64; zbuffer : (B * H * W,)
+    int64, overwritten: it returns as the face ids.
+
+    Returns
+    -------
+    face_ids : (B * H * W,) int64, -1 on background (``zbuffer`` itself)
+    hit : (N,) int64 flat indices of the covered pixels (ascending)
+    winner : (N,) int64 column of each covered pixel's face in ``table``
+    table : (21, K) float32 rows of the kept faces: barycentric and depth planes a (4), b (4),
+        c (4) in ``l = a px + b py + c`` (pixel centres at integers), the pixel box (column,
+        row, width - 1, height - 1), the linear depth value at the corners (3), corner 0 (x, y)
 
     The pass over all faces is kept to what decides whether a face can cover a pixel centre at
     all (corner gathers, pixel box, signed area): at the usual sizes most faces are back faces
@@ -141,13 +189,14 @@ def _visible_faces(screen: torch.Tensor, faces: torch.Tensor, height: int, width
         z_cam = screen[..., 2]
         depth = z_cam.clamp(min=znear).reciprocal_()  # 1 / z is linear in screen space
         # a corner at or before the near plane makes its face's box and area NaN: never kept
-        x = torch.where(z_cam > znear, x, torch.full_like(x, float("nan")))
+        x.masked_fill_(z_cam <= znear, float("nan"))
     else:
         z = screen[..., 2]
-        depth = z - z.amin(1, keepdim=True) + 1.0  # positive, so float bits sort like the floats
-    corner_index = torch.empty(3, batch, n_faces, dtype=torch.int64, device=device)
-    sample_offset = torch.arange(0, batch * n_vertices, n_vertices, device=device)
-    torch.add(faces.t()[:, None, :], sample_offset[None, :, None], out=corner_index)
+        depth = z - (z.amin(1, keepdim=True) - 1.0)  # positive, so float bits sort like the floats
+    index_dtype = torch.int32 if batch * n_vertices < 2**31 else torch.int64
+    corner_index = torch.empty(3, batch, n_faces, dtype=index_dtype, device=device)
+    sample_offset = torch.arange(0, batch * n_vertices, n_vertices, device=device, dtype=index_dtype)
+    torch.add(faces.t().to(index_dtype)[:, None, :], sample_offset[None, :, None], out=corner_index)
     corner_index = corner_index.view(3, n_all)
     # Per-face table, rows: corner x (3), corner y (3), pixel box column, row (first pixel
     # centre inside the face's bounding box), width - 1, height - 1 (negative: empty), area.
@@ -157,75 +206,92 @@ def _visible_faces(screen: torch.Tensor, faces: torch.Tensor, height: int, width
     xy = table[0:6].view(2, 3, n_all)
     low, extent, area = table[6:8], table[8:10], table[10]
     torch.minimum(torch.minimum(xy[:, 0], xy[:, 1]), xy[:, 2], out=low).ceil_().clamp_(min=0)
-    high = torch.maximum(torch.maximum(xy[:, 0], xy[:, 1]), xy[:, 2]).floor_()
-    torch.minimum(high, torch.tensor([[width - 1.0], [height - 1.0]], device=device), out=extent).sub_(low)
+    torch.maximum(torch.maximum(xy[:, 0], xy[:, 1]), xy[:, 2], out=extent).floor_()
+    extent[0].clamp_(max=width - 1.0)
+    extent[1].clamp_(max=height - 1.0)
+    extent.sub_(low)
     (x0, x1, x2), (y0, y1, y2) = table[0:3], table[3:6]
     torch.mul(x1 - x0, y2 - y0, out=area).sub_((x2 - x0).mul_(y1 - y0))
     # Seen from the front, a counter-clockwise face has a negative doubled area in (px, py)
-    # because +y points down the image and the camera looks along +z.
-    facing = (area < -_MIN_AREA) if cull_backfaces else (area.abs() > _MIN_AREA)
-    kept = torch.nonzero(facing & (torch.minimum(extent[0], extent[1]) >= 0)).squeeze(1)
+    # because +y points down the image and the camera looks along +z. Kept: facing the camera
+    # (or, unculled, not degenerate) with a pixel centre in its box.
+    facing = area.neg() if cull_backfaces else area.abs()
+    score = torch.minimum(torch.minimum(extent[0], extent[1]), facing.sub_(_MIN_AREA))
+    kept = torch.nonzero(score >= 0).squeeze(1)
 
-    zbuffer = torch.full((batch * height * width,), _INT64_MAX, dtype=torch.int64, device=device)
-    if kept.numel():
-        corner_depth = depth.reshape(-1).index_select(0, _columns(corner_index, kept).view(-1))
-        _splat_faces(zbuffer, _columns(table, kept), corner_depth.view(3, -1), kept, n_faces, height, width,
-                     perspective)
+    zbuffer.fill_(_INT64_MAX)
+    # kept faces grouped by the larger side of their pixel box (the splat window they take),
+    # so that each group is one contiguous block of the per-face table
+    largest = _columns(extent, kept).amax(0)
+    groups = [torch.nonzero(chosen).squeeze(1) for chosen in
+              (largest <= 1, largest == 2, largest == 3, largest > 3)]
+    sizes = [int(ids.numel()) for ids in groups]
+    kept = kept.index_select(0, torch.cat(groups))
+    count = kept.numel()
+    per_face = torch.empty(_TABLE_ROWS, count, device=device)
+    if count:
+        chosen = _columns(table, kept)
+        per_face[_BOX] = chosen[6:10]
+        per_face[_ORIGIN] = chosen[0:6:3]
+        per_face[_CORNER_DEPTH] = depth.reshape(-1).index_select(0, _columns(corner_index, kept).view(-1)).view(3, count)
+        _planes(per_face, chosen[0:6], chosen[10])
+        sample = torch.div(kept, n_faces, rounding_mode="floor")
+        face = kept - sample * n_faces
+        _splat_faces(zbuffer, per_face, face, sample, sizes, height, width, perspective)
     # Low 32 bits hold the face id; keys at or beyond _FAR (and the empty key) are background.
     hit = torch.nonzero(zbuffer < _FAR_KEY).squeeze(1)
-    face_ids = torch.full_like(zbuffer, -1).index_copy_(0, hit, zbuffer.index_select(0, hit) & 0xFFFFFFFF)
-    return face_ids.view(batch, height, width), hit
+    face_hit = zbuffer.index_select(0, hit) & 0xFFFFFFFF
+    face_ids = zbuffer.fill_(-1).index_copy_(0, hit, face_hit)
+    # column of each winner in ``per_face``: a slot per face of the pass
+    if count:
+        slot = torch.empty(n_all, dtype=torch.int64, device=device)
+        slot.index_copy_(0, kept, torch.arange(count, device=device))
+        winner = slot.index_select(0, face_hit + torch.div(hit, height * width, rounding_mode="floor") * n_faces)
+    else:
+        winner = torch.zeros_like(hit)
+    return face_ids, hit, winner, per_face
 
 
-def _columns(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-    """``table[:, index]`` of a contiguous (R, N) tensor, as one flat gather.
+def _planes(table: torch.Tensor, corners: torch.Tensor, area: torch.Tensor) -> None:
+    """Fill the barycentric planes ``l_k = a_k px + b_k py + c_k`` (the edge through corners
+    k + 1, k + 2, cyclic, over the doubled area) and the depth plane ``sum_k l_k z_k``.
 
-    (``index_select`` along dim 1 goes through a transposed copy on CPU, several times slower.)
+    table : (21, K) rows of ``_visible_faces``; corners : (6, K) corner x (3), y (3).
     """
-    rows, length = table.shape
-    flat = torch.arange(0, rows * length, length, device=index.device)[:, None] + index
-    return table.reshape(-1).index_select(0, flat.view(-1)).view(rows, index.numel())
-
-
-def _splat_faces(zbuffer: torch.Tensor, table: torch.Tensor, corner_depth: torch.Tensor, kept: torch.Tensor,
-                 n_faces: int, height: int, width: int, perspective: bool) -> None:
-    """Write the keys of the candidate (face, pixel) pairs of the kept faces into ``zbuffer``.
-
-    table : (11, K) float32 rows of ``_visible_faces``' per-face table; corner_depth : (3, K)
-    the linear depth value at the corners; kept : (K,) int64 face index in the pass (sample *
-    n_faces + face).
-    """
-    count = kept.numel()
-    corner_x, corner_y = table[0:3], table[3:6]
-    # Barycentric planes l_k(p) = a_k px + b_k py + c_k (the edge through corners k + 1, k + 2,
-    # cyclic, over the doubled area), then the depth plane sum_k l_k z_k. Rows of ``per_face``:
-    # a (4), b (4), c (4), then the pixel box (column, row, width - 1, height - 1).
-    per_face = torch.empty(16, count, device=table.device)
+    count = corners.shape[1]
+    corner_x, corner_y = corners[0:3], corners[3:6]
     x_next, x_prev = corner_x.roll(-1, 0), corner_x.roll(1, 0)
     y_next, y_prev = corner_y.roll(-1, 0), corner_y.roll(1, 0)
-    inverse = table[10].reciprocal()
-    for plane, value in zip(per_face[0:12].view(3, 4, count),
+    inverse = area.reciprocal_()
+    corner_depth = table[_CORNER_DEPTH]
+    for plane, value in zip(table[0:12].view(3, 4, count),
                             (y_next - y_prev, x_prev - x_next, (x_next * y_prev).sub_(x_prev * y_next))):
         torch.mul(value, inverse, out=plane[:3])
         weighted = plane[:3] * corner_depth
         torch.add(weighted[0], weighted[1], out=plane[3]).add_(weighted[2])
-    per_face[12:16] = table[6:10]
-    sample = torch.div(kept, n_faces, rounding_mode="floor")
-    face = kept - sample * n_faces
 
-    largest = torch.maximum(per_face[14], per_face[15])
+
+def _splat_faces(zbuffer: torch.Tensor, table: torch.Tensor, face: torch.Tensor, sample: torch.Tensor,
+                 sizes: list[int], height: int, width: int, perspective: bool) -> None:
+    """Write the keys of the candidate (face, pixel) pairs of the kept faces into ``zbuffer``.
+
+    table : (21, K) float32 rows of ``_visible_faces``; face, sample : (K,) int64; sizes : the
+    number of faces whose box's larger side is at most 2, 3, 4 pixels and more, in this order
+    (contiguous blocks of the table).
+    """
+    start = 0
     # Small and medium faces: a fixed window of n x n pixels from the box's top-left pixel,
     # offsets clamped to the box (repeated pixels give the same key: harmless to amin).
-    for window, chosen in ((2, largest <= 1), (4, (largest > 1) & (largest <= 3))):
-        ids = torch.nonzero(chosen).squeeze(1)
-        if ids.numel():
-            _splat_window(zbuffer, _columns(per_face, ids), face.index_select(0, ids),
-                          sample.index_select(0, ids), window, height, width, perspective)
     # Large faces: every pixel of the box, enumerated exactly.
-    ids = torch.nonzero(largest > 3).squeeze(1)
-    if ids.numel():
-        _splat_enumerated(zbuffer, _columns(per_face, ids), face.index_select(0, ids), sample.index_select(0, ids),
-                          height, width, perspective)
+    for window, size in zip((2, 3, 4, 0), sizes):
+        stop = start + size
+        if size:
+            block = table[:16, start:stop]
+            if window:
+                _splat_window(zbuffer, block, face[start:stop], sample[start:stop], window, height, width, perspective)
+            else:
+                _splat_enumerated(zbuffer, block, face[start:stop], sample[start:stop], height, width, perspective)
+        start = stop
 
 
 def _splat_window(zbuffer: torch.Tensor, per_face: torch.Tensor, face: torch.Tensor, sample: torch.Tensor,
@@ -239,15 +305,18 @@ def _splat_window(zbuffer: torch.Tensor, per_face: torch.Tensor, face: torch.Ten
     # window pixel k = (i, j) row-major: column offset j, row offset i, clamped to the box
     step_j = torch.minimum(steps.repeat(window)[:, None], box_w)  # (window^2, K)
     step_i = torch.minimum(steps.repeat_interleave(window)[:, None], box_h)
-    px, py = step_j + col, step_i + row
+    px, py = step_j.add_(col), step_i.add_(row)
     values = torch.addcmul(per_face[8:12, None], per_face[0:4, None], px)  # (4 planes, window^2, K)
     values.addcmul_(per_face[4:8, None], py)
     key = _candidate_keys(values, perspective, face)
     # pixel index computed in floating point, exact below 2**24 (float32) or 2**53 (float64)
-    index_dtype = torch.float32 if zbuffer.numel() <= 2**24 else torch.float64
-    first = (sample * (height * width)).to(index_dtype)
-    pixel = torch.addcmul(px.to(index_dtype).add_(first), py.to(index_dtype),
-                          torch.tensor(float(width), dtype=index_dtype, device=px.device)).long()
+    if zbuffer.numel() <= 2**24:
+        first = (sample * (height * width)).to(torch.float32)
+        pixel = torch.addcmul(px.add_(first), py, torch.tensor(float(width), device=px.device)).long()
+    else:
+        first = (sample * (height * width)).to(torch.float64)
+        pixel = torch.addcmul(px.double().add_(first), py.double(),
+                              torch.tensor(float(width), dtype=torch.float64, device=px.device)).long()
     zbuffer.scatter_reduce_(0, pixel.view(-1), key.view(-1), reduce="amin", include_self=True)
 
 
@@ -318,39 +387,83 @@ def rasterize(vertices: torch.Tensor, faces: torch.Tensor, image_size: int | tup
     screen = (view + pixel_offset) * pixel_scale  # (B, V, 3): px, py, depth
 
     # Samples go through in groups of about _FACES_PER_PASS faces: fewer, longer passes spend
-    # less on per-op overhead, while the memory of one pass stays bounded (~30 MB).
+    # less on per-op overhead, while the memory of one pass stays bounded (~150 MB on CPU).
     group = max(1, _FACES_PER_PASS // max(n_faces, 1))
     znear = camera.znear if perspective else None
-    parts = [_rasterize_group(screen[start:start + group], faces, height, width, perspective, cull_backfaces, znear)
-             for start in range(0, batch, group)]
-    face_ids, bary, depth = (torch.cat(items) if len(parts) > 1 else items[0] for items in zip(*parts))
+    n_pixels = height * width
+    face_ids = torch.empty(batch * n_pixels, dtype=torch.int64, device=view.device)
+    hits, bary_hits, depth_hits = [], [], []
+    for start in range(0, batch, group):
+        stop = min(batch, start + group)
+        hit, bary_hit, depth_hit = _rasterize_group(screen[start:stop], faces, height, width, perspective,
+                                                    cull_backfaces, znear, face_ids[start * n_pixels:stop * n_pixels])
+        hits.append(hit + start * n_pixels if start else hit)
+        bary_hits.append(bary_hit)
+        depth_hits.append(depth_hit)
+    hit = torch.cat(hits) if len(hits) > 1 else hits[0]
+    bary_hit = torch.cat(bary_hits) if len(hits) > 1 else bary_hits[0]
+    depth_hit = torch.cat(depth_hits) if len(hits) > 1 else depth_hits[0]
+    bary = torch.zeros(batch * n_pixels, 3, dtype=screen.dtype, device=screen.device)
+    depth = torch.zeros(batch * n_pixels, dtype=screen.dtype, device=screen.device)
+    if bary_hit.requires_grad or depth_hit.requires_grad:
+        bary, depth = bary.index_copy(0, hit, bary_hit), depth.index_copy(0, hit, depth_hit)
+    else:  # in place: no second copy of the images
+        bary.index_copy_(0, hit, bary_hit)
+        depth.index_copy_(0, hit, depth_hit)
+    face_ids = face_ids.view(batch, height, width)
     return Fragments(
         face_ids=face_ids,
-        bary=bary,
-        depth=depth,
+        bary=bary.view(batch, height, width, 3),
+        depth=depth.view(batch, height, width),
         mask=face_ids >= 0,
         view_vertices=view,
         camera_vertices=camera_vertices,
+        hit=hit,
     )
 
 
 def _rasterize_group(screen: torch.Tensor, faces: torch.Tensor, height: int, width: int, perspective: bool,
-                     cull_backfaces: bool, znear: float | None):
-    """Fragments of some samples: face ids (b, H, W), barycentrics (b, H, W, 3), depth (b, H, W).
+                     cull_backfaces: bool, znear: float | None, face_ids: torch.Tensor):
+    """Fragments of some samples, at their covered pixels only.
 
-    screen : (b, V, 3) float tensor (px, py, depth), differentiable.
+    screen : (b, V, 3) float tensor (px, py, depth), differentiable; face_ids : (b * H * W,)
+    int64, filled with the face ids (-1 on background).
+
+    Returns the covered pixels ``hit`` (N,) int64 (flat, ascending), their barycentrics (N, 3)
+    and depth (N,) in ``screen``'s dtype.
     """
     batch, n_vertices, _ = screen.shape
     with torch.no_grad():
-        face_ids, hit = _visible_faces(screen.detach().to(torch.float32), faces, height, width, perspective,
-                                       cull_backfaces, znear)
+        face_ids, hit, winner, table = _visible_faces(screen.detach().to(torch.float32), faces, height, width,
+                                                      perspective, cull_backfaces, znear, face_ids)
+    n_pixels = height * width
+    hit_batch = torch.div(hit, n_pixels, rounding_mode="floor")
+    hit_pixel = hit - hit_batch * n_pixels
+    if not screen.requires_grad and screen.dtype == torch.float32:
+        # the winners' planes at the pixel centres (integers in plane coordinates), relative to
+        # corner 0 of the face: small offsets keep float32 exact to ~1e-7 of the face's size
+        planes = _columns(table, winner, _HIT_ROWS)  # (11, N)
+        px = torch.remainder(hit_pixel, width).to(torch.float32)
+        py = torch.div(hit_pixel, width, rounding_mode="floor").to(torch.float32)
+        offset = torch.stack([px, py]).sub_(planes[6:8])  # (2, N)
+        values = torch.addcmul(planes[0:3] * offset[0], planes[3:6], offset[1])  # l1, l2, depth - d0
+        corner_depth = planes[8:11]
+        bary_hit = torch.empty(3, hit.numel(), device=hit.device)
+        bary_hit[1:3] = values[0:2]
+        torch.sub(1.0, values[0], out=bary_hit[0]).sub_(values[1])
+        if perspective:
+            weighted = bary_hit.mul_(corner_depth)  # l_k / z_k
+            inverse_depth = weighted[0] + weighted[1] + weighted[2]
+            bary_hit = weighted.div_(inverse_depth)
+            depth_hit = inverse_depth.reciprocal_()
+        else:
+            depth_hit = values[2].add_(corner_depth[0]).add_(_depth_origin(screen, hit_batch))
+        bary_hit = bary_hit.t()
+        return hit, bary_hit.contiguous(), depth_hit
 
-    # Barycentrics and depth of the winners (covered pixels ``hit``), recomputed with
-    # differentiable ops.
-    flat_ids = face_ids.reshape(-1)
-    hit_batch = hit // (height * width)
-    hit_pixel = hit - hit_batch * (height * width)
-    corners = faces.index_select(0, flat_ids.index_select(0, hit)) + (hit_batch * n_vertices)[:, None]
+    # Barycentrics and depth of the winners recomputed with differentiable ops.
+    flat_ids = face_ids.index_select(0, hit)
+    corners = faces.index_select(0, flat_ids) + (hit_batch * n_vertices)[:, None]
     tri = screen.reshape(batch * n_vertices, 3).index_select(0, corners.reshape(-1)).reshape(-1, 3, 3)
     px = (hit_pixel % width).to(screen.dtype) + 0.5
     py = (hit_pixel // width).to(screen.dtype) + 0.5
@@ -369,8 +482,10 @@ def _rasterize_group(screen: torch.Tensor, faces: torch.Tensor, height: int, wid
     else:
         bary_hit = screen_bary
         depth_hit = l0 * z[:, 0] + l1 * z[:, 1] + (1.0 - l0 - l1) * z[:, 2]
+    return hit, bary_hit, depth_hit
 
-    n_pixels = batch * height * width
-    bary = torch.zeros(n_pixels, 3, dtype=screen.dtype, device=screen.device).index_copy(0, hit, bary_hit)
-    depth = torch.zeros(n_pixels, dtype=screen.dtype, device=screen.device).index_copy(0, hit, depth_hit)
-    return face_ids, bary.reshape(batch, height, width, 3), depth.reshape(batch, height, width)
+
+def _depth_origin(screen: torch.Tensor, hit_batch: torch.Tensor) -> torch.Tensor:
+    """The per-sample shift ``_visible_faces`` took off weak-perspective depths, at the hits."""
+    z = screen[..., 2]
+    return (z.amin(1) - 1.0).index_select(0, hit_batch)

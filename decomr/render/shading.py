@@ -82,7 +82,7 @@ def interpolate_face_attributes(fragments: Fragments, face_attributes: torch.Ten
     if flat_ids.numel() and int(flat_ids.max()) >= n_faces:
         raise ValueError(f"fragments reference faces beyond the {n_faces} rows of face_attributes")
     # Only covered pixels are blended (bodies cover a small part of a crop); background stays 0.
-    hit = torch.nonzero(flat_ids >= 0).squeeze(1)
+    hit = fragments.covered()
     face = flat_ids.index_select(0, hit)
     if face_attributes.shape[0] == 1:
         corner_values = face_attributes[0].index_select(0, face)  # (N, 3, D)
@@ -94,7 +94,19 @@ def interpolate_face_attributes(fragments: Fragments, face_attributes: torch.Ten
     values = (corner_values[:, 0] * bary[:, 0:1] + corner_values[:, 1] * bary[:, 1:2]
               + corner_values[:, 2] * bary[:, 2:3])
     out = torch.zeros(batch * height * width, dim, dtype=values.dtype, device=values.device)
-    return out.index_copy(0, hit, values).reshape(batch, height, width, dim)
+    out = out.index_copy(0, hit, values) if values.requires_grad else out.index_copy_(0, hit, values)
+    return out.reshape(batch, height, width, dim)
+
+
+def _face_values_at_hits(fragments: Fragments, face_attributes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(N,) int64 covered pixels and (N, D) attributes blended there, for (F, 3, D) attributes."""
+    hit = fragments.covered()
+    face = fragments.face_ids.reshape(-1).index_select(0, hit)
+    corner_values = face_attributes.index_select(0, face)  # (N, 3, D)
+    bary = fragments.bary.reshape(-1, 3).index_select(0, hit).to(corner_values.dtype)
+    values = (corner_values[:, 0] * bary[:, 0:1] + corner_values[:, 1] * bary[:, 1:2]
+              + corner_values[:, 2] * bary[:, 2:3])
+    return hit, values
 
 
 def render_iuv(fragments: Fragments, vt: torch.Tensor, ft: torch.Tensor) -> torch.Tensor:
@@ -120,9 +132,24 @@ def render_iuv(fragments: Fragments, vt: torch.Tensor, ft: torch.Tensor) -> torc
 
 def iuv_from_face_uv(fragments: Fragments, face_uv: torch.Tensor) -> torch.Tensor:
     """:func:`render_iuv` with the UV of every face corner given, (F, 3, 2) float tensor."""
-    uv = interpolate_face_attributes(fragments, face_uv.to(fragments.bary.dtype))  # (B, H, W, 2)
-    mask = fragments.mask.to(uv.dtype)[:, None]
-    return torch.cat([mask, uv.permute(0, 3, 1, 2)], dim=1)
+    batch, height, width = fragments.face_ids.shape
+    if face_uv.ndim != 3 or face_uv.shape[1:] != (3, 2):
+        raise ValueError(f"face_uv must be (F, 3, 2), got {tuple(face_uv.shape)}")
+    flat_ids = fragments.face_ids.reshape(-1)
+    if flat_ids.numel() and int(flat_ids.max()) >= face_uv.shape[0]:
+        raise ValueError(f"fragments reference faces beyond the {face_uv.shape[0]} rows of face_uv")
+    hit, uv = _face_values_at_hits(fragments, face_uv.to(fragments.bary.dtype))  # (N, 2)
+    # one write of mask, u, v at the covered pixels of a zero image
+    n_pixels = height * width
+    channel0 = hit + torch.div(hit, n_pixels, rounding_mode="floor") * (2 * n_pixels)
+    values = torch.cat([torch.ones(1, hit.numel(), dtype=uv.dtype, device=uv.device), uv.t()])  # (3, N)
+    iuv = torch.zeros(batch * 3 * n_pixels, dtype=uv.dtype, device=uv.device)
+    index = channel0[None] + torch.arange(0, 3 * n_pixels, n_pixels, device=hit.device)[:, None]
+    if values.requires_grad:
+        iuv = iuv.index_copy(0, index.view(-1), values.reshape(-1))
+    else:  # in place: no second copy of the image
+        iuv.index_copy_(0, index.view(-1), values.reshape(-1))
+    return iuv.view(batch, 3, height, width)
 
 
 def render_parts(fragments: Fragments, face_parts: torch.Tensor) -> torch.Tensor:
@@ -140,12 +167,16 @@ def render_parts(fragments: Fragments, face_parts: torch.Tensor) -> torch.Tensor
     """
     if not isinstance(face_parts, torch.Tensor) or face_parts.ndim != 1 or face_parts.is_floating_point():
         raise ValueError(f"face_parts must be an (F,) int64 tensor, got {getattr(face_parts, 'shape', face_parts)}")
-    labels = face_parts.long().index_select(0, fragments.face_ids.clamp(min=0).reshape(-1)) + 1
-    return labels.reshape(fragments.face_ids.shape) * fragments.mask
+    hit = fragments.covered()
+    labels = face_parts.long().index_select(0, fragments.face_ids.reshape(-1).index_select(0, hit)) + 1
+    out = torch.zeros(fragments.face_ids.numel(), dtype=torch.int64, device=labels.device)
+    return out.index_copy_(0, hit, labels).view(fragments.face_ids.shape)
 
 
 def render_depth(fragments: Fragments, background: float = 0.0) -> torch.Tensor:
     """(B, H, W) float depth image (smaller is nearer) with ``background`` off the body."""
+    if background == 0.0:
+        return fragments.depth  # already 0 off the body
     return torch.where(fragments.mask, fragments.depth, torch.full_like(fragments.depth, background))
 
 
