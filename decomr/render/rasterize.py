@@ -191,7 +191,7 @@ def _visible_faces(screen: torch.Tensor, faces: torch.Tensor, height: int, width
         # a corner at or before the near plane makes its face's box and area NaN: never kept
         x.masked_fill_(z_cam <= znear, float("nan"))
     else:
-        z = screen[..., 2]
+        z = screen[..., 2].contiguous()
         depth = z - (z.amin(1, keepdim=True) - 1.0)  # positive, so float bits sort like the floats
     index_dtype = torch.int32 if batch * n_vertices < 2**31 else torch.int64
     corner_index = torch.empty(3, batch, n_faces, dtype=index_dtype, device=device)
@@ -445,8 +445,7 @@ def _rasterize_group(screen: torch.Tensor, faces: torch.Tensor, height: int, wid
         planes = _columns(table, winner, _HIT_ROWS)  # (11, N)
         px = torch.remainder(hit_pixel, width).to(torch.float32)
         py = torch.div(hit_pixel, width, rounding_mode="floor").to(torch.float32)
-        offset = torch.stack([px, py]).sub_(planes[6:8])  # (2, N)
-        values = torch.addcmul(planes[0:3] * offset[0], planes[3:6], offset[1])  # l1, l2, depth - d0
+        values = torch.addcmul(planes[0:3] * px.sub_(planes[6]), planes[3:6], py.sub_(planes[7]))  # l1, l2, depth - d0
         corner_depth = planes[8:11]
         bary_hit = torch.empty(3, hit.numel(), device=hit.device)
         bary_hit[1:3] = values[0:2]
@@ -487,5 +486,4 @@ def _rasterize_group(screen: torch.Tensor, faces: torch.Tensor, height: int, wid
 
 def _depth_origin(screen: torch.Tensor, hit_batch: torch.Tensor) -> torch.Tensor:
     """The per-sample shift ``_visible_faces`` took off weak-perspective depths, at the hits."""
-    z = screen[..., 2]
-    return (z.amin(1) - 1.0).index_select(0, hit_batch)
+    return (screen[..., 2].contiguous().amin(1) - 1.0).index_select(0, hit_batch)

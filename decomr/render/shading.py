@@ -142,13 +142,13 @@ def iuv_from_face_uv(fragments: Fragments, face_uv: torch.Tensor) -> torch.Tenso
     # one write of mask, u, v at the covered pixels of a zero image
     n_pixels = height * width
     channel0 = hit + torch.div(hit, n_pixels, rounding_mode="floor") * (2 * n_pixels)
-    values = torch.cat([torch.ones(1, hit.numel(), dtype=uv.dtype, device=uv.device), uv.t()])  # (3, N)
     iuv = torch.zeros(batch * 3 * n_pixels, dtype=uv.dtype, device=uv.device)
-    index = channel0[None] + torch.arange(0, 3 * n_pixels, n_pixels, device=hit.device)[:, None]
-    if values.requires_grad:
-        iuv = iuv.index_copy(0, index.view(-1), values.reshape(-1))
+    iuv.index_fill_(0, channel0, 1.0)
+    index = torch.cat([channel0 + n_pixels, channel0 + 2 * n_pixels])
+    if uv.requires_grad:
+        iuv = iuv.index_copy(0, index, uv.t().reshape(-1))
     else:  # in place: no second copy of the image
-        iuv.index_copy_(0, index.view(-1), values.reshape(-1))
+        iuv.index_copy_(0, index, uv.t().reshape(-1))
     return iuv.view(batch, 3, height, width)
 
 
