@@ -93,9 +93,12 @@ def interpolate_face_attributes(fragments: Fragments, face_attributes: torch.Ten
     # Three products instead of a sum over the corner axis (a size-3 reduction is slow on CPU).
     values = (corner_values[:, 0] * bary[:, 0:1] + corner_values[:, 1] * bary[:, 1:2]
               + corner_values[:, 2] * bary[:, 2:3])
-    out = torch.zeros(batch * height * width, dim, dtype=values.dtype, device=values.device)
-    out = out.index_copy(0, hit, values) if values.requires_grad else out.index_copy_(0, hit, values)
-    return out.reshape(batch, height, width, dim)
+    # flat (1-D) writes: index_copy of short rows is many times slower on CPU
+    out = torch.zeros(batch * height * width * dim, dtype=values.dtype, device=values.device)
+    index = (hit[:, None] * dim + torch.arange(dim, device=hit.device)).view(-1)
+    out = out.index_copy(0, index, values.reshape(-1)) if values.requires_grad else \
+        out.index_copy_(0, index, values.reshape(-1))
+    return out.view(batch, height, width, dim)
 
 
 def _face_values_at_hits(fragments: Fragments, face_attributes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
