@@ -233,3 +233,16 @@ def test_test_templates_d_and_e(figure, tmp_path):
     found = find_landmarks(posed, body.faces, mirror.permutation, mirror.normal, mirror.offset)
     assert (found.frame.up, found.frame.front) == ("+y", "+z")
     assert np.linalg.norm(posed[found.tips["left_hand"]] - posed[8758]) < 0.05
+
+
+def test_noisy_open_body_keeps_its_tips():
+    # independent noise of up to 13 mm per axis on every vertex: fingers and toes crumple, the
+    # limbs still stand out and pair up through the (given) mirror
+    body = load_template("open")
+    noisy = body.vertices + np.random.default_rng(0).uniform(-0.013, 0.013, body.vertices.shape)
+    mirror = find_mirror(noisy, body.mirror)
+    found = find_landmarks(noisy, body.faces, mirror.permutation, mirror.normal, mirror.offset)
+    rig = find_landmarks(body.vertices, body.faces, mirror.permutation, mirror.normal, mirror.offset, body.parts)
+    for name in TIP_NAMES:
+        assert np.linalg.norm(body.vertices[found.tips[name]] - body.vertices[rig.tips[name]]) < 0.08, name
+    assert (found.frame.up, found.frame.front, found.frame.units) == ("+y", "+z", "m")

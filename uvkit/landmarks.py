@@ -7,7 +7,8 @@ SMPL joint id per vertex. A template with skinning weights has them (:func:`uvki
 a bare mesh (an OBJ, PLY or GLB) gets them here, from its shape alone:
 
 1. The *average geodesic distance* (AGD) of every vertex to 32 far-apart sources (edge-length
-   shortest paths) is low on the torso and grows towards the extremities.
+   shortest paths, on a copy smoothed against vertex noise) is low on the torso and grows
+   towards the extremities.
 2. Its local maxima, ranked by *prominence* (how far the AGD at the tip stands above the saddle
    where the tip's region joins a higher one; 0-dimensional persistence, computed by a
    union-find sweep from the highest value down), are the tips: on a body in T- or A-pose the
@@ -43,15 +44,19 @@ from .tolerances import tol
 TIP_NAMES: tuple[str, ...] = ("head", "left_hand", "right_hand", "left_foot", "right_foot")
 #: sources of the average geodesic distance (farthest-point sampled).
 AGD_SOURCES = 32
+#: Taubin smoothing passes before the geodesics of an unrigged template.
+SMOOTHING_PASSES = 10
+#: resolution of the quantized edge lengths (in mean edge lengths).
+QUANTUM = 1e-9
 
 #: label chains of the left limbs and the head: (joint id, end of the joint's band as a
 #: fraction of the geodesic stature, measured from the tip), tip first. Read off the rig of
-#: the open body (median band edges of its skinning labels).
-HAND_CHAIN: tuple[tuple[int, float], ...] = ((22, 0.080), (20, 0.107), (18, 0.236), (16, 0.384), (13, 0.437))
-FOOT_CHAIN: tuple[tuple[int, float], ...] = ((10, 0.058), (7, 0.125), (4, 0.303), (1, 0.491))
-HEAD_CHAIN: tuple[tuple[int, float], ...] = ((15, 0.152), (12, 0.183))
+#: the open body: each band edge is the distance that best separates the two labels it joins.
+HAND_CHAIN: tuple[tuple[int, float], ...] = ((22, 0.087), (20, 0.108), (18, 0.238), (16, 0.382), (13, 0.437))
+FOOT_CHAIN: tuple[tuple[int, float], ...] = ((10, 0.082), (7, 0.149), (4, 0.301), (1, 0.516))
+HEAD_CHAIN: tuple[tuple[int, float], ...] = ((15, 0.175), (12, 0.205))
 #: torso bands by relative position s = d_head / (d_head + d_feet): (joint id, end of band).
-TORSO_BANDS: tuple[tuple[int, float], ...] = ((9, 0.255), (6, 0.35), (3, 0.395), (0, 1.0))
+TORSO_BANDS: tuple[tuple[int, float], ...] = ((9, 0.268), (6, 0.35), (3, 0.396), (0, 1.0))
 
 
 class LandmarkError(TemplateError):
@@ -108,15 +113,40 @@ class Landmarks:
 
 # --- geodesic tools ----------------------------------------------------------------------------
 
-def edge_graph(V: np.ndarray, F: np.ndarray) -> sp.csr_matrix:
-    """Symmetric (V, V) csr matrix of edge lengths. V : (V, 3) float64; F : (F, 3) int64."""
+def edge_graph(V: np.ndarray, F: np.ndarray, quantize: bool = False) -> sp.csr_matrix:
+    """Symmetric (V, V) csr matrix of edge lengths. V : (V, 3) float64; F : (F, 3) int64.
+
+    ``quantize``: lengths in units of the mean edge length, rounded to ``QUANTUM``, so that the
+    same body in another frame or unit (whose lengths differ in the last bits) gives the same
+    graph, and ties between mirror-image paths are broken the same way.
+    """
     edges = np.concatenate([F[:, [0, 1]], F[:, [1, 2]], F[:, [2, 0]]])
     edges = np.unique(np.sort(edges, axis=1), axis=0)
     length = np.linalg.norm(V[edges[:, 0]] - V[edges[:, 1]], axis=1)
+    if quantize:
+        length = np.maximum(np.round(length / length.mean() / QUANTUM) * QUANTUM, QUANTUM)
     n = len(V)
     return sp.coo_matrix((np.concatenate([length, length]),
                           (np.concatenate([edges[:, 0], edges[:, 1]]), np.concatenate([edges[:, 1], edges[:, 0]]))),
                          shape=(n, n)).tocsr()
+
+
+def smoothed_positions(V: np.ndarray, F: np.ndarray, passes: int = SMOOTHING_PASSES) -> np.ndarray:
+    """Taubin smoothing with uniform weights (no shrinking): vertex noise out, limbs kept.
+
+    V : (V, 3) float64; F : (F, 3) int64. Returns (V, 3) float64.
+    """
+    n = len(V)
+    i = F[:, [0, 1, 2, 1, 2, 0]].ravel()
+    j = F[:, [1, 2, 0, 0, 1, 2]].ravel()
+    adjacency = sp.coo_matrix((np.ones(len(i)), (i, j)), shape=(n, n)).tocsr()
+    adjacency.data[:] = 1.0
+    average = sp.diags(1.0 / np.asarray(adjacency.sum(axis=1)).ravel()) @ adjacency
+    out = np.array(V, dtype=np.float64)
+    for _ in range(passes):
+        for factor in (0.5, -0.53):
+            out = out + factor * (average @ out - out)
+    return out
 
 
 def average_geodesic_distance(graph: sp.csr_matrix, n_sources: int = AGD_SOURCES) -> tuple[np.ndarray, float]:
@@ -198,12 +228,13 @@ def _geometric_tips(V: np.ndarray, graph: sp.csr_matrix, mirror: np.ndarray, sou
     for p, q in pool:
         if p in self_symmetric or len(pool_ids) < 2:
             continue
+        # the twin: the most prominent extremity near the mirror image (on a noisy surface the
+        # nearest one may be a finger or toe of the twin limb)
         gap = np.linalg.norm(V[pool_ids] - V[mirror[p]], axis=1)
-        gap[pool_ids == p] = np.inf
-        k = int(np.argmin(gap))
-        if gap[k] <= 0.05 * diameter and pool_ids[k] not in self_symmetric:
-            key = tuple(sorted((p, int(pool_ids[k]))))
-            pairs[key] = min(q, strength[int(pool_ids[k])])
+        near = [int(c) for c in pool_ids[gap <= 0.05 * diameter] if c != p and c not in self_symmetric]
+        if near:
+            twin = max(near, key=lambda c: (strength[c], -c))
+            pairs[tuple(sorted((p, twin)))] = min(q, strength[twin])
     # a limb pair's tips are far apart along the surface (the path runs through the torso)
     limbs = sorted(pairs.items(), key=lambda item: -item[1])
     limbs = [pair for pair, q in limbs if q >= tol.limb_prominence
@@ -336,15 +367,20 @@ def find_landmarks(vertices: np.ndarray, faces: np.ndarray, mirror: np.ndarray, 
     V = np.ascontiguousarray(vertices, dtype=np.float64)
     F = np.ascontiguousarray(faces, dtype=np.int64)
     mirror = np.asarray(mirror, dtype=np.int64)
-    graph = edge_graph(V, F)
     prominence: dict[str, float] = {}
     if parts is not None:
         parts = np.asarray(parts, dtype=np.int64)
+        graph = edge_graph(V, F)
         tips = _rig_tips(graph, parts, source)
         feet = (tips["left_foot"], tips["right_foot"])
         foot_centres = np.stack([V[np.isin(parts, (7, 10))].mean(axis=0), V[np.isin(parts, (8, 11))].mean(axis=0)])
     else:
-        found = _geometric_tips(V, graph, mirror, source)
+        # geodesics on a smoothed copy: vertex noise would lengthen the paths through finely
+        # meshed regions (face, fingers) more than through coarse ones
+        smooth = smoothed_positions(V, F)
+        graph = edge_graph(smooth, F, quantize=True)
+        unit = float(edge_graph(smooth, F).data.mean())
+        found = _geometric_tips(smooth / unit, graph, mirror, source)
         feet = found["feet"]
         distance = csgraph.dijkstra(graph, indices=list(feet) + [found["head"]])
         stature = distance[2, list(feet)].mean()
