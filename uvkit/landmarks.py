@@ -325,8 +325,10 @@ def geometric_parts(graph: sp.csr_matrix, canonical: np.ndarray, mirror: np.ndar
     on_plane = mirror == ids
     lateral = mirror_joints[parts] != parts
     parts[on_plane & lateral] = torso[on_plane & lateral]
+    # one vertex of each pair decides: the one farther to the left (both may lie on one side
+    # of the plane where the vertex sets are not exactly symmetric)
     x = canonical[:, 0]
-    primary = (x > 0) | ((x == 0) & (ids <= mirror))
+    primary = (x > x[mirror]) | ((x == x[mirror]) & (ids <= mirror))
     out = parts.copy()
     out[~primary] = mirror_joints[parts[mirror[~primary]]]
     return out.astype(np.int64)
