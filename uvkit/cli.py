@@ -117,21 +117,20 @@ def _uvmap_parts(uvmap, template):
     """Part labels of a template: its rig's, else the ones build-uv found (landmarks, same frame)."""
     if template.parts is not None:
         return template.parts
-    from .landmarks import template_landmarks
-
-    frame = uvmap.meta.get("landmarks", {}).get("frame", {})
-    return template_landmarks(template, up=frame.get("up"), front=frame.get("front"), units=frame.get("units")).parts
+    return _parts_and_unit(template, uvmap.meta.get("landmarks", {}).get("frame"))[0]
 
 
-def _parts_and_unit(template):
+def _parts_and_unit(template, frame: dict | None = None):
     """Part labels (the rig's, else found from the geometry) and millimetres per template unit.
 
-    A template whose landmarks cannot be found is measured without parts, in metres.
+    ``frame``: the frame a map of this template was built in (its meta), used instead of a new
+    detection. A template whose landmarks cannot be found is measured without parts, in metres.
     """
     from .landmarks import template_landmarks
 
+    frame = frame or {}
     try:
-        landmarks = template_landmarks(template)
+        landmarks = template_landmarks(template, up=frame.get("up"), front=frame.get("front"), units=frame.get("units"))
     except UvkitError as error:
         _progress(f"no landmarks ({error}); measuring in metres, without part labels")
         return template.parts, 1000.0
@@ -166,7 +165,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if len(names) != len(args.maps) or len(set(names)) != len(names):
         raise UvkitError(f"--names must give {len(args.maps)} distinct names, got {names}")
     maps = {name: load_uvmap(path, template) for name, path in zip(names, args.maps)}
-    parts, unit_mm = _parts_and_unit(template)
+    built = [m.meta["landmarks"]["frame"] for m in maps.values() if "landmarks" in m.meta]
+    parts, unit_mm = _parts_and_unit(template, built[0] if built else None)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     results = {}
