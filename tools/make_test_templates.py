@@ -25,7 +25,8 @@ FILE_NAMES = {
     "d": "d_decimated_cm_zup.obj",
     "e": "e_apose.obj",
 }
-#: the decimated body (template ``a``) that ``d`` is made from, in the output folder.
+#: the decimated body (template ``a``) that ``d`` is made from, in the output folder, unless
+#: ``FILE_NAMES`` names it.
 DECIMATED_NAME = "a_decimated.obj"
 
 #: canonical (+Y up, +Z front) to a Z-up file facing -Y: file = canonical @ TO_Z_UP.T
@@ -51,7 +52,7 @@ def template_d(out: Path) -> Path:
     """(d): the decimated body ``a`` in centimetres, Z up, facing -Y."""
     from uvkit.template import read_template_arrays
 
-    source = out / DECIMATED_NAME
+    source = out / FILE_NAMES.get("a", DECIMATED_NAME)
     if not source.exists():
         raise FileNotFoundError(f"{source}: template (d) is made from the decimated body (a); write (a) first")
     data = read_template_arrays(source)
