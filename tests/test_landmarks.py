@@ -214,7 +214,7 @@ def _tool():
 def test_test_templates_d_and_e(figure, tmp_path):
     tool = _tool()
     # (d) from a stand-in for the decimated body: centimetres, Z up, facing -Y
-    tool.write_obj(tmp_path / tool.DECIMATED_NAME, figure.vertices, figure.faces)
+    tool.write_obj(tmp_path / tool.FILE_NAMES.get("a", tool.DECIMATED_NAME), figure.vertices, figure.faces)
     d = load_template(tool.template_d(tmp_path))
     assert np.ptp(d.vertices[:, 2]) == pytest.approx(100.0 * np.ptp(figure.vertices[:, 1]), rel=1e-6)
     frame = _landmarks(d).frame
