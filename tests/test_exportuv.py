@@ -69,6 +69,8 @@ def test_bad_requests_are_refused(figure_map, tmp_path):
         export_uv(uvmap, template, tmp_path / "body.stl")
     with pytest.raises(UvkitError, match="valid choices: checker, parts"):
         export_uv(uvmap, template, tmp_path / "body.obj", texture="marble")
+    with pytest.raises(UvkitError, match="texture_size"):
+        export_uv(uvmap, template, tmp_path / "body.obj", texture="checker", texture_size=1)
     other = template.with_vertices(template.vertices * 2.0)
     with pytest.raises(UvkitError, match="another template"):
         export_uv(uvmap, other, tmp_path / "body.obj")

@@ -339,7 +339,8 @@ def build_parser() -> argparse.ArgumentParser:
             "Write the template with the UV map as its texture coordinates. The OBJ keeps the "
             "template's vertices in their order and frame (a seam vertex gets one texture "
             "coordinate per side: 'f v/vt'), so 'uvkit import-uv' reads it back to the same map; "
-            "the .glb splits the seam vertices. --texture adds an image beside the mesh, "
+            "the .glb splits the seam vertices. Texture coordinates follow each format's convention "
+            "(OBJ: v grows upwards, written as 1 - v). --texture adds an image beside the mesh, "
             "referenced by its material: a checkerboard, or the body parts in the colours of the "
             "UV figures."
         ),

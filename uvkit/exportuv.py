@@ -119,6 +119,8 @@ def export_uv(uvmap, template, path: str | os.PathLike, *, texture: str | None =
         raise UvkitError(f"{path}: unsupported mesh type '{path.suffix}'; use one of {', '.join(EXPORT_SUFFIXES)}")
     if texture is not None:
         check_choice(texture, TEXTURES, "texture")
+        if int(texture_size) != texture_size or texture_size < 2:
+            raise UvkitError(f"texture_size must be an integer >= 2, got {texture_size}")
     if uvmap.meta.get("template_sha256") not in (None, template.sha256):
         raise UvkitError(f"the UV map belongs to another template than {template.source} (template hash differs)")
     if len(uvmap.ft) != template.n_faces or not np.array_equal(uvmap.vt2v[uvmap.ft], template.faces):
