@@ -48,6 +48,8 @@ AGD_SOURCES = 32
 SMOOTHING_PASSES = 10
 #: resolution of the quantized edge lengths (in mean edge lengths).
 QUANTUM = 1e-9
+#: the most prominent extremities considered as tips.
+EXTREMITY_POOL = 24
 
 #: label chains of the left limbs and the head: (joint id, end of the joint's band as a
 #: fraction of the geodesic stature, measured from the tip), tip first. Read off the rig of
@@ -219,7 +221,7 @@ def _geometric_tips(V: np.ndarray, graph: sp.csr_matrix, mirror: np.ndarray, sou
     agd, diameter = average_geodesic_distance(graph)
     peaks, prominence = extremities(agd, graph)
     prominence = prominence / diameter
-    pool = [(int(p), float(q)) for p, q in zip(peaks, prominence) if q >= tol.head_prominence][:24]
+    pool = [(int(p), float(q)) for p, q in zip(peaks, prominence) if q >= tol.head_prominence][:EXTREMITY_POOL]
     pool_ids = np.array([p for p, _ in pool], dtype=np.int64)
     strength = dict(pool)
     # hands and feet are extremities off the mid-plane with a mirror twin among the extremities
@@ -231,7 +233,7 @@ def _geometric_tips(V: np.ndarray, graph: sp.csr_matrix, mirror: np.ndarray, sou
         # the twin: the most prominent extremity near the mirror image (on a noisy surface the
         # nearest one may be a finger or toe of the twin limb)
         gap = np.linalg.norm(V[pool_ids] - V[mirror[p]], axis=1)
-        near = [int(c) for c in pool_ids[gap <= 0.05 * diameter] if c != p and c not in self_symmetric]
+        near = [int(c) for c in pool_ids[gap <= tol.tip_twin_radius * diameter] if c != p and c not in self_symmetric]
         if near:
             twin = max(near, key=lambda c: (strength[c], -c))
             pairs[tuple(sorted((p, twin)))] = min(q, strength[twin])
@@ -250,8 +252,8 @@ def _geometric_tips(V: np.ndarray, graph: sp.csr_matrix, mirror: np.ndarray, sou
     # mid-plane (a flat-topped head has its extremities at the corners), moved onto the plane
     limb_tips = sum(map(list, limbs), [])
     from_limbs = csgraph.dijkstra(graph, indices=limb_tips, min_only=True)
-    heads = [p for p, _ in pool if p not in limb_tips and from_limbs[p] > 0.2 * diameter
-             and np.linalg.norm(V[p] - V[mirror[p]]) <= 0.1 * diameter]
+    heads = [p for p, _ in pool if p not in limb_tips and from_limbs[p] > tol.head_limb_distance * diameter
+             and np.linalg.norm(V[p] - V[mirror[p]]) <= tol.head_near_plane * diameter]
     if not heads:
         raise LandmarkError(
             f"{source}: no head found: no extremity near the mid-plane stands out (prominence >= {tol.head_prominence} "

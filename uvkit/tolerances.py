@@ -40,6 +40,12 @@ class Tolerances:
     limb_pair_distance: float = 0.3
     #: a tip lies on the mid-plane when its mirror vertex is this close (fraction of the diameter).
     tip_on_midplane: float = 0.02
+    #: a limb tip's twin lies within this distance of the tip's mirror image (fraction of the
+    #: diameter); the head lies at least head_limb_distance from every limb tip (along the
+    #: surface) and within head_near_plane of its own mirror image.
+    tip_twin_radius: float = 0.05
+    head_limb_distance: float = 0.2
+    head_near_plane: float = 0.1
 
 
 tol = Tolerances()
