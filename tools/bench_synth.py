@@ -1,9 +1,15 @@
 """Benchmark synthetic people end to end: pose, texture, background, render, crop, augment.
 
-Prints samples/s of ``SyntheticPeople`` with augmentation, through a DataLoader with
-``--workers`` worker processes (one torch thread each) and batches of ``--batch``.
+Two paths, measured in the same run, round by round in turn (the machine's load then affects
+both alike), and their ratio:
 
-    python tools/bench_synth.py [--uv UV.npz] [--size 224] [--workers 2] [--batch 16] [--samples 256]
+- ``per-sample``: ``SyntheticPeople`` with augmentation through a DataLoader with ``--workers``
+  worker processes (one torch thread each), the project's original path;
+- ``on-device``: ``OnDeviceSynthetic`` making whole batches in this process with
+  ``--threads`` torch threads on ``--device`` (no workers).
+
+    python tools/bench_synth.py [--uv UV.npz] [--size 224] [--workers 2] [--threads 2] [--batch 32]
+                                [--samples 256] [--rounds 3] [--device cpu] [--only on-device]
 
 Without ``--uv`` the template's native atlas is rendered. Flips are on only for a left-right
 symmetric UV map (``uvkit import-uv native`` writes one that is not: flips are then off).
@@ -18,39 +24,88 @@ import torch
 from torch.utils.data import DataLoader
 
 from decomr.data import AugmentConfig, SyntheticConfig, SyntheticPeople
+from decomr.data.ondevice import OnDeviceSynthetic
 from uvkit.uvmap import load_uvmap
+
+PATHS = ("per-sample", "on-device")
 
 
 def _one_thread(_worker: int) -> None:
     torch.set_num_threads(1)
 
 
+def per_sample_rate(dataset: SyntheticPeople, batch: int, workers: int, samples: int) -> float:
+    """samples/s of the DataLoader path (workers started and warmed up outside the timing)."""
+    loader = DataLoader(dataset, batch_size=batch, num_workers=workers, worker_init_fn=_one_thread,
+                        shuffle=True, generator=torch.Generator().manual_seed(int(time.time())))
+    iterator = iter(loader)
+    for _ in range(max(1, workers)):  # warm up: workers start, first batches
+        next(iterator)
+    count, start = 0, time.perf_counter()
+    while count < samples:
+        count += len(next(iterator)["image"])
+    elapsed = time.perf_counter() - start
+    del iterator  # the workers stop: nothing runs in the background of the next measurement
+    return count / elapsed
+
+
+def on_device_rate(engine: OnDeviceSynthetic, batch: int, samples: int, first: int) -> float:
+    sync = torch.cuda.synchronize if engine.device.type == "cuda" else (lambda: None)
+    engine.batch(list(range(first, first + batch)))  # warm up
+    sync()
+    count, start = 0, time.perf_counter()
+    while count < samples:
+        out = engine.batch(list(range(first + count, first + count + batch)))
+        count += len(out["image"])
+    sync()
+    return count / (time.perf_counter() - start)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--uv", default=None)
     parser.add_argument("--size", type=int, default=224)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--batch", type=int, default=16)
-    parser.add_argument("--samples", type=int, default=256)
+    parser.add_argument("--workers", type=int, default=2, help="loader workers of the per-sample path")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads of the on-device path")
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--samples", type=int, default=256, help="samples timed per path and round")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--device", default="cpu", help="device of the on-device path")
+    parser.add_argument("--only", choices=PATHS, default=None, help="measure one path only")
     args = parser.parse_args()
-    torch.set_num_threads(1)
     uvmap = load_uvmap(args.uv) if args.uv else None
     symmetric = uvmap is not None and bool(np.all(uvmap.vt_mirror >= 0))
     augment = AugmentConfig() if symmetric else AugmentConfig(flip_probability=0.0)
-    dataset = SyntheticPeople(SyntheticConfig(size=args.size, length=args.samples + 4 * args.batch),
-                              uvmap=args.uv, augment=augment)
-    loader = DataLoader(dataset, batch_size=args.batch, num_workers=args.workers, worker_init_fn=_one_thread,
-                        persistent_workers=args.workers > 0)
-    iterator = iter(loader)
-    for _ in range(min(2, max(args.workers, 1))):  # warm up: workers start, first batches
-        next(iterator)
-    count, start = 0, time.perf_counter()
-    while count < args.samples:
-        count += len(next(iterator)["image"])
-    elapsed = time.perf_counter() - start
+    config = SyntheticConfig(size=args.size, length=100 * args.samples + 8 * args.batch)
+    paths = [args.only] if args.only else list(PATHS)
+    dataset = SyntheticPeople(config, uvmap=uvmap, augment=augment) if "per-sample" in paths else None
+    engine = None
+    if "on-device" in paths:
+        start = time.perf_counter()
+        engine = OnDeviceSynthetic(config, uvmap=uvmap, template="open" if dataset is None else dataset.engine.template,
+                                   augment=augment, device=args.device)
+        print(f"on-device generator ready in {time.perf_counter() - start:.1f} s "
+              f"({engine.options.texture_bank} textures, {engine.options.background_bank} backgrounds)")
     flips = "on" if symmetric else "off"
-    print(f"synthetic people, {args.size} px, batch {args.batch}, {args.workers} workers, flips {flips}: "
-          f"{count / elapsed:.1f} samples/s ({1000 * elapsed / count:.1f} ms/sample, {count} samples)")
+    print(f"synthetic people, {args.size} px, batch {args.batch}, flips {flips}; per-sample: {args.workers} workers "
+          f"x 1 thread; on-device: {args.threads} threads on {args.device}")
+    rates: dict[str, list[float]] = {path: [] for path in paths}
+    for round_id in range(args.rounds):
+        for path in paths:
+            if path == "per-sample":
+                rate = per_sample_rate(dataset, args.batch, args.workers, args.samples)
+            else:
+                torch.set_num_threads(args.threads)
+                rate = on_device_rate(engine, args.batch, args.samples, first=round_id * (args.samples + args.batch))
+            rates[path].append(rate)
+            print(f"round {round_id + 1}: {path:10s} {rate:7.1f} samples/s ({1000.0 / rate:.1f} ms/sample)")
+    for path, values in rates.items():
+        print(f"{path:10s}: median {np.median(values):.1f}, best {np.max(values):.1f}, worst {np.min(values):.1f} "
+              f"samples/s over {len(values)} rounds")
+    if len(paths) == 2:
+        ratios = [b / a for a, b in zip(rates["per-sample"], rates["on-device"])]
+        print(f"on-device / per-sample: median {np.median(ratios):.2f}x (rounds: "
+              + ", ".join(f"{r:.2f}" for r in ratios) + ")")
 
 
 if __name__ == "__main__":
