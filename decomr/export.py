@@ -269,9 +269,13 @@ def onnx_parity(model: nn.Module, path: str | os.PathLike, image: torch.Tensor) 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="decomr-export", description=(
         "Export a DecoMR checkpoint to ONNX: image (B, 3, S, S) RGB in [0, 1] -> iuv, camera, location_map, "
-        "vertices. Checks the file with ONNX Runtime against PyTorch unless --no-verify."))
+        "vertices (checked with ONNX Runtime against PyTorch unless --no-verify); and/or rewrite it as a "
+        "standalone checkpoint (--standalone: its UV map embedded, no optimizer state; --half: float16 weights) "
+        "that loads from any folder."))
     parser.add_argument("--checkpoint", required=True, help="checkpoint written by decomr-train")
-    parser.add_argument("--onnx", required=True, help="output .onnx file")
+    parser.add_argument("--onnx", help="output .onnx file")
+    parser.add_argument("--standalone", metavar="OUT.pt", help="output standalone checkpoint")
+    parser.add_argument("--half", action="store_true", help="with --standalone: store the weights in float16")
     parser.add_argument("--opset", type=int, default=DEFAULT_OPSET, help=f"ONNX opset (>= 16, default {DEFAULT_OPSET})")
     parser.add_argument("--uv-map", "--uv", dest="uv_map", help="the UV map file the model was trained with, when it moved")
     parser.add_argument("--no-verify", action="store_true", help="skip the ONNX Runtime parity check")
@@ -283,21 +287,41 @@ def main(argv: list[str] | None = None) -> int:
     from decomr.checkpoint import CheckpointError
     from decomr.predict import PredictError, load_model_for_prediction
 
-    args = build_parser().parse_args(argv)
+    from decomr.checkpoint import standalone_checkpoint
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.onnx and not args.standalone:
+        parser.error("give --onnx OUT.onnx, --standalone OUT.pt or both")
+    if args.half and not args.standalone:
+        parser.error("--half goes with --standalone")
+    result = None
     try:
-        _require("onnx")
-        if not args.no_verify:
-            _require("onnxruntime")
-        out = Path(args.onnx)
-        if out.suffix.lower() != ".onnx":
-            raise ExportError(f"{out}: the output file must end in .onnx")
-        if not out.parent.is_dir() if str(out.parent) else False:
-            raise ExportError(f"output folder does not exist: {out.parent}")
-        model, config = load_model_for_prediction(args.checkpoint, device="cpu", uv_map=args.uv_map)
-        result = export_onnx(model, out, config.model.input_size, opset=args.opset, verify=not args.no_verify)
+        for name in ("onnx", "standalone"):
+            target = getattr(args, name)
+            if target and str(Path(target).parent) and not Path(target).parent.is_dir():
+                raise ExportError(f"output folder does not exist: {Path(target).parent}")
+        if args.standalone:
+            if Path(args.standalone).suffix.lower() != ".pt":
+                raise ExportError(f"{args.standalone}: the standalone checkpoint must end in .pt")
+            load_model_for_prediction(args.checkpoint, device="cpu", uv_map=args.uv_map)  # it must load first
+            written = standalone_checkpoint(args.checkpoint, args.standalone, uv_map=args.uv_map, half=args.half)
+            size = written.stat().st_size / 2**20
+            print(f"wrote {written} ({size:.1f} MB, UV map embedded, {'float16' if args.half else 'float32'} weights)")
+        if args.onnx:
+            _require("onnx")
+            if not args.no_verify:
+                _require("onnxruntime")
+            out = Path(args.onnx)
+            if out.suffix.lower() != ".onnx":
+                raise ExportError(f"{out}: the output file must end in .onnx")
+            model, config = load_model_for_prediction(args.checkpoint, device="cpu", uv_map=args.uv_map)
+            result = export_onnx(model, out, config.model.input_size, opset=args.opset, verify=not args.no_verify)
     except (ExportError, PredictError, CheckpointError, ValueError, FileNotFoundError, PermissionError) as error:
         print(f"decomr-export: error: {error}", file=sys.stderr)
         return 2
+    if result is None:
+        return 0
     print(f"wrote {result.path} (opset {result.opset}, input {result.input_size} px, {result.seconds:.1f} s)")
     if result.max_abs_diff:
         diffs = ", ".join(f"{k} {v:.2e}" for k, v in result.max_abs_diff.items())

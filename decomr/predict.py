@@ -60,7 +60,7 @@ __all__ = [
     "PredictError", "PredictOptions", "CropBox", "CameraTerms", "Prediction", "ImageResult", "PredictSummary",
     "Predictor", "IMAGE_SUFFIXES", "collect_inputs", "load_image", "crop_image", "whole_image_box",
     "box_from_bbox", "person_box", "camera_terms", "render_overlay", "iuv_picture", "texture_from_iuv",
-    "load_model_for_prediction", "find_uv_map", "check_device", "run_prediction", "build_parser", "main",
+    "load_model_for_prediction", "resolve_checkpoint", "find_uv_map", "check_device", "run_prediction", "build_parser", "main",
 ]
 
 log = logging.getLogger(__name__)
@@ -558,16 +558,21 @@ def _normalize(images: torch.Tensor) -> torch.Tensor:
     return (images - mean) / std
 
 
-def load_model_for_prediction(checkpoint: str | os.PathLike, device: str = "cpu", uv_map: str | None = None):
+def load_model_for_prediction(checkpoint: str | os.PathLike | None, device: str = "cpu", uv_map: str | None = None,
+                              template: str | None = None):
     """A trained model in evaluation mode, and its config.
 
     Parameters
     ----------
-    checkpoint : str or PathLike
-        a ``decomr-train`` checkpoint.
+    checkpoint : str, PathLike or None
+        a ``decomr-train`` checkpoint or a released model; None: the model released with the
+        project (:func:`decomr.checkpoint.default_model_path`).
     device : str
     uv_map : str or None
-        the UV map file, when it is no longer where the checkpoint's config says.
+        the UV map file (default: the one embedded in the checkpoint, or for an older
+        checkpoint the file where training left it).
+    template : str or None
+        the body template (default: the one the checkpoint names); checked by hash.
 
     Returns
     -------
@@ -580,16 +585,32 @@ def load_model_for_prediction(checkpoint: str | os.PathLike, device: str = "cpu"
     """
     from decomr.checkpoint import load_model
 
-    path = Path(checkpoint)
-    if not path.is_file():
-        raise PredictError(f"checkpoint not found: {path}")
-    model, config = load_model(path, device=device, uv_map=uv_map)
+    path = resolve_checkpoint(checkpoint)
+    model, config = load_model(path, device=device, uv_map=uv_map, template=template)
     return model.eval(), config
 
 
+def resolve_checkpoint(checkpoint: str | os.PathLike | None) -> Path:
+    """``checkpoint`` as a path, or the released model's when None; a missing file is a
+    :class:`PredictError` that names it."""
+    from decomr.checkpoint import default_model_path
+
+    if checkpoint is None:
+        path = default_model_path()
+        if not path.is_file():
+            raise PredictError(f"no --checkpoint given and the released model is not installed ({path}); "
+                               f"give a checkpoint written by decomr-train")
+        return path
+    path = Path(checkpoint)
+    if not path.is_file():
+        raise PredictError(f"checkpoint not found: {path}")
+    return path
+
+
 def find_uv_map(checkpoint: str | os.PathLike, uv_map: str | None = None) -> Path:
-    """The UV map file a checkpoint was trained with (the same search as
-    ``decomr.checkpoint.load_model``): ``uv_map`` when given."""
+    """The UV map file a version-1 checkpoint was trained with (the same search as
+    ``decomr.checkpoint.load_model``): ``uv_map`` when given. Version-2 checkpoints carry their
+    map (:func:`decomr.checkpoint.checkpoint_uvmap`)."""
     from decomr import checkpoint as checkpoints
 
     if uv_map:
@@ -597,16 +618,17 @@ def find_uv_map(checkpoint: str | os.PathLike, uv_map: str | None = None) -> Pat
     return checkpoints.find_uv_map(checkpoints.load_checkpoint(checkpoint), Path(checkpoint), None)
 
 
-def _template_arrays(config, uv_path: Path) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
+def _template_arrays(checkpoint: Path, uv_map: str | None,
+                     template: str | None) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
     """(joint regressor (J, V) or None, vt (T, 2), ft (F, 3)) of a model's template and UV map."""
-    from uvkit.template import load_template
-    from uvkit.uvmap import load_uvmap
+    from decomr import checkpoint as checkpoints
 
-    template = load_template(config.model.template)
+    data = checkpoints.load_checkpoint(checkpoint)
+    template = checkpoints.checkpoint_template(data, checkpoint, template)
     regressor = template.extras.get("J_regressor_eval") if template.extras else None
     if regressor is None and template.J_regressor is not None:
         regressor = template.joint_regressor_dense()
-    uvmap = load_uvmap(uv_path)
+    uvmap = checkpoints.checkpoint_uvmap(data, checkpoint, uv_map)
     return (None if regressor is None else np.asarray(regressor, dtype=np.float64),
             np.asarray(uvmap.vt, dtype=np.float64), np.asarray(uvmap.ft, dtype=np.int64))
 
@@ -679,11 +701,13 @@ class Predictor:
         self.device = torch.device(device)
 
     @classmethod
-    def from_checkpoint(cls, checkpoint: str | os.PathLike, options: PredictOptions | None = None,
-                        device: str = "cpu", uv_map: str | None = None) -> "Predictor":
-        """Load a checkpoint (:func:`load_model_for_prediction`) into a predictor."""
-        model, config = load_model_for_prediction(checkpoint, device=device, uv_map=uv_map)
-        regressor, vt, ft = _template_arrays(config, find_uv_map(checkpoint, uv_map))
+    def from_checkpoint(cls, checkpoint: str | os.PathLike | None, options: PredictOptions | None = None,
+                        device: str = "cpu", uv_map: str | None = None, template: str | None = None) -> "Predictor":
+        """Load a checkpoint (:func:`load_model_for_prediction`; None: the released model) into a
+        predictor."""
+        path = resolve_checkpoint(checkpoint)
+        model, config = load_model_for_prediction(path, device=device, uv_map=uv_map, template=template)
+        regressor, vt, ft = _template_arrays(path, uv_map, template)
         faces = model.uv_lookup.faces.detach().cpu().numpy()
         return cls(model, faces, config.model.input_size, regressor, vt, ft, options, device)
 
@@ -950,7 +974,8 @@ def build_parser() -> argparse.ArgumentParser:
         "Predict body meshes from images with a trained DecoMR checkpoint. Writes per image the mesh, an "
         "overlay at the image's resolution, the IUV picture and a JSON (cameras, 2D and 3D joints); "
         "optionally a textured mesh and 3D pictures. Exit status 0 only when every image succeeded."))
-    parser.add_argument("--checkpoint", required=True, help="checkpoint written by decomr-train")
+    parser.add_argument("--checkpoint", help="checkpoint written by decomr-train (default: the model released with "
+                        "the project, assets/models/decomr_open_resnet18.pt)")
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="images, folders of images or glob patterns")
     parser.add_argument("--out", required=True, help="output folder (created when missing)")
     parser.add_argument("--bbox", type=_parse_bbox, help="the person's box x,y,w,h in pixels (default: found "
@@ -964,8 +989,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="auto: pyvista offscreen when it can render, else the project's renderer")
     parser.add_argument("--batch-size", type=int, default=8, help="images per forward pass (default 8)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default cpu)")
-    parser.add_argument("--uv-map", "--uv", dest="uv_map", help="the UV map file the model was trained with, when it moved "
-                        "(default: the path stored in the checkpoint; checked by hash)")
+    parser.add_argument("--uv-map", "--uv", dest="uv_map", help="the UV map file the model was trained with (default: "
+                        "the one embedded in the checkpoint, or for an older checkpoint the path it stores; "
+                        "checked by hash)")
+    parser.add_argument("--template", help="the body template (default: the one the checkpoint names; checked by hash)")
     parser.add_argument("--focal-length", type=float, default=DEFAULT_FOCAL_LENGTH,
                         help="focal length in pixels per 224 pixels of crop, for the JSON's perspective terms")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -1011,7 +1038,8 @@ def main(argv: list[str] | None = None) -> int:
                                  batch_size=args.batch_size, focal_length=args.focal_length)
         device = check_device(args.device)
         _prepare_out_dir(Path(args.out))
-        predictor = Predictor.from_checkpoint(args.checkpoint, options, device=device, uv_map=args.uv_map)
+        predictor = Predictor.from_checkpoint(args.checkpoint, options, device=device, uv_map=args.uv_map,
+                                              template=args.template)
     except (PredictError, CheckpointError, ValueError, FileNotFoundError, PermissionError) as error:
         print(f"decomr-predict: error: {error}", file=sys.stderr)
         return 2

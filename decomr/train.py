@@ -44,8 +44,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, default_collate
 
-from decomr.checkpoint import (CheckpointError, build_model, capture_rng_state, check_identity, load_checkpoint,
-                               restore_rng_state, save_checkpoint)
+from decomr.checkpoint import (CheckpointError, build_model, capture_rng_state, check_identity, embed_file,
+                               load_checkpoint, restore_rng_state, save_checkpoint)
 from decomr.config import TrainConfig, config_from_dict, config_to_dict, save_config, validate_config
 from decomr.distributed import (DistributedContext, ShardedBatchSampler, all_true, epoch_seed, init_distributed,
                                 shutdown_distributed)
@@ -386,6 +386,7 @@ class Trainer:
             raise TrainError(f"model.uv_map: no such file {uv_path}")
         self.template = load_template(m.template)
         self.model, self.uv_sha256 = build_model(m, self.template, uv_path)
+        self.uv_file = embed_file(uv_path)  # checkpoints carry their UV map
         self.uv_lookup = self.model.uv_lookup
         self.template_sha256 = self.uv_lookup.template_sha256
         regressor = None
@@ -531,6 +532,7 @@ class Trainer:
             "skipped_samples": self.skipped_samples,
             "uv_sha256": self.uv_sha256,
             "uv_map": str(self.config.model.uv_map),
+            "uv_file": self.uv_file,
             "template_sha256": self.template_sha256,
             "torch_version": str(torch.__version__),
         }

@@ -274,15 +274,17 @@ def _check_template(meta: dict[str, Any], ft: np.ndarray, vt2v: np.ndarray, temp
         raise UVMapError(f"{source}: vt2v[ft] {ft.shape} disagrees with the template's faces {faces.shape}")
 
 
-def load_uvmap(path: str | os.PathLike, template: Any = None) -> UVMap:
+def load_uvmap(path: str | os.PathLike, template: Any = None, source: str | None = None) -> UVMap:
     """Read and check a UV map file.
 
     Parameters
     ----------
-    path : str or PathLike
-        a ``.npz`` written by :meth:`UVMap.save`.
+    path : str, PathLike or binary file object
+        a ``.npz`` written by :meth:`UVMap.save` (or its bytes, e.g. an ``io.BytesIO``).
     template : Template, object with ``.vertices`` (V, 3) and ``.faces`` (F, 3), str, or None
         when given (a template or its sha256), the map must have been built for it.
+    source : str, optional
+        the name messages give the map (default: ``path``).
 
     Returns
     -------
@@ -294,7 +296,7 @@ def load_uvmap(path: str | os.PathLike, template: Any = None) -> UVMap:
         unreadable file, another format or version, a missing key, a wrong shape, dtype or
         index range, or another template; the message names the file and the key.
     """
-    source = str(path)
+    source = source or str(path)
     try:
         archive = np.load(path, allow_pickle=False)
         if not isinstance(archive, np.lib.npyio.NpzFile):
