@@ -1,15 +1,22 @@
 """Left-right symmetry of a template: the mirror plane and a one-to-one mirror permutation.
 
-The permutation maps each vertex to the vertex nearest to its reflection, chosen so that the
-map is one-to-one (a minimum-cost bipartite matching over near neighbours) and an involution
-(``mirror[mirror[i]] == i``). Nearly symmetric templates such as SMPL's (about 3.5 mm mean,
-13 mm max mismatch) pass; a template far from symmetric is refused unless the caller allows it.
+The permutation pairs each vertex with a vertex near its reflection across the fitted plane:
+a minimum-cost one-to-one assignment (a sparse bipartite matching over the nearest neighbours
+of each reflected vertex, never a dense V x V cost) on a cost that is symmetric in the pair,
+so the assignment is an involution (``mirror[mirror[i]] == i``); vertices near the plane may
+stay their own mirror. Real templates are only nearly symmetric (SMPL's: about 3.5 mm mean,
+13 mm max mismatch) and their vertices need not be mutual nearest neighbours of each other's
+reflections: a one-to-one assignment still pairs them correctly where a nearest-neighbour rule
+pairs two vertices with one. A template far from symmetric is refused unless the caller
+allows it.
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.optimize
 import scipy.sparse
 import scipy.sparse.csgraph
 from scipy.spatial import cKDTree
@@ -34,6 +41,12 @@ class Mirror:
         template's units.
     diagonal : float
         bounding-box diagonal of the template, the scale of the tolerances.
+    n_not_mutual : int
+        vertices ``i`` whose pair is not a mutual nearest neighbour (the vertex nearest to the
+        reflection of ``i`` is not ``permutation[i]``, or the reverse): where a
+        nearest-neighbour rule would not be one-to-one.
+    seconds : float
+        time taken to find (or check) the mirror.
     """
 
     permutation: np.ndarray
@@ -41,6 +54,8 @@ class Mirror:
     offset: float
     mismatch: np.ndarray
     diagonal: float
+    n_not_mutual: int = 0
+    seconds: float = 0.0
 
     @property
     def mean_mismatch(self) -> float:
@@ -59,8 +74,19 @@ class Mirror:
         """One line; ``unit_mm`` converts template units to millimetres (1000 for metres)."""
         return (
             f"mirror plane normal {np.round(self.normal, 4).tolist()}, {self.n_self} vertices on the plane, "
-            f"mismatch mean {self.mean_mismatch * unit_mm:.3f} mm, max {self.max_mismatch * unit_mm:.3f} mm"
+            f"mismatch mean {self.mean_mismatch * unit_mm:.3f} mm, max {self.max_mismatch * unit_mm:.3f} mm, "
+            f"{self.n_not_mutual} vertices not mutual nearest neighbours ({self.seconds:.2f} s)"
         )
+
+    def stats(self, unit_mm: float = 1000.0) -> dict:
+        """The mismatch statistics as JSON-ready numbers (millimetres with ``unit_mm``)."""
+        return {
+            "mean_mismatch_mm": self.mean_mismatch * unit_mm,
+            "max_mismatch_mm": self.max_mismatch * unit_mm,
+            "self_vertices": self.n_self,
+            "not_mutual_nearest": self.n_not_mutual,
+            "seconds": self.seconds,
+        }
 
 
 def reflect(points: np.ndarray, normal: np.ndarray, offset: float) -> np.ndarray:
@@ -101,67 +127,199 @@ def _fit_plane(vertices: np.ndarray) -> tuple[np.ndarray, float]:
     return normal, offset
 
 
-def _matching(reflected: np.ndarray, vertices: np.ndarray, tree: cKDTree, scale: float) -> np.ndarray:
-    """One-to-one assignment of each vertex to a vertex near its reflection.
+def _pair_cost(vertices: np.ndarray, reflected: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Symmetric cost of pairing ``a[k]`` with ``b[k]``: ``(|R p_a - p_b| + |R p_b - p_a|) / 2``.
 
-    Mutual nearest neighbours (``i`` nearest to the reflection of ``j`` and the reverse) are
-    paired at once; the few vertices left are assigned by a minimum-cost bipartite matching
-    over their near neighbours.
+    Equal for (a, b) and (b, a), so an optimal assignment is an involution wherever the optimum
+    is unique. For ``a == b`` it is ``|R p_a - p_a|``, twice the distance to the plane: only
+    vertices near the plane stay alone. vertices, reflected : (V, 3) float64; a, b : (N,) int64.
+    """
+    return 0.5 * (np.linalg.norm(reflected[a] - vertices[b], axis=1) + np.linalg.norm(reflected[b] - vertices[a], axis=1))
+
+
+def _mutual_nearest_rounds(vertices: np.ndarray, reflected: np.ndarray, max_rounds: int = 100) -> np.ndarray:
+    """Pair vertices by rounds of mutual nearest neighbours among the vertices still unpaired.
+
+    Each round pairs every free ``i`` and ``j`` whose reflections are each other's nearest free
+    vertex (``i == j``: a vertex on the plane). Cheap (one KD-tree per round, a few rounds for
+    most vertices) and right wherever the template is close to symmetric; the late rounds can
+    pair vertices far apart, which :func:`_refine` then repairs. Returns (V,) int64, -1 for the
+    vertices left unpaired when a round pairs nothing.
     """
     n = len(vertices)
-    _, nearest = tree.query(reflected)
-    mutual = nearest[nearest] == np.arange(n)
-    assignment = np.where(mutual, nearest, -1)
-    rest = np.flatnonzero(~mutual)
-    if len(rest) == 0:
-        return assignment.astype(np.int64)
-    local = cKDTree(vertices[rest])
-    m = len(rest)
-    for k in (8, 16, 32, 64):
-        k = min(k, m)
-        distance, index = local.query(reflected[rest], k=k)
-        distance, index = distance.reshape(m, k), index.reshape(m, k)
-        rows = np.repeat(np.arange(m), k)
-        # an offset keeps exact matches (cost 0) from reading as missing edges
-        cost = distance.ravel() + 1e-9 * scale
-        # symmetric costs: |R p_i - p_j| and |R p_j - p_i| are equal for an exact reflection
-        graph = scipy.sparse.coo_matrix((cost, (rows, index.ravel())), shape=(m, m)).tocsr()
-        graph = graph.maximum(graph.T).tocsr()
-        try:
-            _, columns = scipy.sparse.csgraph.min_weight_full_bipartite_matching(graph)
-        except ValueError:
-            continue
-        assignment[rest] = rest[columns]
-        return assignment.astype(np.int64)
-    raise SymmetryError("no one-to-one mirror matching exists among near neighbours")
-
-
-def _make_involution(permutation: np.ndarray, reflected: np.ndarray, vertices: np.ndarray) -> np.ndarray:
-    """Repair the vertices where ``permutation`` is not an involution, greedily by cost."""
-    n = len(permutation)
-    identity = np.arange(n)
-    bad = np.flatnonzero(permutation[permutation] != identity)
-    if len(bad) == 0:
-        return permutation
-    permutation = permutation.copy()
-    pool = np.asarray(bad)
-    local = cKDTree(vertices[pool])
-    k = min(8, len(pool))
-    distance, index = local.query(reflected[pool], k=k)
-    candidates = sorted(
-        (float(distance[a, b]), int(pool[a]), int(pool[index[a, b]]))
-        for a in range(len(pool))
-        for b in range(k)
-    )
-    free = set(pool.tolist())
-    for _, i, j in candidates:
-        if i in free and j in free:
-            permutation[i], permutation[j] = j, i
-            free.discard(i)
-            free.discard(j)
-    for i in free:  # left without a partner: its own mirror
-        permutation[i] = i
+    permutation = np.full(n, -1, dtype=np.int64)
+    free = np.arange(n, dtype=np.int64)
+    for _ in range(max_rounds):
+        if len(free) == 0:
+            break
+        _, nearest = cKDTree(vertices[free]).query(reflected[free])
+        mutual = nearest[nearest] == np.arange(len(free))
+        if not mutual.any():
+            break
+        permutation[free[mutual]] = free[nearest[mutual]]
+        free = free[~mutual]
     return permutation
+
+
+def _global_assignment(vertices: np.ndarray, reflected: np.ndarray, current: np.ndarray, scale: float) -> np.ndarray:
+    """Minimum-cost one-to-one assignment over candidate pairs (a sparse bipartite matching).
+
+    Candidates of ``i``: the ``tol.mirror_candidates`` vertices nearest to its reflection, taken
+    both ways, ``i`` itself and its ``current`` partner (so the current pairing stays feasible
+    and the optimum is never worse). Cost: the squared symmetric pair cost (it spreads a
+    mismatch over many pairs rather than leave one pair far apart), rounded to integers in
+    units of ``tol.mirror_cost_unit * scale`` (integer costs keep the solver from cycling on
+    ties). Vertices whose current pair is exact keep it. Never a dense V x V cost.
+
+    current : (V,) int64 involution. Returns (V,) int64 (not yet an involution where the
+    optimum is tied: see :func:`_resolve_cycles`).
+    """
+    n = len(vertices)
+    ids = np.arange(n, dtype=np.int64)
+    exact = _pair_cost(vertices, reflected, ids, current) <= tol.mirror_exact * scale
+    free = np.flatnonzero(~exact)
+    if len(free) == 0:
+        return current
+    m = len(free)
+    local = np.full(n, -1, dtype=np.int64)
+    local[free] = np.arange(m)
+    k = min(tol.mirror_candidates, m)
+    _, index = cKDTree(vertices[free]).query(reflected[free], k=k)
+    index = np.asarray(index, dtype=np.int64).reshape(m, k)
+    own = np.arange(m, dtype=np.int64)
+    partner = local[current[free]]
+    rows = np.concatenate([np.repeat(own, k), index.ravel(), own, own, partner])
+    cols = np.concatenate([index.ravel(), np.repeat(own, k), own, partner, own])
+    code = np.unique(rows * m + cols)
+    rows, cols = code // m, code % m
+    cost = np.rint((_pair_cost(vertices, reflected, free[rows], free[cols]) / (tol.mirror_cost_unit * scale)) ** 2)
+    graph = scipy.sparse.csr_matrix((cost + 1.0, (rows, cols)), shape=(m, m))
+    _, columns = scipy.sparse.csgraph.min_weight_full_bipartite_matching(graph)
+    out = current.copy()
+    out[free] = free[np.asarray(columns, dtype=np.int64)]
+    return out
+
+
+def _chunks(points: np.ndarray, size: int) -> list[np.ndarray]:
+    """Split row ids of ``points`` (N, 3) into spatially compact chunks of at most ``size`` rows
+    by recursive median splits along the widest axis. Returns a list of (n_i,) int64 arrays."""
+    out: list[np.ndarray] = []
+    stack = [np.arange(len(points), dtype=np.int64)]
+    while stack:
+        ids = stack.pop()
+        if len(ids) <= size:
+            out.append(ids)
+            continue
+        axis = int(np.argmax(np.ptp(points[ids], axis=0)))
+        order = ids[np.argsort(points[ids, axis], kind="stable")]
+        half = len(order) // 2
+        stack += [order[half:], order[:half]]
+    return out
+
+
+def _group_assignment(vertices: np.ndarray, reflected: np.ndarray, group: np.ndarray) -> np.ndarray:
+    """Optimal one-to-one, involutive re-assignment of the vertices of ``group`` among themselves.
+
+    Dense cost over the group (it is small): the squared symmetric pair cost, which spreads a
+    mismatch over many pairs rather than leave one pair far apart; solved by
+    ``scipy.optimize.linear_sum_assignment``, then made an involution (:func:`_resolve_cycles`).
+    group : (M,) int64. Returns (M,) int64: the new partner of each member (template ids).
+    """
+    m = len(group)
+    a, b = np.meshgrid(np.arange(m), np.arange(m), indexing="ij")
+    cost = _pair_cost(vertices, reflected, group[a.ravel()], group[b.ravel()]).reshape(m, m) ** 2
+    _, columns = scipy.optimize.linear_sum_assignment(cost)
+    columns = _resolve_cycles(np.asarray(columns, dtype=np.int64), np.sqrt(np.diag(cost)),
+                              lambda x, y: np.sqrt(cost[x, y]))
+    return group[columns]
+
+
+def _refine(vertices: np.ndarray, reflected: np.ndarray, permutation: np.ndarray, scale: float,
+            normal: np.ndarray, offset: float) -> np.ndarray:
+    """Repair the pairs whose mismatch stands out, by optimal assignments in their neighbourhood.
+
+    A pair is *suspect* when its mismatch exceeds ``tol.mirror_outlier`` times the median
+    mismatch (and ``tol.mirror_exact`` times ``scale``, the bounding-box diagonal). Each pass gathers the
+    suspects, the vertices nearest to them and to their reflections, and the partners of all
+    of these, and re-assigns that group optimally (:func:`_group_assignment`); the neighbourhood
+    doubles while suspects remain. permutation : (V,) int64 with -1 for unpaired vertices
+    (they become their own mirror first). The groups are re-assigned in chunks of at most
+    ``tol.mirror_group_size`` vertices, split by position folded across the plane ``normal . x =
+    offset``. Returns (V,) int64, an involution.
+    """
+    n = len(vertices)
+    ids = np.arange(n, dtype=np.int64)
+    permutation = np.where(permutation < 0, ids, permutation).astype(np.int64)
+    tree = cKDTree(vertices)
+    k = tol.mirror_neighbourhood
+    for _ in range(tol.mirror_refine_passes):
+        mismatch = np.linalg.norm(reflected - vertices[permutation], axis=1)
+        threshold = max(tol.mirror_outlier * float(np.median(mismatch)), tol.mirror_exact * scale)
+        suspect = np.flatnonzero(mismatch > threshold)
+        if len(suspect) == 0:
+            break
+        kk = min(k, n)
+        _, near_self = tree.query(vertices[suspect], k=kk)
+        _, near_mirror = tree.query(reflected[suspect], k=kk)
+        members = np.unique(np.concatenate([suspect, np.ravel(near_self), np.ravel(near_mirror)]))
+        members = np.unique(np.concatenate([members, permutation[members]]))
+        # chunks closed under the current pairing: split the pairs by a mirror-invariant position
+        lead = members[members <= permutation[members]]
+        folded = np.where((vertices @ normal - offset >= 0)[:, None], vertices, reflected)
+        invariant = 0.5 * (folded[lead] + folded[permutation[lead]])
+        changed = False
+        for chunk in _chunks(invariant, tol.mirror_group_size // 2):
+            group = np.unique(np.concatenate([lead[chunk], permutation[lead[chunk]]]))
+            partners = _group_assignment(vertices, reflected, group)
+            before = np.sum(_pair_cost(vertices, reflected, group, permutation[group]) ** 2)
+            after = np.sum(_pair_cost(vertices, reflected, group, partners) ** 2)
+            if after < before:
+                permutation[group] = partners
+                changed = True
+        if not changed:
+            break
+        k *= 2
+    return permutation
+
+
+def _resolve_cycles(permutation: np.ndarray, self_cost: np.ndarray, pair_cost) -> np.ndarray:
+    """Turn a permutation into an involution along its own cycles.
+
+    A symmetric cost makes the optimal assignment an involution unless the optimum is tied: a
+    cycle ``a -> b -> c -> a`` then costs as much as its reverse. Each cycle longer than two is
+    split into pairs of consecutive members; of the possible splits (two for an even cycle, one
+    per member left alone for an odd one, that member then its own mirror) the cheapest is kept.
+
+    permutation : (V,) int64; self_cost : (V,) float64; pair_cost(a, b) -> (N,) float64 for
+    arrays a, b. Returns (V,) int64, an involution.
+    """
+    n = len(permutation)
+    out = permutation.copy()
+    seen = np.zeros(n, dtype=bool)
+    seen[permutation[permutation] == np.arange(n)] = True
+    for start in np.flatnonzero(~seen):
+        if seen[start]:
+            continue
+        cycle = [int(start)]
+        while int(permutation[cycle[-1]]) != cycle[0]:
+            cycle.append(int(permutation[cycle[-1]]))
+        seen[cycle] = True
+        cycle = np.asarray(cycle, dtype=np.int64)
+        m = len(cycle)
+        link = pair_cost(cycle, np.roll(cycle, -1))      # cost of (cycle[i], cycle[i + 1])
+        best, best_pairs, best_alone = np.inf, None, -1
+        for shift in range(m if m % 2 else 2):
+            order = np.roll(cycle, -shift)
+            links = np.roll(link, -shift)
+            paired = order[: m - m % 2]
+            total = links[0: m - m % 2: 2].sum() + (self_cost[order[-1]] if m % 2 else 0.0)
+            if total < best:
+                best, best_pairs = total, paired.reshape(-1, 2)
+                best_alone = int(order[-1]) if m % 2 else -1
+        out[best_pairs[:, 0]], out[best_pairs[:, 1]] = best_pairs[:, 1], best_pairs[:, 0]
+        if best_alone >= 0:
+            out[best_alone] = best_alone
+    return out
 
 
 def find_mirror(
@@ -189,15 +347,20 @@ def find_mirror(
         the mean mismatch exceeds ``tol.mirror_mean_fraction`` or the largest exceeds
         ``tol.mirror_max_fraction`` of the bounding-box diagonal (unless ``allow_asymmetric``).
     """
+    start = time.perf_counter()
     vertices = np.ascontiguousarray(vertices, dtype=np.float64)
     n = len(vertices)
     diagonal = float(np.linalg.norm(vertices.max(axis=0) - vertices.min(axis=0)))
     normal, offset = _fit_plane(vertices)
     reflected = reflect(vertices, normal, offset)
+    tree = cKDTree(vertices)
     if permutation is None:
-        tree = cKDTree(vertices)
-        permutation = _matching(reflected, vertices, tree, diagonal)
-        permutation = _make_involution(permutation, reflected, vertices)
+        permutation = _mutual_nearest_rounds(vertices, reflected)
+        permutation = np.where(permutation < 0, np.arange(n), permutation)
+        permutation = _global_assignment(vertices, reflected, permutation, diagonal)
+        permutation = _resolve_cycles(permutation, _pair_cost(vertices, reflected, np.arange(n), np.arange(n)),
+                                      lambda a, b: _pair_cost(vertices, reflected, a, b))
+        permutation = _refine(vertices, reflected, permutation, diagonal, normal, offset)
     else:
         permutation = np.asarray(permutation, dtype=np.int64)
         if permutation.shape != (n,) or not np.array_equal(np.sort(permutation), np.arange(n)):
@@ -205,7 +368,10 @@ def find_mirror(
     if not np.array_equal(permutation[permutation], np.arange(n)):
         raise SymmetryError(f"{source}: the mirror permutation is not an involution")
     mismatch = np.linalg.norm(reflected - vertices[permutation], axis=1)
-    mirror = Mirror(permutation, normal, offset, mismatch, diagonal)
+    _, nearest = tree.query(reflected)
+    mutual = (nearest == permutation) & (nearest[permutation] == np.arange(n))
+    mirror = Mirror(permutation, normal, offset, mismatch, diagonal, int((~mutual).sum()),
+                    time.perf_counter() - start)
     too_far = (
         mirror.mean_mismatch > tol.mirror_mean_fraction * diagonal
         or mirror.max_mismatch > tol.mirror_max_fraction * diagonal

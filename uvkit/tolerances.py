@@ -9,6 +9,23 @@ class Tolerances:
     mirror_mean_fraction: float = 0.01
     #: the same for the worst vertex.
     mirror_max_fraction: float = 0.05
+    #: candidate partners per vertex of the mirror assignment: the nearest neighbours of its
+    #: reflection (taken both ways, plus the vertex itself and its first partner).
+    mirror_candidates: int = 12
+    #: unit of the mirror assignment's integer costs, as a fraction of the bounding-box diagonal.
+    mirror_cost_unit: float = 1e-4
+    #: largest group of vertices re-assigned at once after the global assignment (dense).
+    mirror_group_size: int = 400
+    #: a mirror pair is re-assigned when its mismatch exceeds this multiple of the median.
+    mirror_outlier: float = 2.5
+    #: vertices nearest to a suspect pair (and to its reflection) re-assigned with it in the
+    #: first pass; the neighbourhood doubles each pass.
+    mirror_neighbourhood: int = 4
+    #: passes of that local re-assignment.
+    mirror_refine_passes: int = 4
+    #: a mirror mismatch below this fraction of the bounding-box diagonal counts as exact (never
+    #: re-assigned).
+    mirror_exact: float = 1e-6
     #: required symmetry of a symmetrised UV map: |u(i) + u(mirror(i)) - 1| and |v(i) - v(mirror(i))|.
     uv_symmetry: float = 1e-6
     #: relative difference under which two edge lengths or two UV layouts count as exactly
