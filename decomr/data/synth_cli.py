@@ -45,6 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--yaw", default="-180,180", metavar="LOW,HIGH",
                         help="range of the body's yaw in degrees, 0 facing the camera (default -180,180: all around; "
                              "write --yaw=-30,30 when LOW is negative)")
+    parser.add_argument("--plain-appearance", action="store_true",
+                        help="paint people without the front-back cues (faces, hairlines, shoe toes, clothing "
+                             "fronts): the earlier look, for measuring what the cues are worth")
     parser.add_argument("--store-vertices", action="store_true", help="also store (V, 3) vertices per sample")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     parser.add_argument("--no-progress", action="store_true")
@@ -64,8 +67,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.n < 0:
             raise ValueError(f"--n must be >= 0, got {args.n}")
         torch.set_num_threads(max(1, args.threads))
+        from .appearance import AppearanceConfig
+
         config = SyntheticConfig(length=args.n, seed=args.seed, size=args.size,
-                                 pose=PoseConfig(yaw_deg=parse_range(args.yaw, "--yaw")))
+                                 pose=PoseConfig(yaw_deg=parse_range(args.yaw, "--yaw")),
+                                 appearance=AppearanceConfig(front_back_cues=not args.plain_appearance))
         engine = SyntheticRenderer(config, uvmap=args.uv, template=args.template)
     except (ValueError, OSError) as error:
         print(f"decomr-synth: error: {error}", file=sys.stderr)
