@@ -34,7 +34,7 @@ __all__ = [
 ]
 
 #: where training samples come from.
-DATA_SOURCES: tuple[str, ...] = ("synthetic", "shards", "datasets")
+DATA_SOURCES: tuple[str, ...] = ("synthetic", "ondevice", "shards", "datasets")
 #: autocast precision (CUDA only; ignored on CPU).
 AMP_MODES: tuple[str, ...] = ("off", "bf16", "fp16")
 #: which training stages one call runs: CNet alone, end to end, or one then the other.
@@ -108,8 +108,11 @@ class DataConfig:
     Attributes
     ----------
     source : str
-        ``synthetic`` (people rendered on the fly from the open body), ``shards`` (folders
-        written by ``decomr-synth``) or ``datasets`` (the field's ``.npz`` annotation files).
+        ``synthetic`` (people rendered on the fly from the open body, per sample in loader
+        workers), ``ondevice`` (the same kind of people made batch-wise on the training device
+        in the training process, :mod:`decomr.data.ondevice`; ``data.workers`` unused),
+        ``shards`` (folders written by ``decomr-synth``) or ``datasets`` (the field's ``.npz``
+        annotation files).
     paths : list of str
         shard folders or dataset ``.npz`` files (unused for ``synthetic``).
     image_roots : list of str
@@ -130,8 +133,10 @@ class DataConfig:
         scale, rotation, flip and colour augmentation (FACTS section 1).
     yaw : list of float
         ``[low, high]`` yaw range of on-the-fly synthetic people in degrees, 0 facing the camera
-        (``synthetic`` only; default all around; shard folders carry their own range, set by
-        ``decomr-synth --yaw``).
+        (``synthetic`` and ``ondevice``; default all around; shard folders carry their own
+        range, set by ``decomr-synth --yaw``).
+    texture_bank, background_bank : int
+        ``ondevice``: textures painted and backgrounds drawn at start-up, varied per sample.
     """
 
     source: str = field(default="synthetic", metadata=_choices(*DATA_SOURCES))
@@ -144,6 +149,8 @@ class DataConfig:
     workers: int = 4
     augment: bool = True
     yaw: list[float] = field(default_factory=lambda: [-180.0, 180.0])
+    texture_bank: int = 64
+    background_bank: int = 64
 
 
 @dataclass
@@ -479,6 +486,8 @@ def validate_config(config: TrainConfig) -> TrainConfig:
     _require(bool(m.template), "model.template must be 'open' or a template file")
     _require(d.batch_size >= 1, f"data.batch_size must be >= 1, got {d.batch_size}")
     _require(d.workers >= 0, f"data.workers must be >= 0, got {d.workers}")
+    _require(d.texture_bank >= 1 and d.background_bank >= 1,
+             f"data.texture_bank and data.background_bank must be >= 1, got {d.texture_bank}, {d.background_bank}")
     _require(d.samples_per_epoch >= 0, f"data.samples_per_epoch must be >= 0, got {d.samples_per_epoch}")
     _require(len(d.yaw) == 2 and -180.0 <= d.yaw[0] <= d.yaw[1] <= 180.0,
              f"data.yaw must be [low, high] with -180 <= low <= high <= 180 (degrees), got {d.yaw}")

@@ -273,11 +273,14 @@ class _TrainStep(nn.Module):
 
 
 # ---------------------------------------------------------------------------- datasets
-def build_dataset(config: TrainConfig, template: Any, seed: int, symmetric_uv: bool = True) -> Dataset:
+def build_dataset(config: TrainConfig, template: Any, seed: int, symmetric_uv: bool = True,
+                  device: torch.device | str = "cpu") -> Dataset:
     """The training dataset ``config.data`` names (:mod:`decomr.data`).
 
     - ``synthetic``: :class:`decomr.data.SyntheticPeople` with ``data.samples_per_epoch``
       samples rendered on the fly at ``model.input_size`` with the UV map ``model.uv_map``;
+    - ``ondevice``: :class:`decomr.data.ondevice.OnDevicePeople`, the same kind of people made
+      batch-wise on ``device`` in the training process;
     - ``shards``: :class:`decomr.data.SyntheticShards` per folder of ``data.paths``;
     - ``datasets``: :class:`decomr.data.standard.StandardDataset` per annotation file of
       ``data.paths`` (images under ``data.image_roots``, IUV from ``data.prepared``).
@@ -299,10 +302,16 @@ def build_dataset(config: TrainConfig, template: Any, seed: int, symmetric_uv: b
     if augment is not None and not symmetric_uv:
         log.warning("the UV map is not left-right symmetric: augmentation without the horizontal flip")
         augment = data_module.AugmentConfig(flip_probability=0.0)
-    if d.source == "synthetic":
+    if d.source in ("synthetic", "ondevice"):
         synthetic = data_module.SyntheticConfig(length=d.samples_per_epoch or 10000, seed=seed, size=m.input_size,
                                                 pose=PoseConfig(yaw_deg=tuple(d.yaw)))
         try:
+            if d.source == "ondevice":
+                from decomr.data.ondevice import OnDeviceConfig, OnDevicePeople
+
+                options = OnDeviceConfig(texture_bank=d.texture_bank, background_bank=d.background_bank)
+                return OnDevicePeople(synthetic, uvmap=m.uv_map, template=template, augment=augment, options=options,
+                                      device=device)
             return data_module.SyntheticPeople(synthetic, uvmap=m.uv_map, template=template, augment=augment)
         except ValueError as error:
             raise TrainError(f"synthetic data: {error}") from None
@@ -399,7 +408,7 @@ class Trainer:
         self.loss.to(self.device)
 
         self.dataset = dataset if dataset is not None else build_dataset(config, self.template, run.seed,
-                                                                          self.uv_lookup.symmetric)
+                                                                          self.uv_lookup.symmetric, self.device)
         length = len(self.dataset)
         try:
             self.sampler = ShardedBatchSampler(length, config.data.batch_size, seed=run.seed,
@@ -557,10 +566,12 @@ class Trainer:
         weights = dataclasses.asdict(w)
         return LossWeights.stage1(**weights) if stage == 1 else LossWeights(**weights)
 
-    def _loader(self, epoch_id: int, start_step: int) -> DataLoader:
+    def _loader(self, epoch_id: int, start_step: int) -> Iterable[dict[str, Any]]:
         self.sampler.set_epoch(epoch_id, start_step)
         if hasattr(self.dataset, "set_epoch"):  # augmentation stream of the epoch
             self.dataset.set_epoch(epoch_id)
+        if getattr(self.dataset, "makes_batches", False):  # batches made in this process, on the device
+            return self.dataset.batches(self.sampler)
         generator = torch.Generator().manual_seed(epoch_seed(self.config.run.seed, epoch_id) + self.context.rank)
         workers = self.config.data.workers
         return DataLoader(self.dataset, batch_sampler=self.sampler, num_workers=workers, collate_fn=collate_samples,
