@@ -40,7 +40,7 @@ def test_round_trip_through_yaml(tmp_path):
     ("model.variant=both", "valid choices: global, local, global+local, raw-pixels"),
     ("run.amp=fp8", "valid choices: off, bf16, fp16"),
     ("run.stage=3", "valid choices: 1, 2, both"),
-    ("data.source=web", "valid choices: synthetic, shards, datasets"),
+    ("data.source=web", "valid choices: synthetic, ondevice, shards, datasets"),
     ("run.device=tpu", "valid choices: auto, cpu, cuda, cuda:N"),
     ("model.input_size=100", "multiple of 32"),
     ("run.seed=abc", "expected an integer"),
