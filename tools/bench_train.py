@@ -2,7 +2,8 @@
 
 CPU (always): the ResNet-18 model, stage 2 (end to end, every loss), batch 16, 224 px, on
 synthetic people rendered on the fly (``decomr.data.SyntheticPeople``) with ``--workers``
-loader processes; and the same steps on samples held in memory (the model alone).
+loader processes, on people made batch-wise in the training process
+(``data.source=ondevice``), and on samples held in memory (the model alone).
 CUDA (when available): stage 2 of the ResNet-50 model at batch 128 with bf16 autocast, on
 samples held in memory and on the on-the-fly data.
 
@@ -49,13 +50,15 @@ class InMemory(Dataset):
 
 
 def measure(uv: str, backbone: str, batch: int, size: int, steps: int, warmup: int, workers: int, device: str,
-            amp: str, in_memory: bool, out: Path) -> dict:
+            amp: str, in_memory: bool, out: Path, source: str = "synthetic") -> dict:
     """Run ``warmup + steps`` stage-2 steps; return images/s and the data-wait fraction of the
-    timed steps."""
+    timed steps. ``source``: ``synthetic`` (loader workers) or ``ondevice`` (batches made in
+    the training process; their making counts as waiting for data)."""
     total = warmup + steps
     config = load_config(None, [
-        f"model.uv_map={uv}", f"model.backbone={backbone}", f"model.input_size={size}",
-        f"data.batch_size={batch}", f"data.workers={0 if in_memory else workers}",
+        f"model.uv_map={uv}", f"model.backbone={backbone}", f"model.input_size={size}", f"data.source={source}",
+        "optim.mean_location_samples=0",
+        f"data.batch_size={batch}", f"data.workers={0 if in_memory or source == 'ondevice' else workers}",
         f"data.samples_per_epoch={batch * total}", "optim.stage1_epochs=0", "optim.stage2_epochs=1",
         "run.stage=2", f"run.device={device}", f"run.amp={amp}", "run.log_every=1", "run.image_every=0",
         "run.checkpoint_every=0", f"run.max_steps={total}", "run.tensorboard=false", f"run.out_dir={out}",
@@ -90,23 +93,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--workers", type=int, default=2, help="loader processes for the on-the-fly data")
     parser.add_argument("--gpu-batch", type=int, default=128)
+    parser.add_argument("--sources", nargs="+", default=["synthetic", "ondevice"], choices=["synthetic", "ondevice"],
+                        help="on-the-fly data to measure besides the in-memory samples")
     parser.add_argument("--json", help="also write the summary here")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     summary: dict = {"torch": torch.__version__, "threads": torch.get_num_threads()}
     with tempfile.TemporaryDirectory() as folder:
-        for name, in_memory in (("cpu_resnet18_synthetic", False), ("cpu_resnet18_in_memory", True)):
+        rows = [("cpu_resnet18_synthetic", False, "synthetic"), ("cpu_resnet18_ondevice", False, "ondevice"),
+                ("cpu_resnet18_in_memory", True, "synthetic")]
+        for name, in_memory, source in [row for row in rows if row[2] in args.sources or row[1]]:
             result = measure(args.uv, "resnet18", args.batch, args.size, args.steps, args.warmup, args.workers,
-                             "cpu", "off", in_memory, Path(folder) / name)
+                             "cpu", "off", in_memory, Path(folder) / name, source)
             summary[name] = result
             print(f"{name}: batch {args.batch} at {args.size} px: {result['images_per_s']:.2f} img/s, "
                   f"{result['seconds_per_step']:.2f} s/step, {100 * result['data_wait_fraction']:.0f}% waiting for data",
                   flush=True)
         if torch.cuda.is_available():
             summary["gpu"] = torch.cuda.get_device_name()
-            for name, in_memory in (("cuda_resnet50_bf16_in_memory", True), ("cuda_resnet50_bf16_synthetic", False)):
+            rows = [("cuda_resnet50_bf16_in_memory", True, "synthetic"),
+                    ("cuda_resnet50_bf16_synthetic", False, "synthetic"),
+                    ("cuda_resnet50_bf16_ondevice", False, "ondevice")]
+            for name, in_memory, source in [row for row in rows if row[2] in args.sources or row[1]]:
                 result = measure(args.uv, "resnet50", args.gpu_batch, args.size, args.steps, args.warmup,
-                                 args.workers, "cuda", "bf16", in_memory, Path(folder) / name)
+                                 args.workers, "cuda", "bf16", in_memory, Path(folder) / name, source)
                 summary[name] = result
                 print(f"{name}: batch {args.gpu_batch}: {result['images_per_s']:.1f} img/s, "
                       f"{100 * result['data_wait_fraction']:.0f}% waiting for data", flush=True)
