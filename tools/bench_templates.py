@@ -1,7 +1,7 @@
 """Benchmark ``uvkit build-uv`` with its defaults on the test templates and the open body.
 
-For every template (the files of tools/make_test_templates.py, written first when missing and
-their maker is known, and the rigged open body) it builds the map as ``uvkit build-uv`` would,
+For every template (the files of tools/make_test_templates.py, written first when missing, and
+the rigged open body) it builds the map as ``uvkit build-uv`` would,
 then prints one markdown row: vertices, seam edges, flipped triangles, boundary
 self-overlaps, symmetry error, S1 / S2 (hop counts, first UV copy of a seam vertex: the
 ``uvkit compare`` definition), the round trip template -> location map -> vertices at 128 and
@@ -20,6 +20,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+#: the test templates (files written by tools/make_test_templates.py), by letter.
+TEMPLATE_FILES = {
+    "a": ("decimated.obj", "decimated to ~7k vertices, asymmetric triangulation"),
+    "b": ("decimated_noisy.obj", "(a) with vertex noise up to 13 mm"),
+    "c": ("open_body.obj", "the open body as a plain OBJ"),
+    "d": ("decimated_cm_zup.obj", "(a) in cm, Z up, facing -Y"),
+    "e": ("open_body_apose.obj", "the open body in an A-pose"),
+}
 #: the targets of the UV map on every template.
 TARGETS = {"S1": 0.85, "S2": 0.96, "rt128_mean_mm": 2.5, "rt128_max_mm": 30.0, "seconds": 20.0}
 #: the DecoMR paper's map of SMPL, for comparison (Table 1; the released map's round trip).
@@ -94,13 +102,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", help="also write every number to this JSON file")
     args = parser.parse_args(argv)
 
-    import make_test_templates as maker
     from uvkit.errors import UvkitError
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    names = dict(sorted(maker.FILE_NAMES.items()))
-    wanted = args.only.split(",") if args.only else list(names) + ["open"]
+    wanted = args.only.split(",") if args.only else list(TEMPLATE_FILES) + ["open"]
+    unknown = [key for key in wanted if key != "open" and key not in TEMPLATE_FILES]
+    if unknown:
+        parser.error(f"unknown template(s) {unknown}; valid: {', '.join(TEMPLATE_FILES)}, open")
+    if any(not (out / TEMPLATE_FILES[key][0]).exists() for key in wanted if key != "open"):
+        import make_test_templates
+
+        make_test_templates.main(["--out", str(out)])
     print(HEADER)
     print(PAPER_ROW, flush=True)
     results = {}
@@ -108,14 +121,8 @@ def main(argv: list[str] | None = None) -> int:
         if key == "open":
             label, path = "open body (rigged)", "open"
         else:
-            label, path = f"({key}) {names[key]}", out / names[key]
-            if not path.exists() and key in maker.TEMPLATES:
-                try:
-                    maker.TEMPLATES[key](out)
-                except (FileNotFoundError, UvkitError) as error:
-                    results[key] = {"error": f"cannot make it: {error}"}
-                    print(format_row(label, results[key]), flush=True)
-                    continue
+            name, what = TEMPLATE_FILES[key]
+            label, path = f"({key}) {name}: {what}", out / name
             if not path.exists():
                 results[key] = {"error": f"{path} is missing"}
                 print(format_row(label, results[key]), flush=True)
