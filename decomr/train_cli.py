@@ -53,6 +53,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.print_config:
         sys.stdout.write(config_to_yaml(config))
         return 0
+    from decomr.cpu_memory import keep_freed_memory
+
+    keep_freed_memory()  # batches of the same sizes reuse freed memory (no fresh page faults)
     rank = int(os.environ.get("RANK", "0"))
     logging.basicConfig(level=logging.INFO if rank == 0 else logging.WARNING,
                         format=f"%(asctime)s [rank {rank}] %(levelname)s %(message)s" if rank or

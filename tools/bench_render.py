@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from decomr.cpu_memory import keep_freed_memory
 from decomr.render import Renderer, WeakPerspectiveCamera, smpl_to_camera_axes
 from decomr.render.reference import reference_fragments
 
@@ -93,7 +94,11 @@ def main() -> None:
                              "machine's load)")
     parser.add_argument("--baseline", default=None, metavar="REF",
                         help="git revision whose decomr/render is timed alongside, interleaved")
+    parser.add_argument("--default-malloc", action="store_true",
+                        help="leave glibc's allocator as it is (default: keep freed memory, decomr.cpu_memory)")
     args = parser.parse_args()
+    if not args.default_malloc:
+        keep_freed_memory()
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.clock == "cpu" and torch.get_num_threads() != 1:

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from decomr.cpu_memory import keep_freed_memory
 from decomr.data import AugmentConfig, SyntheticConfig, SyntheticPeople
 from decomr.data.ondevice import OnDeviceSynthetic
 from uvkit.uvmap import load_uvmap
@@ -72,7 +73,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--device", default="cpu", help="device of the on-device path")
     parser.add_argument("--only", choices=PATHS, default=None, help="measure one path only")
+    parser.add_argument("--default-malloc", action="store_true",
+                        help="leave glibc's allocator as it is (default: keep freed memory, decomr.cpu_memory)")
     args = parser.parse_args()
+    if not args.default_malloc:
+        keep_freed_memory()  # inherited by the loader workers
     uvmap = load_uvmap(args.uv) if args.uv else None
     symmetric = uvmap is not None and bool(np.all(uvmap.vt_mirror >= 0))
     augment = AugmentConfig() if symmetric else AugmentConfig(flip_probability=0.0)

@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from decomr.config import load_config  # noqa: E402
+from decomr.cpu_memory import keep_freed_memory  # noqa: E402
 from decomr.train import Trainer  # noqa: E402
 
 
@@ -96,7 +97,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sources", nargs="+", default=["synthetic", "ondevice"], choices=["synthetic", "ondevice"],
                         help="on-the-fly data to measure besides the in-memory samples")
     parser.add_argument("--json", help="also write the summary here")
+    parser.add_argument("--default-malloc", action="store_true",
+                        help="leave glibc's allocator as it is (default: keep freed memory, decomr.cpu_memory)")
     args = parser.parse_args(argv)
+    if not args.default_malloc:
+        keep_freed_memory()
     logging.basicConfig(level=logging.WARNING)
     summary: dict = {"torch": torch.__version__, "threads": torch.get_num_threads()}
     with tempfile.TemporaryDirectory() as folder:

@@ -291,6 +291,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--uv", default=str(ROOT / "assets" / "open_body_uv.npz"), help="UV map file")
     parser.add_argument("--skip-tests", action="store_true")
     args = parser.parse_args(argv)
+    from decomr.cpu_memory import keep_freed_memory
+
+    keep_freed_memory()
     started = time.perf_counter()
     deadline = started + args.budget
     args.out.mkdir(parents=True, exist_ok=True)

@@ -53,6 +53,7 @@ from torch import nn
 
 from uvkit.parts import MIRROR_JOINTS, NUM_JOINTS, PARENTS
 
+from ..render.shading import face_values_at_hits, iuv_from_hits
 from .appearance import HAIR, SHIRT, SHOES, SKIN, TROUSERS, BackgroundSampler, TexturePainter
 from .augment import AugmentConfig
 from .poses import JOINT_LIMITS, KEY_POSES, UPPER_BODY
@@ -222,9 +223,12 @@ class BatchedSkinning(nn.Module):
         # x -> R_j (x - J_j) + posed_j per joint; blended per vertex by the skinning weights
         shift = posed - (world @ joints[..., None])[..., 0]
         transforms = torch.cat([world.reshape(batch, NUM_JOINTS, 9), shift], dim=2)  # (B, 24, 12)
-        blended = torch.matmul(self.weights, transforms)  # (B, V, 12)
-        rotation = blended[..., :9].reshape(batch, n_vertices, 3, 3)
-        out = (rotation @ vertices[..., None])[..., 0] + blended[..., 9:]
+        blended = torch.matmul(self.weights, transforms).permute(2, 0, 1)  # (12, B, V)
+        x, y, z = vertices.permute(2, 0, 1)
+        # row k of each vertex's 3 x 3 blend times the vertex, plus the blended shift (no tiny bmm)
+        out = torch.stack([torch.addcmul(torch.addcmul(torch.addcmul(blended[9 + k], blended[3 * k], x),
+                                                       blended[3 * k + 1], y), blended[3 * k + 2], z)
+                           for k in range(3)], dim=-1)
         return out, posed
 
 
@@ -452,11 +456,12 @@ class OnDeviceSynthetic(nn.Module):
         camera = PerspectiveCamera(focal_length=focal, principal_point=torch.full((n, 2), size / 2.0, device=device),
                                    translation=translation, image_size=size)
 
-        fragments = self.renderer.rasterize(vertices, camera)
-        iuv = self.renderer.iuv(fragments)
+        fragments = self.renderer.rasterize(vertices, camera, dense=False)
+        hit, uv = face_values_at_hits(fragments, self.renderer.face_uv)
+        iuv = iuv_from_hits(hit, uv, n, size, size)
         parts = self.renderer.parts(fragments)
         # the augmentation's colour scale is folded into the background and the lit albedo
-        image = self._shade(fragments, iuv, texture_id.to(device), flip.to(device), region_gain.to(device),
+        image = self._shade(fragments, hit, uv, texture_id.to(device), flip.to(device), region_gain.to(device),
                             region_order.to(device), light.to(device), ambient.to(device), diffuse.to(device),
                             background, colour)
 
@@ -510,19 +515,17 @@ class OnDeviceSynthetic(nn.Module):
         order[:, [SHIRT, TROUSERS, SHOES]] = torch.where(swap, new_order, torch.zeros_like(new_order))
         return gain, order
 
-    def _shade(self, fragments, iuv: torch.Tensor, texture_id: torch.Tensor, flip: torch.Tensor,
+    def _shade(self, fragments, hit: torch.Tensor, uv: torch.Tensor, texture_id: torch.Tensor, flip: torch.Tensor,
                region_gain: torch.Tensor, region_order: torch.Tensor, light: torch.Tensor, ambient: torch.Tensor,
                diffuse: torch.Tensor, background: "_BackgroundDraw", colour: torch.Tensor) -> torch.Tensor:
         """(n, 3, S, S) image in [0, 1]: the background with the lit, textured body at the covered
         pixels, both times the per-sample channel scale ``colour`` (n, 3) (CPU)."""
-        n, _, size, _ = iuv.shape
+        n, size, _ = fragments.face_ids.shape
         n_pixels = size * size
-        hit = fragments.covered()
+        device = hit.device
         sample = torch.div(hit, n_pixels, rounding_mode="floor")
-        flat_iuv = iuv.view(n, 3, n_pixels)
         pixel = hit - sample * n_pixels
-        u = flat_iuv[:, 1].reshape(-1).index_select(0, hit)
-        v = flat_iuv[:, 2].reshape(-1).index_select(0, hit)
+        u, v = uv.unbind(1)
         u = torch.where(flip.index_select(0, sample), 1.0 - u, u)
         albedo, region = self._sample_texture(texture_id.index_select(0, sample), u, v)
         key = sample * _REGIONS + region
@@ -540,8 +543,8 @@ class OnDeviceSynthetic(nn.Module):
         lambert = (normal * toward).sum(-1).clamp_(min=0.0)
         shade = ambient.index_select(0, sample) + diffuse.index_select(0, sample) * lambert
         lit = (albedo * shade[:, None]).clamp_(0.0, 1.0)
-        lit = lit.mul_(colour.to(iuv.device).index_select(0, sample)).clamp_(0.0, 1.0)
-        image = background.render(self.backgrounds, n, size, iuv.device, colour).reshape(-1)
+        lit = lit.mul_(colour.to(device).index_select(0, sample)).clamp_(0.0, 1.0)
+        image = background.render(self.backgrounds, n, size, device, colour).reshape(-1)
         index = (sample * (3 * n_pixels) + pixel)[None] + torch.arange(0, 3 * n_pixels, n_pixels,
                                                                         device=hit.device)[:, None]
         image.index_copy_(0, index.reshape(-1), lit.t().reshape(-1))

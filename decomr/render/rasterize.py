@@ -50,11 +50,12 @@ class Fragments:
     ----------
     face_ids : (B, H, W) int64 tensor
         covering face per pixel (index into the mesh's faces), -1 on background.
-    bary : (B, H, W, 3) float tensor
+    bary : (B, H, W, 3) float tensor or None
         barycentric weights of the face's three corners (perspective-correct for a
-        perspective camera); 0 on background.
-    depth : (B, H, W) float tensor
-        depth of the surface at the pixel centre (smaller is nearer); 0 on background.
+        perspective camera); 0 on background. None when rasterized with ``dense=False``.
+    depth : (B, H, W) float tensor or None
+        depth of the surface at the pixel centre (smaller is nearer); 0 on background. None
+        when rasterized with ``dense=False``.
     mask : (B, H, W) bool tensor
         ``face_ids >= 0``.
     view_vertices : (B, V, 3) float tensor
@@ -65,6 +66,10 @@ class Fragments:
         flat indices into ``(B, H, W)`` (row-major) of the covered pixels, ascending: what
         the shading functions read instead of searching the mask again (None: derived from
         ``mask`` when needed).
+    hit_bary : (N, 3) float tensor or None
+        the barycentrics at ``hit`` (what ``bary`` holds there).
+    hit_depth : (N,) float tensor or None
+        the depth at ``hit``.
     """
 
     face_ids: torch.Tensor
@@ -74,6 +79,8 @@ class Fragments:
     view_vertices: torch.Tensor
     camera_vertices: torch.Tensor
     hit: torch.Tensor | None = None
+    hit_bary: torch.Tensor | None = None
+    hit_depth: torch.Tensor | None = None
 
     @property
     def image_size(self) -> tuple[int, int]:
@@ -84,6 +91,12 @@ class Fragments:
         if self.hit is not None:
             return self.hit
         return torch.nonzero(self.face_ids.reshape(-1) >= 0).squeeze(1)
+
+    def bary_at(self, hit: torch.Tensor) -> torch.Tensor:
+        """(N, 3) barycentrics at the covered pixels ``hit`` (from :meth:`covered`)."""
+        if self.hit_bary is not None and hit is self.hit:
+            return self.hit_bary
+        return self.bary.reshape(-1, 3).index_select(0, hit)
 
 
 def check_faces(faces: torch.Tensor, n_vertices: int | None = None) -> None:
@@ -347,7 +360,7 @@ def _splat_enumerated(zbuffer: torch.Tensor, per_face: torch.Tensor, face: torch
 
 
 def rasterize(vertices: torch.Tensor, faces: torch.Tensor, image_size: int | tuple[int, int],
-              camera: Camera | None = None, cull_backfaces: bool = True) -> Fragments:
+              camera: Camera | None = None, cull_backfaces: bool = True, dense: bool = True) -> Fragments:
     """Rasterize a batch of meshes sharing one face list.
 
     Parameters
@@ -361,6 +374,9 @@ def rasterize(vertices: torch.Tensor, faces: torch.Tensor, image_size: int | tup
     camera : WeakPerspectiveCamera, PerspectiveCamera or None
     cull_backfaces : bool
         skip faces seen from behind (right for closed meshes; turn off for open surfaces).
+    dense : bool
+        also write the (B, H, W, 3) barycentric and (B, H, W) depth images; False leaves them
+        None (the values at the covered pixels are in ``hit_bary``, ``hit_depth``).
 
     Returns
     -------
@@ -403,6 +419,10 @@ def rasterize(vertices: torch.Tensor, faces: torch.Tensor, image_size: int | tup
     hit = torch.cat(hits) if len(hits) > 1 else hits[0]
     bary_hit = torch.cat(bary_hits) if len(hits) > 1 else bary_hits[0]
     depth_hit = torch.cat(depth_hits) if len(hits) > 1 else depth_hits[0]
+    face_ids = face_ids.view(batch, height, width)
+    if not dense:
+        return Fragments(face_ids=face_ids, bary=None, depth=None, mask=face_ids >= 0, view_vertices=view,
+                         camera_vertices=camera_vertices, hit=hit, hit_bary=bary_hit, hit_depth=depth_hit)
     bary = torch.zeros(batch * n_pixels * 3, dtype=screen.dtype, device=screen.device)
     depth = torch.zeros(batch * n_pixels, dtype=screen.dtype, device=screen.device)
     # flat (1-D) writes: index_copy of rows of 3 is many times slower on CPU
@@ -413,7 +433,6 @@ def rasterize(vertices: torch.Tensor, faces: torch.Tensor, image_size: int | tup
     else:  # in place: no second copy of the images
         bary.index_copy_(0, bary_index, bary_hit.reshape(-1))
         depth.index_copy_(0, hit, depth_hit)
-    face_ids = face_ids.view(batch, height, width)
     return Fragments(
         face_ids=face_ids,
         bary=bary.view(batch, height, width, 3),
@@ -422,6 +441,8 @@ def rasterize(vertices: torch.Tensor, faces: torch.Tensor, image_size: int | tup
         view_vertices=view,
         camera_vertices=camera_vertices,
         hit=hit,
+        hit_bary=bary_hit,
+        hit_depth=depth_hit,
     )
 
 

@@ -103,9 +103,9 @@ class Renderer(nn.Module):
     def has_parts(self) -> bool:
         return self.face_parts.numel() > 0
 
-    def rasterize(self, vertices: torch.Tensor, camera: Camera | None = None) -> Fragments:
+    def rasterize(self, vertices: torch.Tensor, camera: Camera | None = None, dense: bool = True) -> Fragments:
         """(B, V, 3) float vertices -> Fragments (see :func:`decomr.render.rasterize`)."""
-        return rasterize(vertices, self.faces, self.image_size, camera, self.cull_backfaces)
+        return rasterize(vertices, self.faces, self.image_size, camera, self.cull_backfaces, dense)
 
     def iuv(self, fragments: Fragments) -> torch.Tensor:
         """(B, 3, H, W) float IUV image."""

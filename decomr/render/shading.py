@@ -26,6 +26,8 @@ __all__ = [
     "render_rgb",
     "vertex_normals",
     "face_parts_from_vertex_parts",
+    "face_values_at_hits",
+    "iuv_from_hits",
 ]
 
 
@@ -89,7 +91,7 @@ def interpolate_face_attributes(fragments: Fragments, face_attributes: torch.Ten
     else:
         sample = torch.div(hit, height * width, rounding_mode="floor")
         corner_values = face_attributes.reshape(batch * n_faces, 3, dim).index_select(0, face + sample * n_faces)
-    bary = fragments.bary.reshape(-1, 3).index_select(0, hit).to(corner_values.dtype)
+    bary = fragments.bary_at(hit).to(corner_values.dtype)
     # Three products instead of a sum over the corner axis (a size-3 reduction is slow on CPU).
     values = (corner_values[:, 0] * bary[:, 0:1] + corner_values[:, 1] * bary[:, 1:2]
               + corner_values[:, 2] * bary[:, 2:3])
@@ -101,15 +103,37 @@ def interpolate_face_attributes(fragments: Fragments, face_attributes: torch.Ten
     return out.view(batch, height, width, dim)
 
 
-def _face_values_at_hits(fragments: Fragments, face_attributes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(N,) int64 covered pixels and (N, D) attributes blended there, for (F, 3, D) attributes."""
+def face_values_at_hits(fragments: Fragments, face_attributes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-corner attributes blended at the covered pixels only.
+
+    face_attributes : (F, 3, D) float tensor. Returns the covered pixels ``hit`` (N,) int64 (flat
+    indices into (B, H, W)) and the blended values (N, D).
+    """
     hit = fragments.covered()
     face = fragments.face_ids.reshape(-1).index_select(0, hit)
-    corner_values = face_attributes.index_select(0, face)  # (N, 3, D)
-    bary = fragments.bary.reshape(-1, 3).index_select(0, hit).to(corner_values.dtype)
+    n_faces, _, dim = face_attributes.shape
+    # one flat gather of the 3 D corner values per pixel (row gathers of small rows are slow on CPU)
+    flat = (face[:, None] * (3 * dim) + torch.arange(3 * dim, device=face.device)).view(-1)
+    corner_values = face_attributes.reshape(-1).index_select(0, flat).view(-1, 3, dim)
+    bary = fragments.bary_at(hit).to(corner_values.dtype)
     values = (corner_values[:, 0] * bary[:, 0:1] + corner_values[:, 1] * bary[:, 1:2]
               + corner_values[:, 2] * bary[:, 2:3])
     return hit, values
+
+
+def iuv_from_hits(hit: torch.Tensor, uv: torch.Tensor, batch: int, height: int, width: int) -> torch.Tensor:
+    """(B, 3, H, W) IUV image from (N, 2) ``uv`` at the covered pixels ``hit`` (flat indices
+    into (B, H, W)): mask 1 and (u, v) there, 0 elsewhere."""
+    n_pixels = height * width
+    channel0 = hit + torch.div(hit, n_pixels, rounding_mode="floor") * (2 * n_pixels)
+    iuv = torch.zeros(batch * 3 * n_pixels, dtype=uv.dtype, device=uv.device)
+    iuv.index_fill_(0, channel0, 1.0)
+    index = torch.cat([channel0 + n_pixels, channel0 + 2 * n_pixels])
+    if uv.requires_grad:
+        iuv = iuv.index_copy(0, index, uv.t().reshape(-1))
+    else:  # in place: no second copy of the image
+        iuv.index_copy_(0, index, uv.t().reshape(-1))
+    return iuv.view(batch, 3, height, width)
 
 
 def render_iuv(fragments: Fragments, vt: torch.Tensor, ft: torch.Tensor) -> torch.Tensor:
@@ -141,18 +165,9 @@ def iuv_from_face_uv(fragments: Fragments, face_uv: torch.Tensor) -> torch.Tenso
     flat_ids = fragments.face_ids.reshape(-1)
     if flat_ids.numel() and int(flat_ids.max()) >= face_uv.shape[0]:
         raise ValueError(f"fragments reference faces beyond the {face_uv.shape[0]} rows of face_uv")
-    hit, uv = _face_values_at_hits(fragments, face_uv.to(fragments.bary.dtype))  # (N, 2)
-    # one write of mask, u, v at the covered pixels of a zero image
-    n_pixels = height * width
-    channel0 = hit + torch.div(hit, n_pixels, rounding_mode="floor") * (2 * n_pixels)
-    iuv = torch.zeros(batch * 3 * n_pixels, dtype=uv.dtype, device=uv.device)
-    iuv.index_fill_(0, channel0, 1.0)
-    index = torch.cat([channel0 + n_pixels, channel0 + 2 * n_pixels])
-    if uv.requires_grad:
-        iuv = iuv.index_copy(0, index, uv.t().reshape(-1))
-    else:  # in place: no second copy of the image
-        iuv.index_copy_(0, index, uv.t().reshape(-1))
-    return iuv.view(batch, 3, height, width)
+    dtype = fragments.hit_bary.dtype if fragments.bary is None else fragments.bary.dtype
+    hit, uv = face_values_at_hits(fragments, face_uv.to(dtype))  # (N, 2)
+    return iuv_from_hits(hit, uv, batch, height, width)
 
 
 def render_parts(fragments: Fragments, face_parts: torch.Tensor) -> torch.Tensor:
