@@ -181,3 +181,18 @@ def test_training_source_wrapper(body):
     assert [len(b["image"]) for b in batches] == [2, 3]
     with pytest.raises(IndexError):
         people[40]
+
+
+@pytest.mark.parametrize("device", [pytest.param("cuda", marks=pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="CUDA not available"))])
+def test_on_cuda_the_same_scenes_as_on_the_cpu(body, device):
+    """The draws come from a CPU generator: CUDA renders the same people up to float rounding."""
+    cpu = OnDeviceSynthetic(config(), uvmap=projection_uvmap(), body=body, augment=AugmentConfig(), options=OPTIONS)
+    gpu = OnDeviceSynthetic(config(), uvmap=projection_uvmap(), template=open_template(), augment=AugmentConfig(),
+                            options=OPTIONS, device=device)
+    ours, theirs = gpu.batch([0, 1, 2, 3]), cpu.batch([0, 1, 2, 3])
+    assert all(value.device.type == "cuda" for value in ours.values())
+    assert float((ours["mask"].cpu() == theirs["mask"]).float().mean()) >= 0.99
+    torch.testing.assert_close(ours["joints3d"].cpu(), theirs["joints3d"], atol=1e-4, rtol=0)
+    torch.testing.assert_close(ours["camera"].cpu(), theirs["camera"], atol=1e-3, rtol=1e-4)
+    assert float((ours["image"].cpu() - theirs["image"]).abs().mean()) < 0.02
