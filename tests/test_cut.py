@@ -78,3 +78,37 @@ def test_unknown_preset_lists_valid_ones():
         cut.cut_template(mesh.vertices, mesh.faces, mesh.mirror, seams="everything")
     with pytest.raises(UvkitError, match="valid choices: tip, fingers"):
         cut.seam_config(cut.SeamConfig("mine", hands="palms"))
+
+
+def _asymmetric_figure(fraction=0.3, seed=2, noise=0.003):
+    """The stick figure with a share of its left edges flipped and noise on its left vertices:
+    the vertex mirror stays, the faces no longer mirror."""
+    mesh = shapes.stick_figure(1)
+    left = mesh.vertices[:, 0] > 1e-9
+    faces = shapes.flip_edges(mesh.vertices, mesh.faces, left, fraction, seed=seed)
+    V = mesh.vertices + np.random.default_rng(seed).uniform(-noise, noise, mesh.vertices.shape) * left[:, None]
+    return mesh, V, faces
+
+
+def test_flip_edges_breaks_face_symmetry_only():
+    mesh, V, faces = _asymmetric_figure()
+    cut.check_closed_genus0(V, faces)
+    assert np.sum(cut.face_mirror(faces, mesh.mirror) < 0) > 100
+    assert np.array_equal(np.sort(np.unique(faces)), np.arange(len(V)))
+
+
+def test_asymmetric_triangulation_is_cut_symmetrically():
+    mesh, V, faces = _asymmetric_figure()
+    c = cut.cut_template(V, faces, mesh.mirror, mesh.parts)
+    T = len(c.vt2v)
+    assert np.array_equal(c.vt_mirror[c.vt_mirror], np.arange(T))
+    assert np.array_equal(c.vt2v[c.vt_mirror], mesh.mirror[c.vt2v])
+    seam = {tuple(e) for e in c.seam_edges.tolist()}
+    assert seam == {tuple(sorted(e)) for e in mesh.mirror[c.seam_edges].tolist()}
+    # every seam edge is mirror consistent; copies pair up per seam vertex
+    edges = np.unique(np.sort(np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]]), axis=1), axis=0)
+    consistent = cut.mirror_consistent_edges(edges, mesh.mirror, len(V))
+    assert not consistent.all()
+    assert seam <= {tuple(e) for e in edges[consistent].tolist()}
+    copies = np.bincount(c.vt2v, minlength=len(V))
+    assert np.array_equal(copies, copies[mesh.mirror])

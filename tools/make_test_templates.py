@@ -2,6 +2,12 @@
 
 From the open body (assets/open_body.npz):
 
+- ``a``: decimated by quadric edge collapse to about 7,000 vertices, then 10 % of the edges on
+  the body's left flipped in each of 3 rounds (:func:`uvkit.shapes.flip_edges`): an irregular
+  triangulation that is not mirror symmetric (about 45 % of the faces have no mirror image),
+  while left and right keep matching vertices (within about 18 mm);
+- ``b``: (a) with independent uniform noise of up to 13 mm per axis on every vertex;
+- ``c``: the open body at full resolution;
 - ``d``: the decimated body (template ``a``) in centimetres, Z up and facing -Y (the frame of
   Blender and of the ``anny`` package), as an OBJ;
 - ``e``: the open body posed through its rig into an A-pose (both arms lowered 45 degrees at
@@ -22,12 +28,24 @@ import numpy as np
 
 #: file names of the templates, by letter.
 FILE_NAMES = {
+    "a": "a_decimated.obj",
+    "b": "b_decimated_noisy.obj",
+    "c": "c_open_body.obj",
     "d": "d_decimated_cm_zup.obj",
     "e": "e_apose.obj",
 }
 #: the decimated body (template ``a``) that ``d`` is made from, in the output folder, unless
 #: ``FILE_NAMES`` names it.
 DECIMATED_NAME = "a_decimated.obj"
+
+#: faces of the decimated body (a): about 7,000 vertices.
+DECIMATED_FACES = 14000
+#: share of the left side's edges flipped per round in (a).
+FLIP_FRACTION = 0.1
+#: largest noise per axis of (b), metres.
+NOISE_M = 0.013
+#: seed of the flips and of the noise.
+SEED = 0
 
 #: canonical (+Y up, +Z front) to a Z-up file facing -Y: file = canonical @ TO_Z_UP.T
 TO_Z_UP = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
@@ -46,6 +64,44 @@ def write_obj(path: Path, vertices: np.ndarray, faces: np.ndarray, digits: int =
     lines = [fmt.format(*row) for row in np.asarray(vertices, dtype=np.float64).tolist()]
     lines += [f"f {a} {b} {c}" for a, b, c in (np.asarray(faces, dtype=np.int64) + 1).tolist()]
     atomic.write_text(path, "\n".join(lines) + "\n")
+
+
+def decimated_body() -> tuple[np.ndarray, np.ndarray]:
+    """Template (a) as arrays: (V, 3) float64 and (F, 3) int64."""
+    from uvkit.param import decimate
+    from uvkit.shapes import flip_edges
+    from uvkit.template import load_template
+
+    body = load_template("open")
+    V, F = decimate(body.vertices, body.faces, DECIMATED_FACES)
+    return V, flip_edges(V, F, V[:, 0] > 0, FLIP_FRACTION, seed=SEED)
+
+
+def template_a(out: Path) -> Path:
+    """(a): the decimated body with a triangulation that is not mirror symmetric."""
+    V, F = decimated_body()
+    path = out / FILE_NAMES["a"]
+    write_obj(path, V, F)
+    return path
+
+
+def template_b(out: Path) -> Path:
+    """(b): (a) with independent noise of up to 13 mm per axis on every vertex."""
+    V, F = decimated_body()
+    noisy = V + np.random.default_rng(SEED).uniform(-NOISE_M, NOISE_M, size=V.shape)
+    path = out / FILE_NAMES["b"]
+    write_obj(path, noisy, F)
+    return path
+
+
+def template_c(out: Path) -> Path:
+    """(c): the open body as a plain OBJ at full resolution."""
+    from uvkit.template import load_template
+
+    body = load_template("open")
+    path = out / FILE_NAMES["c"]
+    write_obj(path, body.vertices, body.faces)
+    return path
 
 
 def template_d(out: Path) -> Path:
@@ -87,6 +143,9 @@ def template_e(out: Path) -> Path:
 
 #: the function writing each template, by letter.
 TEMPLATES = {
+    "a": template_a,
+    "b": template_b,
+    "c": template_c,
     "d": template_d,
     "e": template_e,
 }

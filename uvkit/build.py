@@ -100,6 +100,7 @@ def build_uv(
         "stats": unwrap.stats,
         "mirror_mean_mismatch": mirror.mean_mismatch,
         "mirror_max_mismatch": mirror.max_mismatch,
+        "mirror": mirror.stats(),
         "seam_edges": int(len(unwrap.cut.seam_edges)),
         "landmarks": landmarks.as_dict(),
         "libigl_version": libigl_version(),

@@ -281,6 +281,20 @@ def _local_maxima(dist: np.ndarray, candidates: np.ndarray, adjacency: sp.csr_ma
     return chosen
 
 
+def mirror_consistent_edges(edges: np.ndarray, mirror: np.ndarray, n: int) -> np.ndarray:
+    """Which edges map onto edges under the vertex mirror.
+
+    edges : (E, 2) int64 unique, sorted pairs; mirror : (V,) int64. Returns (E,) bool. On an
+    exactly symmetric triangulation every edge is consistent; where the faces do not mirror
+    (a different diagonal on each side) some are not, and a seam must avoid them.
+    """
+    code = np.sort(edges[:, 0] * n + edges[:, 1])
+    mirrored = np.sort(mirror[edges], axis=1)
+    mcode = mirrored[:, 0] * n + mirrored[:, 1]
+    pos = np.minimum(np.searchsorted(code, mcode), len(code) - 1)
+    return code[pos] == mcode
+
+
 def build_seams(V: np.ndarray, F: np.ndarray, mirror: np.ndarray, parts: np.ndarray,
                 seams: str | SeamConfig = DEFAULT_SEAMS) -> tuple[np.ndarray, dict]:
     """The symmetric seam tree of a template.
@@ -314,9 +328,17 @@ def build_seams(V: np.ndarray, F: np.ndarray, mirror: np.ndarray, parts: np.ndar
     adjacency = _graph(n, edges, np.ones(len(edges)))
 
     midline = mirror == np.arange(n)
-    left = ~midline & (V[:, 0] > 0)
-    if np.any(V[mirror[left], 0] >= 0):
-        raise CutError("the mirror permutation does not map the body's left (+x) onto its right (-x)")
+    # the body's left: the member of each pair with the larger x (ties by vertex id), so that
+    # the mirror maps the left exactly onto the right even where noise moves a vertex across x = 0
+    x, xm = V[:, 0], V[mirror, 0]
+    left = ~midline & ((x > xm) | ((x == xm) & (np.arange(n) < mirror)))
+    wrong_side = np.mean(x[left] <= 0) if left.any() else 0.0
+    if wrong_side > 0.1:
+        raise CutError(f"the mirror permutation does not map the body's left (+x) onto its right (-x): "
+                       f"{wrong_side:.0%} of the left members of its pairs lie at x <= 0")
+    # seams follow mirror-consistent edges only: (a, b) whose mirror (m(a), m(b)) is an edge too,
+    # so that the mirrored vertex path is a path along edges even where the faces do not mirror
+    consistent = mirror_consistent_edges(edges, mirror, n)
     if not midline.any():
         raise CutError("no vertex lies on the mid-plane (mirror(i) == i): a symmetric seam tree needs a mid-plane vertex path")
 
@@ -340,7 +362,7 @@ def build_seams(V: np.ndarray, F: np.ndarray, mirror: np.ndarray, parts: np.ndar
             raise CutError("spine_top 'neck' needs mid-plane vertices labelled neck (joint 12)")
         top = int(cand[np.argmin(V[cand, 2])])
     tips["spine_top"], tips["spine_bottom"] = top, bottom
-    mid_graph = _graph(n, edges, cost, keep=midline[edges[:, 0]] & midline[edges[:, 1]])
+    mid_graph = _graph(n, edges, cost, keep=midline[edges[:, 0]] & midline[edges[:, 1]] & consistent)
     _, pred = csgraph.dijkstra(mid_graph, indices=top, return_predecessors=True)
     if top != bottom and pred[bottom] < 0:
         raise CutError("the mid-plane vertices do not form a connected path from the head to the crotch; "
@@ -372,7 +394,7 @@ def build_seams(V: np.ndarray, F: np.ndarray, mirror: np.ndarray, parts: np.ndar
     allowed_base = left.copy()
     for name, tip in branch_tips:
         allowed = allowed_base | (in_tree & midline)
-        keep = allowed[edges[:, 0]] & allowed[edges[:, 1]]
+        keep = allowed[edges[:, 0]] & allowed[edges[:, 1]] & consistent
         graph = _graph(n, edges, cost, keep=keep)
         sources = np.flatnonzero(in_tree & allowed)
         _, pred, _ = csgraph.dijkstra(graph, indices=sources, min_only=True, return_predecessors=True)
@@ -392,8 +414,11 @@ def build_seams(V: np.ndarray, F: np.ndarray, mirror: np.ndarray, parts: np.ndar
 
 # --- cutting ------------------------------------------------------------------------------------
 
-def _face_mirror(F: np.ndarray, mirror: np.ndarray) -> np.ndarray:
-    """The mirrored face of each face. F (F, 3) int64 -> (F,) int64; raises if missing."""
+def face_mirror(F: np.ndarray, mirror: np.ndarray) -> np.ndarray:
+    """The mirrored face of each face, -1 where the mirror image of a face is not a face.
+
+    F : (F, 3) int64; mirror : (V,) int64 -> (F,) int64.
+    """
     n = int(F.max()) + 1
     key = np.sort(F, axis=1)
     code = (key[:, 0] * n + key[:, 1]) * n + key[:, 2]
@@ -402,10 +427,70 @@ def _face_mirror(F: np.ndarray, mirror: np.ndarray) -> np.ndarray:
     order = np.argsort(code, kind="stable")
     pos = np.minimum(np.searchsorted(code[order], mcode), len(F) - 1)
     found = code[order][pos] == mcode
-    if not found.all():
+    return np.where(found, order[pos], -1)
+
+
+def _face_mirror(F: np.ndarray, mirror: np.ndarray) -> np.ndarray:
+    """:func:`face_mirror`, raising :class:`CutError` if a face has no mirrored face."""
+    out = face_mirror(F, mirror)
+    if np.any(out < 0):
         raise CutError(f"the mirror permutation is not a symmetry of the triangulation: "
-                       f"{int((~found).sum())} faces have no mirrored face")
-    return order[pos]
+                       f"{int((out < 0).sum())} faces have no mirrored face")
+    return out
+
+
+def _cut_vertex_mirror(F: np.ndarray, mirror: np.ndarray, ft: np.ndarray, vt2v: np.ndarray,
+                       cut_half: np.ndarray, twins: np.ndarray) -> np.ndarray:
+    """The mirror copy of each cut vertex, from the seam edges alone (faces need not mirror).
+
+    A vertex off the seams has one copy, mirrored onto the one copy of its mirror vertex. A seam
+    vertex ``a`` has one copy per wedge of faces between its seam edges; the wedge on the left
+    of the seam half-edge ``a -> b`` (the face holding ``a -> b``) maps onto the wedge of
+    ``m(a)`` on the right of ``m(a) -> m(b)``, i.e. the one holding the half-edge
+    ``m(b) -> m(a)`` (a reflection reverses orientation). Every wedge touches a seam edge, so
+    every copy gets a mirror; the result is checked to be one consistent involution.
+
+    F, ft : (F, 3) int64; mirror : (V,) int64; vt2v : (T,) int64; cut_half : (3 F,) bool, the
+    half-edges ``F[f, k] -> F[f, (k + 1) % 3]`` on a seam; twins : (3 F,) int64.
+    Returns (T,) int64.
+    """
+    n = len(mirror)
+    n_vt = len(vt2v)
+    a = F.ravel()
+    b = F[:, [1, 2, 0]].ravel()
+    key = a * n + b
+    order = np.argsort(key, kind="stable")
+    sorted_key = key[order]
+
+    def half_edge(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+        code = src * n + dst
+        pos = np.minimum(np.searchsorted(sorted_key, code), len(sorted_key) - 1)
+        if np.any(sorted_key[pos] != code):
+            raise CutError("the seam tree is not mirror symmetric: a seam edge's mirror image is not an edge")
+        return order[pos]
+
+    corner_vt = ft.ravel()
+    seam = np.flatnonzero(cut_half)
+    # corner of a at the start of a -> b  ->  corner of m(a) at the end of m(b) -> m(a)
+    h = half_edge(mirror[b[seam]], mirror[a[seam]])
+    src_start = corner_vt[seam]
+    dst_start = corner_vt[3 * (h // 3) + (h % 3 + 1) % 3]
+    # corner of b at the end of a -> b  ->  corner of m(b) at the start of m(b) -> m(a)
+    src_end = corner_vt[3 * (seam // 3) + (seam % 3 + 1) % 3]
+    dst_end = corner_vt[h]
+    vt_mirror = np.full(n_vt, -1, dtype=np.int64)
+    off_seam = np.ones(n_vt, dtype=bool)
+    off_seam[vt2v[np.concatenate([src_start, src_end])]] = False
+    off_seam = off_seam & (np.arange(n_vt) < n)
+    ids = np.flatnonzero(off_seam)
+    vt_mirror[ids] = mirror[ids]
+    src = np.concatenate([src_start, src_end])
+    dst = np.concatenate([dst_start, dst_end])
+    vt_mirror[src] = dst
+    if np.any(vt_mirror[src] != dst) or np.any(vt_mirror < 0) or np.any(vt_mirror[vt_mirror] != np.arange(n_vt)) \
+            or np.any(vt2v[vt_mirror] != mirror[vt2v]):
+        raise CutError("the seam tree is not mirror symmetric: seam copies do not map onto each other")
+    return vt_mirror
 
 
 def cut_along(V: np.ndarray, F: np.ndarray, mirror: np.ndarray, seam_edges: np.ndarray,
@@ -447,16 +532,7 @@ def cut_along(V: np.ndarray, F: np.ndarray, mirror: np.ndarray, seam_edges: np.n
         raise CutError(f"cutting along the seams gave {len(loops)} boundary loops and Euler characteristic {chi}; "
                        "a disk has 1 and 1 (the seam edges must form a tree)")
 
-    # mirror of each cut vertex through the mirrored face's corner
-    fm = _face_mirror(F, mirror)
-    target = mirror[F]                                   # (F, 3) the mirror vertex of each corner
-    g = F[fm]                                            # (F, 3) mirrored face
-    col = np.argmax(g[:, None, :] == target[:, :, None], axis=2)      # (F, 3) corner in g
-    mirrored_vt = ft[fm[:, None], col]
-    vt_mirror = np.full(n_vt, -1, dtype=np.int64)
-    vt_mirror[ft.ravel()] = mirrored_vt.ravel()
-    if np.any(vt_mirror[ft.ravel()] != mirrored_vt.ravel()) or np.any(vt_mirror[vt_mirror] != np.arange(n_vt)):
-        raise CutError("the seam tree is not mirror symmetric: seam copies do not map onto each other")
+    vt_mirror = _cut_vertex_mirror(F, mirror, ft, vt2v, cut_half, twins)
     return Cut(vt2v=vt2v, ft=ft, vt_mirror=vt_mirror, seam_edges=np.asarray(seam_edges, dtype=np.int64),
                seams=seams if seams is not None else SeamConfig("custom"), tips=dict(tips or {}),
                boundary=loops[0])
@@ -473,7 +549,7 @@ def cut_template(V: np.ndarray, F: np.ndarray, mirror: np.ndarray, parts: np.nda
     F : (F, 3) int64
         closed genus-0 triangle mesh.
     mirror : (V,) int64
-        left-right mirror permutation (an involution mapping faces onto faces).
+        left-right mirror permutation (an involution; the faces need not map onto faces).
     parts : (V,) int64, optional
         SMPL joint id per vertex; without it the seam is the mid-plane spine only.
     seams : str or SeamConfig
@@ -499,4 +575,5 @@ def cut_template(V: np.ndarray, F: np.ndarray, mirror: np.ndarray, parts: np.nda
 
 
 __all__ = ["Cut", "CutError", "SeamConfig", "SEAM_PRESETS", "DEFAULT_SEAMS", "seam_config",
-           "check_closed_genus0", "build_seams", "cut_along", "cut_template", "boundary_loops"]
+           "check_closed_genus0", "build_seams", "cut_along", "cut_template", "boundary_loops",
+           "mirror_consistent_edges", "face_mirror"]

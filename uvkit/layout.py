@@ -74,6 +74,21 @@ def _average_mirror(UV: np.ndarray, vt_mirror: np.ndarray) -> np.ndarray:
     return out
 
 
+def mirror_average(UV: np.ndarray, vt_mirror: np.ndarray) -> np.ndarray:
+    """The exactly symmetric map nearest to ``UV``, in its own frame.
+
+    Fits the symmetry axis (:func:`fit_symmetry_axis`), averages each vertex with the
+    reflection of its mirror across it, and returns to the input's frame.
+    UV : (T, 2) float64; vt_mirror : (T,) int64. Returns (T, 2) float64.
+    """
+    axis = fit_symmetry_axis(UV, vt_mirror)
+    n = axis.normal
+    along = np.array([-n[1], n[0]])
+    local = np.stack([UV @ n - axis.offset, UV @ along], axis=1)
+    sym = _average_mirror(local, vt_mirror)
+    return (sym[:, 0:1] + axis.offset) * n[None, :] + sym[:, 1:2] * along[None, :]
+
+
 def _keep_sides(UV: np.ndarray, ft: np.ndarray, vt_mirror: np.ndarray, gap: float) -> np.ndarray:
     """Keep every UV vertex on its own half of the chart, at least ``gap`` from the axis u = 0.
 
@@ -100,6 +115,90 @@ def _keep_sides(UV: np.ndarray, ft: np.ndarray, vt_mirror: np.ndarray, gap: floa
     out = UV.copy()
     out[wrong, 0] = side[wrong] * gap
     return _average_mirror(out, vt_mirror)
+
+
+def _untangle(UV: np.ndarray, ft: np.ndarray, vt_mirror: np.ndarray, floor: float,
+              max_rounds: int = 1000) -> tuple[np.ndarray, int]:
+    """Unflip the triangles of a symmetric map by small symmetric moves of their corners.
+
+    Averaging a map with its mirror image flips thin triangles where the triangulation is not
+    mirror symmetric (a quad split by one diagonal on the left and the other on the right,
+    non-convex in the chart). Each round moves the corners of every triangle whose signed
+    area is below ``floor`` by the least move that brings its area to ``10 floor`` (a
+    Gauss-Newton step on the area), averages the moves of shared corners, makes the move field
+    mirror symmetric (so the map stays exactly symmetric) and halves it until the total
+    shortfall ``sum(max(0, floor - area))`` drops. UV : (T, 2) float64 with the axis at u = 0.
+    Returns the map and the rounds used (``max_rounds`` if triangles remain below ``floor``).
+    """
+    n = len(UV)
+    for rounds in range(max_rounds):
+        area = _signed_areas(UV, ft)
+        bad = np.flatnonzero(area < floor)
+        if len(bad) == 0:
+            return UV, rounds
+        shortfall = np.sum(np.maximum(0.0, floor - area))
+        a, b, c = UV[ft[bad, 0]], UV[ft[bad, 1]], UV[ft[bad, 2]]
+        grad = 0.5 * np.stack([np.stack([b[:, 1] - c[:, 1], c[:, 0] - b[:, 0]], axis=1),
+                               np.stack([c[:, 1] - a[:, 1], a[:, 0] - c[:, 0]], axis=1),
+                               np.stack([a[:, 1] - b[:, 1], b[:, 0] - a[:, 0]], axis=1)], axis=1)   # (B, 3, 2)
+        norm2 = np.maximum(np.sum(grad ** 2, axis=(1, 2)), 1e-300)
+        step = grad * ((10.0 * floor - area[bad]) / norm2)[:, None, None]
+        move = np.zeros_like(UV)
+        count = np.zeros(n)
+        for k in range(3):
+            np.add.at(move, ft[bad, k], step[:, k])
+            np.add.at(count, ft[bad, k], 1.0)
+        move /= np.maximum(count, 1.0)[:, None]
+        other = move[vt_mirror]
+        move = np.stack([(move[:, 0] - other[:, 0]) / 2.0, (move[:, 1] + other[:, 1]) / 2.0], axis=1)
+        scale = 1.0
+        for _ in range(12):
+            trial = UV + scale * move
+            if np.sum(np.maximum(0.0, floor - _signed_areas(trial, ft))) < shortfall:
+                UV = trial
+                break
+            scale /= 2.0
+        else:
+            relaxed = _relax_around(UV, ft, vt_mirror, bad, floor, shortfall)
+            if relaxed is None:
+                break
+            UV = relaxed
+    return UV, max_rounds
+
+
+def _relax_around(UV: np.ndarray, ft: np.ndarray, vt_mirror: np.ndarray, bad: np.ndarray, floor: float,
+                  shortfall: float, max_rings: int = 6, iterations: int = 30) -> np.ndarray | None:
+    """Where corner moves stall: relax a growing neighbourhood of the bad triangles.
+
+    The vertices within ``r`` rings of the bad triangles (r = 1 .. ``max_rings``; the chart's
+    boundary stays fixed) move towards the mean of their neighbours for ``iterations``
+    symmetric Jacobi steps; the first ``r`` that lowers the area shortfall wins. Returns the
+    map, or None if no neighbourhood helps.
+    """
+    n = len(UV)
+    i = ft[:, [0, 1, 2, 1, 2, 0]].ravel()
+    j = ft[:, [1, 2, 0, 0, 1, 2]].ravel()
+    adjacency = sp.coo_matrix((np.ones(len(i)), (i, j)), shape=(n, n)).tocsr()
+    adjacency.data[:] = 1.0
+    degree = np.asarray(adjacency.sum(axis=1)).ravel()
+    edges = np.sort(np.concatenate([ft[:, [0, 1]], ft[:, [1, 2]], ft[:, [2, 0]]]), axis=1)
+    _, first, counts = np.unique(edges[:, 0] * n + edges[:, 1], return_index=True, return_counts=True)
+    on_boundary = np.zeros(n, dtype=bool)
+    on_boundary[edges[first[counts == 1]].ravel()] = True
+    region = np.zeros(n, dtype=bool)
+    region[ft[bad].ravel()] = True
+    for _ in range(max_rings):
+        region |= (adjacency @ region.astype(float)) > 0
+        region |= region[vt_mirror]
+        free = region & ~on_boundary & ~on_boundary[vt_mirror]
+        trial = UV.copy()
+        for _ in range(iterations):
+            mean = (adjacency @ trial) / degree[:, None]
+            trial[free] = mean[free]
+            trial = _average_mirror(trial, vt_mirror)
+        if np.sum(np.maximum(0.0, floor - _signed_areas(trial, ft))) < shortfall:
+            return trial
+    return None
 
 
 def _repair_flips(UV: np.ndarray, ft: np.ndarray, vt_mirror: np.ndarray, max_rounds: int = 50) -> tuple[np.ndarray, int]:
@@ -186,10 +285,14 @@ def symmetrize_and_pack(UV: np.ndarray, ft: np.ndarray, vt_mirror: np.ndarray,
     sym = _average_mirror(local, vt_mirror)
     shift = np.linalg.norm(sym - local, axis=1).max()
     sym = _keep_sides(sym, ft, vt_mirror, 1e-4 * np.ptp(sym, axis=0).max())
+    rounds = 0
     if np.any(_signed_areas(sym, ft) <= 0):
-        sym, rounds = _repair_flips(sym, ft, vt_mirror)
-    else:
-        rounds = 0
+        # a floor far below any real triangle: 1e-4 of the median area
+        floor = 1e-4 * float(np.median(np.abs(_signed_areas(sym, ft))))
+        sym, rounds = _untangle(sym, ft, vt_mirror, floor)
+    if np.any(_signed_areas(sym, ft) <= 0):
+        sym, more = _repair_flips(sym, ft, vt_mirror)
+        rounds += more
     half_width = np.abs(sym[:, 0]).max()
     v_min, v_max = sym[:, 1].min(), sym[:, 1].max()
     extent = max(2.0 * half_width, v_max - v_min)
@@ -210,4 +313,5 @@ def symmetry_error(vt: np.ndarray, vt_mirror: np.ndarray) -> float:
     return float(max(np.abs(vt[:, 0] + other[:, 0] - 1.0).max(), np.abs(vt[:, 1] - other[:, 1]).max()))
 
 
-__all__ = ["SymmetryAxis", "fit_symmetry_axis", "Layout", "symmetrize_and_pack", "symmetry_error"]
+__all__ = ["SymmetryAxis", "fit_symmetry_axis", "Layout", "symmetrize_and_pack", "symmetry_error",
+           "mirror_average"]

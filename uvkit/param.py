@@ -46,6 +46,21 @@ def libigl_version() -> str:
         return "unknown"
 
 
+def decimate(V: np.ndarray, F: np.ndarray, n_faces: int) -> tuple[np.ndarray, np.ndarray]:
+    """Quadric edge-collapse decimation (libigl's ``qslim``) down to ``n_faces`` triangles.
+
+    Used to make test templates with a coarser, irregular triangulation. V : (V, 3) float64;
+    F : (F, 3) int64. Returns (U, G): (U, 3) float64 and (n_faces, 3) int64; a closed manifold
+    input stays closed and manifold.
+    """
+    import igl
+
+    V = np.ascontiguousarray(V, dtype=np.float64)
+    F = np.ascontiguousarray(F, dtype=np.int64)
+    U, G, _, _ = igl.qslim(V, F, int(n_faces))
+    return np.ascontiguousarray(U, dtype=np.float64), np.ascontiguousarray(G, dtype=np.int64)
+
+
 # --- geometry helpers ---------------------------------------------------------------------------
 
 def triangle_areas(V: np.ndarray, F: np.ndarray) -> np.ndarray:
@@ -239,18 +254,26 @@ def scaf(V: np.ndarray, F: np.ndarray, UV0: np.ndarray, iterations: int) -> np.n
     return np.ascontiguousarray(np.asarray(UV)[: len(V), :2], dtype=np.float64)
 
 
-def slim(V: np.ndarray, F: np.ndarray, UV0: np.ndarray, iterations: int) -> np.ndarray:
+def slim(V: np.ndarray, F: np.ndarray, UV0: np.ndarray, iterations: int,
+         targets: np.ndarray | None = None, weight: float = 0.0) -> np.ndarray:
     """SLIM iterations (symmetric Dirichlet, free boundary) from a flip-free start.
 
     V : (V, 3) float64; F : (F, 3) int64; UV0 : (V, 2) float64. Returns UV : (V, 2) float64.
     The boundary may overlap itself: check with :func:`boundary_self_overlaps`.
+    ``targets`` : (V, 2) float64, optional, soft positional constraints on every vertex with
+    ``weight`` (libigl's ``soft_p``): the map moves towards them without flipping a triangle.
     """
     import igl
 
-    b = np.zeros(0, dtype=np.int32)
-    bc = np.zeros((0, 2), dtype=np.float64, order="F")
+    if targets is None:
+        b = np.zeros(0, dtype=np.int32)
+        bc = np.zeros((0, 2), dtype=np.float64, order="F")
+        weight = 0.0
+    else:
+        b = np.arange(len(UV0), dtype=np.int32)
+        bc = np.asfortranarray(targets, dtype=np.float64)
     data = igl.slim_precompute(np.asfortranarray(V, dtype=np.float64), np.asfortranarray(F, dtype=np.int32),
-                               np.asfortranarray(UV0, dtype=np.float64), _energy(), b, bc, 0.0)
+                               np.asfortranarray(UV0, dtype=np.float64), _energy(), b, bc, float(weight))
     if iterations <= 0:
         return np.array(UV0, dtype=np.float64)
     UV = igl.slim_solve(data, int(iterations))

@@ -307,6 +307,67 @@ def _taubin(vertices: np.ndarray, faces: np.ndarray, passes: int,
     return out
 
 
+# --- triangulations that are not mirror symmetric -----------------------------------------------
+
+def flip_edges(vertices: np.ndarray, faces: np.ndarray, select: np.ndarray, fraction: float = 0.3,
+               seed: int = 0, rounds: int = 3, min_normal_dot: float = 0.5) -> np.ndarray:
+    """Flip a random share of the edges between selected vertices (e.g. the body's left side).
+
+    Keeps every vertex and position (so a rig and the vertex mirror stay valid) and changes only
+    the triangulation, which is then no longer mirror symmetric. An edge ``a-b`` with faces
+    ``(a, b, c)`` and ``(b, a, d)`` becomes ``c-d`` (faces ``(a, d, c)`` and ``(d, b, c)``) only
+    if ``c-d`` is not an edge yet, ``a`` and ``b`` keep at least 4 neighbours, and both new
+    triangles face the way the old ones did (unit normals' dot product >= ``min_normal_dot``).
+    Each round flips a random set of edges that share no face.
+
+    vertices : (V, 3) float64; faces : (F, 3) int64, closed and consistently oriented;
+    select : (V,) bool, both ends of a flipped edge must be selected; fraction : share of the
+    eligible edges tried per round. Returns (F, 3) int64 faces, in the same face slots.
+    """
+    rng = np.random.default_rng(seed)
+    faces = np.array(faces, dtype=np.int64)
+    n = len(vertices)
+
+    def unit_normal(tri):
+        nrm = np.cross(vertices[tri[:, 1]] - vertices[tri[:, 0]], vertices[tri[:, 2]] - vertices[tri[:, 0]])
+        return nrm / np.maximum(np.linalg.norm(nrm, axis=1, keepdims=True), 1e-300)
+
+    for _ in range(rounds):
+        a = faces.ravel()
+        b = faces[:, [1, 2, 0]].ravel()
+        c = faces[:, [2, 0, 1]].ravel()
+        face_of = np.repeat(np.arange(len(faces)), 3)
+        key = a * n + b
+        order = np.argsort(key)
+        twin = order[np.searchsorted(key[order], b * n + a)]
+        half = np.flatnonzero((a < b) & select[a] & select[b])
+        half = half[rng.random(len(half)) < fraction]
+        half = half[rng.permutation(len(half))]
+        d = c[twin[half]]
+        f1, f2 = face_of[half], face_of[twin[half]]
+        edge_code = set((np.minimum(a, b) * n + np.maximum(a, b)).tolist())
+        degree = np.bincount(np.minimum(a, b), minlength=n) + np.bincount(np.maximum(a, b), minlength=n)
+        new1 = np.stack([a[half], d, c[half]], axis=1)
+        new2 = np.stack([d, b[half], c[half]], axis=1)
+        old = unit_normal(faces[f1]) + unit_normal(faces[f2])
+        old /= np.maximum(np.linalg.norm(old, axis=1, keepdims=True), 1e-300)
+        good = (np.sum(unit_normal(new1) * old, axis=1) >= min_normal_dot) & \
+               (np.sum(unit_normal(new2) * old, axis=1) >= min_normal_dot)
+        used_faces: set[int] = set()
+        for k in np.flatnonzero(good):
+            code = min(c[half[k]], d[k]) * n + max(c[half[k]], d[k])
+            ia, ib = a[half[k]], b[half[k]]
+            if code in edge_code or f1[k] in used_faces or f2[k] in used_faces or degree[ia] < 5 or degree[ib] < 5:
+                continue
+            faces[f1[k]], faces[f2[k]] = new1[k], new2[k]
+            edge_code.add(code)
+            edge_code.discard(min(ia, ib) * n + max(ia, ib))
+            degree[[ia, ib]] -= 1
+            degree[[c[half[k]], d[k]]] += 1
+            used_faces.update((int(f1[k]), int(f2[k])))
+    return faces
+
+
 # --- bad meshes for error paths -----------------------------------------------------------------
 
 def capsule_with_hole() -> SymmetricMesh:

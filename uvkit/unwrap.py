@@ -170,6 +170,9 @@ def parameterize_template(
     UV = param.equalize_area(Vc, ft, UV, cut.boundary, area_iterations, area_strength)
     after = param.area_distortion(Vc, ft, UV)
     say(f"area: mean |log ratio| {before.mean_abs_log:.3f} -> {after.mean_abs_log:.3f} ({lap('area'):.2f} s)")
+    UV, relax_rounds = _relax_towards_symmetry(Vc, ft, UV, cut)
+    if relax_rounds:
+        say(f"symmetric relaxation: {relax_rounds} rounds ({lap('relax'):.2f} s)")
     up = None
     if parts is not None:
         up = np.isin(np.asarray(parts)[cut.vt2v], (12, 15))
@@ -193,6 +196,7 @@ def parameterize_template(
         "symmetry_axis_residual": layout.axis.residual,
         "symmetry_averaging_shift": layout.averaging_shift,
         "flip_repair_rounds": layout.repair_rounds,
+        "symmetric_relax_rounds": int(relax_rounds),
         "detail_scales": [float(x) for x in scales],
         "timings": {k: round(v, 4) for k, v in timings.items()},
         "solve_seconds": round(timings["solve"], 4),
@@ -207,6 +211,38 @@ def parameterize_template(
 __all__ = ["Unwrap", "parameterize_template", "DEFAULT_SOLVER", "DEFAULT_ITERATIONS", "DEFAULT_WARMUP",
            "DEFAULT_AREA_ITERATIONS", "DEFAULT_AREA_STRENGTH", "DEFAULT_MARGIN", "DEFAULT_DETAIL_SCALE",
            "enlarge_details", "auto_detail_scales"]
+
+
+#: rounds of SLIM pulled towards the mirror average when the faces do not mirror.
+SYMMETRIC_RELAX_ROUNDS = 4
+SYMMETRIC_RELAX_ITERATIONS = 5
+SYMMETRIC_RELAX_WEIGHT = 1e5
+
+
+def _relax_towards_symmetry(Vc: np.ndarray, ft: np.ndarray, UV: np.ndarray, cut: Cut) -> tuple[np.ndarray, int]:
+    """Bring a map of a triangulation that is not mirror symmetric close to its mirror image.
+
+    Where the faces do not mirror, the two halves of the chart come out of the solver a little
+    different, and averaging them (:func:`uvkit.layout.symmetrize_and_pack`) can flip thin
+    triangles or push the two lips of a seam across each other. While the plain average has
+    flips or boundary self-overlaps, a few SLIM iterations run with every vertex softly held
+    at the average (SLIM never flips a triangle), which shrinks the asymmetry. An exactly
+    symmetric triangulation is returned untouched. Vc : (T, 3) float64; ft : (F, 3) int64;
+    UV : (T, 2) float64. Returns the map and the rounds used.
+    """
+    from .cut import face_mirror
+    from .layout import mirror_average
+
+    if np.all(face_mirror(ft, cut.vt_mirror) >= 0):
+        return UV, 0
+    for rounds in range(SYMMETRIC_RELAX_ROUNDS + 1):
+        target = mirror_average(UV, cut.vt_mirror)
+        if len(param.flipped_triangles(target, ft)) == 0 and param.boundary_self_overlaps(target, cut.boundary) == 0:
+            return UV, rounds
+        if rounds == SYMMETRIC_RELAX_ROUNDS:
+            break
+        UV = param.slim(Vc, ft, UV, SYMMETRIC_RELAX_ITERATIONS, target, SYMMETRIC_RELAX_WEIGHT)
+    return UV, SYMMETRIC_RELAX_ROUNDS
 
 
 def auto_detail_scales(V: np.ndarray, F: np.ndarray, parts: np.ndarray,
