@@ -11,6 +11,7 @@ from typing import Callable
 
 import numpy as np
 
+from .cut import CutError
 from .errors import SymmetryError
 from .landmarks import Landmarks, template_landmarks
 from .mesh import require_closed_genus0
@@ -86,11 +87,14 @@ def build_uv(
     say(f"template {template.name}: {template.report.describe()}; {mirror.describe(1000.0 * landmarks.frame.scale)}")
     for line in landmarks.describe().splitlines():
         say(line)
-    unwrap = parameterize_template(
-        landmarks.vertices, template.faces, mirror.permutation, landmarks.parts,
-        seams=seams, solver=solver, iterations=iterations, warmup=warmup,
-        area_iterations=area_iterations, margin=margin, detail_scale=detail_scale, progress=say,
-    )
+    try:
+        unwrap = parameterize_template(
+            landmarks.vertices, template.faces, mirror.permutation, landmarks.parts,
+            seams=seams, solver=solver, iterations=iterations, warmup=warmup,
+            area_iterations=area_iterations, margin=margin, detail_scale=detail_scale, progress=say,
+        )
+    except CutError as error:
+        raise CutError(f"{template.source}: {error}") from None
     table_start = time.perf_counter()
     meta = {
         "template_sha256": template.sha256,
