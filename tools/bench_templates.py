@@ -20,13 +20,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-#: the test templates (files written by tools/make_test_templates.py), by letter.
-TEMPLATE_FILES = {
-    "a": ("decimated.obj", "decimated to ~7k vertices, asymmetric triangulation"),
-    "b": ("decimated_noisy.obj", "(a) with vertex noise up to 13 mm"),
-    "c": ("open_body.obj", "the open body as a plain OBJ"),
-    "d": ("decimated_cm_zup.obj", "(a) in cm, Z up, facing -Y"),
-    "e": ("open_body_apose.obj", "the open body in an A-pose"),
+#: what each test template of tools/make_test_templates.py is, by letter (its FILE_NAMES).
+DESCRIPTIONS = {
+    "a": "decimated to ~7k vertices, asymmetric triangulation",
+    "b": "(a) with vertex noise up to 13 mm",
+    "c": "the open body as a plain OBJ",
+    "d": "(a) in cm, Z up, facing -Y",
+    "e": "the open body in an A-pose",
 }
 #: the targets of the UV map on every template.
 TARGETS = {"S1": 0.85, "S2": 0.96, "rt128_mean_mm": 2.5, "rt128_max_mm": 30.0, "seconds": 20.0}
@@ -102,18 +102,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", help="also write every number to this JSON file")
     args = parser.parse_args(argv)
 
+    import make_test_templates as maker
     from uvkit.errors import UvkitError
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    wanted = args.only.split(",") if args.only else list(TEMPLATE_FILES) + ["open"]
-    unknown = [key for key in wanted if key != "open" and key not in TEMPLATE_FILES]
+    files = dict(sorted(maker.FILE_NAMES.items()))
+    wanted = args.only.split(",") if args.only else list(files) + ["open"]
+    unknown = [key for key in wanted if key != "open" and key not in files]
     if unknown:
-        parser.error(f"unknown template(s) {unknown}; valid: {', '.join(TEMPLATE_FILES)}, open")
-    if any(not (out / TEMPLATE_FILES[key][0]).exists() for key in wanted if key != "open"):
-        import make_test_templates
-
-        make_test_templates.main(["--out", str(out)])
+        parser.error(f"unknown template(s) {unknown}; valid: {', '.join(files)}, open")
+    missing = [key for key in wanted if key != "open" and not (out / files[key]).exists()]
+    if missing:
+        # (d) is made from (a)
+        needed = sorted(set(missing) | ({"a"} if "d" in missing and not (out / files["a"]).exists() else set()))
+        maker.main(["--out", str(out), "--only", ",".join(needed)])
     print(HEADER)
     print(PAPER_ROW, flush=True)
     results = {}
@@ -121,8 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         if key == "open":
             label, path = "open body (rigged)", "open"
         else:
-            name, what = TEMPLATE_FILES[key]
-            label, path = f"({key}) {name}: {what}", out / name
+            label, path = f"({key}) {files[key]}: {DESCRIPTIONS.get(key, '')}", out / files[key]
             if not path.exists():
                 results[key] = {"error": f"{path} is missing"}
                 print(format_row(label, results[key]), flush=True)
