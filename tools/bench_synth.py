@@ -10,6 +10,11 @@ both alike), and their ratio:
 
     python tools/bench_synth.py [--uv UV.npz] [--size 224] [--workers 2] [--threads 2] [--batch 32]
                                 [--samples 256] [--rounds 3] [--device cpu] [--only on-device]
+    python tools/bench_synth.py --uv UV.npz --clock cpu     # CPU seconds per sample of each path
+
+``--clock cpu`` runs both paths in this process on one thread (the per-sample path as one loader
+worker runs it: ``SyntheticPeople.__getitems__``) and times the thread's CPU time: the work per
+sample of each implementation, whatever else the machine is doing.
 
 Without ``--uv`` the template's native atlas is rendered. Flips are on only for a left-right
 symmetric UV map (``uvkit import-uv native`` writes one that is not: flips are then off).
@@ -50,16 +55,26 @@ def per_sample_rate(dataset: SyntheticPeople, batch: int, workers: int, samples:
     return count / elapsed
 
 
-def on_device_rate(engine: OnDeviceSynthetic, batch: int, samples: int, first: int) -> float:
+def on_device_rate(engine: OnDeviceSynthetic, batch: int, samples: int, first: int,
+                   clock=time.perf_counter) -> float:
     sync = torch.cuda.synchronize if engine.device.type == "cuda" else (lambda: None)
     engine.batch(list(range(first, first + batch)))  # warm up
     sync()
-    count, start = 0, time.perf_counter()
+    count, start = 0, clock()
     while count < samples:
         out = engine.batch(list(range(first + count, first + count + batch)))
         count += len(out["image"])
     sync()
-    return count / (time.perf_counter() - start)
+    return count / (clock() - start)
+
+
+def per_sample_cpu_rate(dataset: SyntheticPeople, batch: int, samples: int, first: int) -> float:
+    """samples per CPU second of the per-sample path's work, in this thread."""
+    dataset.__getitems__(list(range(first, first + batch)))  # warm up
+    count, start = 0, time.thread_time()
+    while count < samples:
+        count += len(dataset.__getitems__(list(range(first + count, first + count + batch))))
+    return count / (time.thread_time() - start)
 
 
 def main() -> None:
@@ -73,6 +88,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--device", default="cpu", help="device of the on-device path")
     parser.add_argument("--only", choices=PATHS, default=None, help="measure one path only")
+    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                        help="cpu: both paths in this thread, timed by its CPU time (samples per CPU second)")
     parser.add_argument("--default-malloc", action="store_true",
                         help="leave glibc's allocator as it is (default: keep freed memory, decomr.cpu_memory)")
     args = parser.parse_args()
@@ -92,12 +109,21 @@ def main() -> None:
         print(f"on-device generator ready in {time.perf_counter() - start:.1f} s "
               f"({engine.options.texture_bank} textures, {engine.options.background_bank} backgrounds)")
     flips = "on" if symmetric else "off"
-    print(f"synthetic people, {args.size} px, batch {args.batch}, flips {flips}; per-sample: {args.workers} workers "
-          f"x 1 thread; on-device: {args.threads} threads on {args.device}")
+    if args.clock == "cpu":
+        torch.set_num_threads(1)
+        print(f"synthetic people, {args.size} px, batch {args.batch}, flips {flips}; both paths in one thread, "
+              f"CPU clock (samples per CPU second)")
+    else:
+        print(f"synthetic people, {args.size} px, batch {args.batch}, flips {flips}; per-sample: {args.workers} "
+              f"workers x 1 thread; on-device: {args.threads} threads on {args.device}")
     rates: dict[str, list[float]] = {path: [] for path in paths}
     for round_id in range(args.rounds):
         for path in paths:
-            if path == "per-sample":
+            first = round_id * (args.samples + args.batch)
+            if args.clock == "cpu":
+                rate = (per_sample_cpu_rate(dataset, args.batch, args.samples, first) if path == "per-sample"
+                        else on_device_rate(engine, args.batch, args.samples, first, time.thread_time))
+            elif path == "per-sample":
                 rate = per_sample_rate(dataset, args.batch, args.workers, args.samples)
             else:
                 torch.set_num_threads(args.threads)
