@@ -22,6 +22,7 @@ class RenderOutput:
     Attributes
     ----------
     fragments : Fragments
+        dense (``bary``, ``depth`` images) only when ``forward(..., dense=True)``.
     mask : (B, H, W) bool tensor
     depth : (B, H, W) float tensor (0 on background)
     iuv : (B, 3, H, W) float tensor or None (mask, U, V), when the renderer has a UV map
@@ -126,12 +127,16 @@ class Renderer(nn.Module):
             raise ValueError("this Renderer has no UV map: pass vt and ft")
         return render_rgb(fragments, self.faces, texture, self.vt, self.ft, light, background)
 
-    def forward(self, vertices: torch.Tensor, camera: Camera | None = None) -> RenderOutput:
+    def forward(self, vertices: torch.Tensor, camera: Camera | None = None, dense: bool = False) -> RenderOutput:
         """Rasterize and derive mask, depth, and IUV / parts when available.
 
         vertices : (B, V, 3) float tensor in the camera convention (``decomr.render.cameras``).
+        dense : bool
+            also give the fragments their (B, H, W, 3) barycentric image (default: the
+            barycentrics at the covered pixels only, ``fragments.hit_bary``; the outputs are
+            the same).
         """
-        fragments = self.rasterize(vertices, camera)
+        fragments = self.rasterize(vertices, camera, dense=dense)
         return RenderOutput(
             fragments=fragments,
             mask=fragments.mask,

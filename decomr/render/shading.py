@@ -193,9 +193,16 @@ def render_parts(fragments: Fragments, face_parts: torch.Tensor) -> torch.Tensor
 
 def render_depth(fragments: Fragments, background: float = 0.0) -> torch.Tensor:
     """(B, H, W) float depth image (smaller is nearer) with ``background`` off the body."""
+    depth = fragments.depth
+    if depth is None:  # rasterized with dense=False: the depth at the covered pixels
+        values = fragments.hit_depth
+        flat = torch.full((fragments.face_ids.numel(),), float(background), dtype=values.dtype, device=values.device)
+        flat = flat.index_copy(0, fragments.hit, values) if values.requires_grad else \
+            flat.index_copy_(0, fragments.hit, values)
+        return flat.view(fragments.face_ids.shape)
     if background == 0.0:
-        return fragments.depth  # already 0 off the body
-    return torch.where(fragments.mask, fragments.depth, torch.full_like(fragments.depth, background))
+        return depth  # already 0 off the body
+    return torch.where(fragments.mask, depth, torch.full_like(depth, background))
 
 
 def vertex_normals(vertices: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
