@@ -249,3 +249,16 @@ def test_noisy_open_body_keeps_its_tips():
     # labels stay exactly mirror symmetric although mirror pairs no longer mirror exactly
     np.testing.assert_array_equal(found.parts[body.mirror], np.asarray(MIRROR_JOINTS)[found.parts])
     assert np.mean(found.parts == body.parts) > 0.7
+
+
+def test_same_map_in_another_frame_on_an_asymmetric_triangulation(figure):
+    from uvkit.shapes import flip_edges
+
+    faces = flip_edges(figure.vertices, figure.faces, figure.vertices[:, 0] > 0, 0.1, seed=0)
+    assert not np.array_equal(faces, figure.faces)
+    plain = build_uv(_bare(figure.vertices, faces, "plain.obj"), resolutions=(32,))
+    moved = build_uv(_bare(figure.vertices @ TO_BLENDER.T * 1000.0, faces, "moved.obj"), resolutions=(32,))
+    assert moved.meta["landmarks"]["frame"]["units"] == "mm"
+    np.testing.assert_array_equal(plain.ft, moved.ft)
+    np.testing.assert_allclose(plain.vt, moved.vt, atol=1e-6)
+    assert symmetry_error(moved) <= 1e-6
