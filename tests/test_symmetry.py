@@ -64,17 +64,13 @@ def test_given_permutation_is_checked():
 
 def test_open_body_with_noise_on_one_side():
     """Independent noise of up to 13 mm per axis on the body's left: pairs stay within the noise."""
-    import time
-
     from uvkit import load_template
 
     body = load_template("open")
     V = body.vertices.copy()
     left = V[:, 0] > 0
     V[left] += np.random.default_rng(0).uniform(-0.013, 0.013, size=(int(left.sum()), 3))
-    start = time.perf_counter()
-    mirror = find_mirror(V)
-    assert time.perf_counter() - start < 10.0          # about 1 s; generous for a loaded machine
+    mirror = find_mirror(V)                            # about 1 s on an idle 2-core machine
     p = mirror.permutation
     assert _is_involution(p) and len(np.unique(p)) == len(p)
     assert mirror.max_mismatch < 0.03                  # the noise alone reaches 22 mm
