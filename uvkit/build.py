@@ -106,12 +106,14 @@ def build_uv(
         "mirror_max_mismatch": mirror.max_mismatch,
         "mirror": mirror.stats(),
         "seam_edges": int(len(unwrap.cut.seam_edges)),
+        # vertices whose mirror partner changed so that a spine could run over mid-plane gaps
+        "mirror_repaired_vertices": int(np.sum(unwrap.cut.mirror != mirror.permutation)),
         "landmarks": landmarks.as_dict(),
         "libigl_version": libigl_version(),
     }
     uvmap = build_uvmap(
         unwrap.vt, unwrap.ft, unwrap.vt2v, template.faces, template.n_vertices,
-        parts=landmarks.parts, vt_mirror=unwrap.vt_mirror, mirror=mirror.permutation,
+        parts=landmarks.parts, vt_mirror=unwrap.vt_mirror, mirror=unwrap.cut.mirror,
         resolutions=tuple(resolutions), meta=meta,
     )
     say(f"lookup tables {', '.join(map(str, resolutions))} in {time.perf_counter() - table_start:.2f} s")

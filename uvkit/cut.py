@@ -28,6 +28,7 @@ from scipy.sparse import csgraph
 
 from .errors import TemplateError, UvkitError
 from .mesh import boundary_loops
+from .tolerances import tol
 
 
 class CutError(UvkitError):
@@ -122,6 +123,9 @@ class Cut:
         named tip vertices (template ids) the seams lead to.
     boundary : (B,) int64
         the boundary loop of the cut mesh (cut vertex ids).
+    mirror : (V,) int64 or None
+        the template's vertex mirror the cut is symmetric under: the given one, or the one
+        re-paired around a routed spine (:func:`route_spine`).
     """
 
     vt2v: np.ndarray
@@ -131,6 +135,7 @@ class Cut:
     seams: SeamConfig
     tips: dict = field(default_factory=dict)
     boundary: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    mirror: np.ndarray | None = None
 
 
 # --- mesh topology ------------------------------------------------------------------------------
@@ -297,7 +302,190 @@ def mirror_consistent_edges(edges: np.ndarray, mirror: np.ndarray, n: int) -> np
 
 def build_seams(V: np.ndarray, F: np.ndarray, mirror: np.ndarray, parts: np.ndarray,
                 seams: str | SeamConfig = DEFAULT_SEAMS) -> tuple[np.ndarray, dict]:
-    """The symmetric seam tree of a template.
+    """The symmetric seam tree of a template (:func:`seam_tree` without the mirror it used).
+
+    V : (V, 3) float64 (+Y up, +Z front, +X the body's left); F : (F, 3) int64; mirror : (V,)
+    int64; parts : (V,) int64 SMPL joint ids. Returns seam_edges (E, 2) int64 and the tips
+    (dict[str, int]).
+    """
+    edges, tips, _ = seam_tree(V, F, mirror, parts, seams)
+    return edges, tips
+
+
+def _spine_sides(F: np.ndarray, n: int, path: np.ndarray, adjacency: sp.csr_matrix, rings: int) -> np.ndarray:
+    """Which side of the spine path each nearby vertex lies on, from the mesh's topology alone.
+
+    The faces holding a half-edge ``path[k] -> path[k + 1]`` lie on one side of the path (side
+    1), those holding ``path[k + 1] -> path[k]`` on the other (side 2). Each interior path
+    vertex's fan splits into two wedges at its two path edges; the vertices of the wedges are
+    the seeds of each side, and the sides grow ``rings`` rings outwards without crossing the
+    path. A vertex is given a side when it is a seed of that side only, or when it is at least
+    two rings nearer to that side than to the other (around the path's two ends the sides meet
+    and the vertices there stay unlabelled).
+
+    F : (F, 3) int64; path : (P,) int64 vertex ids from top to bottom; adjacency : (V, V)
+    vertex graph. Returns (V,) int8: 0 no side (or on the path), 1 or 2.
+    """
+    twins = _half_edge_twins(F, n)
+    a = F.ravel()
+    b = F[:, [1, 2, 0]].ravel()
+    on_path = np.zeros(n, dtype=bool)
+    on_path[path] = True
+    step = np.full(n, -1, dtype=np.int64)
+    step[path[:-1]] = path[1:]                            # the next path vertex
+    back = np.full(n, -1, dtype=np.int64)
+    back[path[1:]] = path[:-1]
+    cut_half = ((step[a] == b) & (step[a] >= 0)) | ((back[a] == b) & (back[a] >= 0))
+    wedge = _corner_wedges(F, n, twins, cut_half)
+    forward = np.flatnonzero((step[a] == b) & (step[a] >= 0))      # half-edges path[k] -> path[k+1]
+    backward = np.flatnonzero((back[a] == b) & (back[a] >= 0))     # half-edges path[k+1] -> path[k]
+    corner_face = np.arange(3 * len(F)) // 3
+    seeds = []
+    for halves in (forward, backward):
+        # wedges of the interior path vertices holding these half-edges (at either end of them)
+        corners = np.concatenate([halves, 3 * (halves // 3) + (halves % 3 + 1) % 3])
+        interior = np.isin(a[corners], path[SPINE_END_RINGS:len(path) - SPINE_END_RINGS])
+        labels = np.unique(wedge[corners[interior]])
+        faces = np.unique(corner_face[np.isin(wedge, labels)])
+        seed = np.zeros(n, dtype=bool)
+        seed[F[faces].ravel()] = True
+        seed &= ~on_path
+        seeds.append(seed)
+    keep = ~on_path
+    graph = adjacency[keep][:, keep]
+    index = np.flatnonzero(keep)
+    distance = []
+    for seed in seeds:
+        local = np.flatnonzero(seed[index])
+        d = np.full(n, np.inf)
+        if len(local):
+            d[index] = csgraph.dijkstra(graph, unweighted=True, indices=local, min_only=True, limit=rings)
+        distance.append(d)
+    d1, d2 = distance
+    side = np.zeros(n, dtype=np.int8)
+    only1 = seeds[0] & ~seeds[1]
+    only2 = seeds[1] & ~seeds[0]
+    far1 = np.isfinite(d1) & (d1 + 2 <= d2) & ~seeds[1]
+    far2 = np.isfinite(d2) & (d2 + 2 <= d1) & ~seeds[0]
+    side[only1 | far1] = 1
+    side[only2 | far2] = 2
+    side[on_path] = 0
+    return side
+
+
+def route_spine(V: np.ndarray, F: np.ndarray, edges: np.ndarray, cost: np.ndarray, mirror: np.ndarray,
+                top: int, bottom: int, rings: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """A spine seam for a template whose mid-plane vertices do not join into a path.
+
+    Decimation or noise moves vertices off the mid-plane, so the vertices that are their own
+    mirror leave gaps along the back. The spine is then routed as the cheapest edge path from
+    ``top`` to ``bottom`` whose cost (``cost``: length with the front-facing penalty) grows
+    with the squared distance from the mid-plane, in units of the median edge length; its
+    vertices are declared their own mirror (they end at u = 0.5 on the chart's border, a few
+    millimetres from where they lie), and the mirror is re-assigned around the path so that it
+    stays a one-to-one involution: the vertices within ``rings`` rings of the path and their
+    partners are paired anew by a minimum-cost assignment on the symmetric pair cost of
+    :mod:`uvkit.symmetry`, where a vertex on one side of the path (:func:`_spine_sides`) may
+    pair only with a vertex that is not on that side. A vertex beside the path may become its
+    own mirror only if it closes a triangle with a path edge; it then joins the path between
+    the two (this is how the odd vertex left over where the plane passes between two partners
+    is absorbed), and the assignment is repeated with the new path.
+
+    V : (V, 3) float64 (+X the body's left); F : (F, 3) int64; edges : (E, 2) int64 unique
+    sorted pairs; cost : (E,) float64; mirror : (V,) int64 involution; top, bottom : vertex ids.
+    Returns the path (P,) int64 from top to bottom and the new mirror (V,) int64.
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    from .symmetry import _pair_cost, _resolve_cycles
+
+    n = len(V)
+    mirror = np.asarray(mirror, dtype=np.int64)
+    plane_x = float(np.median(0.5 * (V[:, 0] + V[mirror, 0])))
+    off = np.abs(V[:, 0] - plane_x)
+    lengths = np.linalg.norm(V[edges[:, 0]] - V[edges[:, 1]], axis=1)
+    unit = float(np.median(lengths))
+    off_edge = 0.5 * (off[edges[:, 0]] + off[edges[:, 1]]) / unit
+    weight = cost * (1.0 + SPINE_OFF_PLANE_WEIGHT * off_edge ** 2)
+    _, pred = csgraph.dijkstra(_graph(n, edges, weight), indices=top, return_predecessors=True)
+    if top != bottom and pred[bottom] < 0:
+        raise CutError("no edge path joins the top of the head to the crotch")
+    path = np.asarray(_trace(pred, bottom), dtype=np.int64)
+    adjacency = _graph(n, edges, np.ones(len(edges)))
+    degree = np.asarray(adjacency.sum(axis=1)).ravel()
+    reflected = V.copy()
+    reflected[:, 0] = 2.0 * plane_x - V[:, 0]
+    third = F[:, [2, 0, 1]].ravel()                   # the vertex opposite half-edge F[f, k] -> F[f, k + 1]
+    tail, head = F.ravel(), F[:, [1, 2, 0]].ravel()
+    for round_ in range(SPINE_REPAIR_ROUNDS):
+        on_path = np.zeros(n, dtype=bool)
+        on_path[path] = True
+        position = np.full(n, -1, dtype=np.int64)
+        position[path] = np.arange(len(path))
+        # vertices that close a triangle with a path edge: where they may join the path
+        along = (position[tail] >= 0) & (position[head] >= 0) & (np.abs(position[tail] - position[head]) == 1) \
+            & ~on_path[third]
+        slot = np.full(n, -1, dtype=np.int64)
+        ids = np.flatnonzero(along)[::-1]
+        slot[third[ids]] = np.minimum(position[tail[ids]], position[head[ids]])
+        near = csgraph.dijkstra(adjacency, unweighted=True, indices=path, min_only=True, limit=rings)
+        group = np.flatnonzero(np.isfinite(near))
+        group = np.unique(np.concatenate([group, mirror[group]]))
+        side = _spine_sides(F, n, path, adjacency, rings)
+        m = len(group)
+        ia, ib = np.meshgrid(np.arange(m), np.arange(m), indexing="ij")
+        pair = _pair_cost(V, reflected, group[ia.ravel()], group[ib.ravel()]).reshape(m, m) / unit
+        # how well each pairing agrees with the current pairs of the neighbours (as in find_mirror)
+        counts = (adjacency[group] @ adjacency[mirror][:, group]).toarray()
+        agree = (counts + counts.T) / np.maximum(degree[group][:, None] + degree[group][None, :], 1.0)
+        gp, gs = on_path[group], side[group]
+        same = (gs[:, None] == gs[None, :]) & (gs[:, None] > 0) & (ia != ib)
+        may_join = (slot[group] >= 0) & (round_ < SPINE_REPAIR_ROUNDS - 1)
+        alone = (ia == ib) & (gs[:, None] > 0) & ~may_join[:, None]
+        path_pair = (gp[:, None] | gp[None, :]) & (ia != ib)            # a path vertex is its own mirror
+        forbidden = same | alone | path_pair
+        matrix = pair ** 2 + tol.mirror_topology_weight * (1.0 - agree)
+        # joining the path costs one squared edge length more than staying alone would
+        joins = np.flatnonzero((gs > 0) & may_join)
+        matrix[joins, joins] += 1.0
+        matrix = np.where(forbidden, float(matrix.sum()) + 1.0, matrix)
+        _, columns = linear_sum_assignment(matrix)
+        columns = _resolve_cycles(np.asarray(columns, dtype=np.int64), np.diag(matrix).copy(),
+                                  lambda x, y: matrix[x, y])
+        if np.any(forbidden[np.arange(m), columns]):
+            raise CutError("the mirror cannot be re-paired around the spine: a vertex beside it has no partner "
+                           "on the other side")
+        out = mirror.copy()
+        out[group] = group[columns]
+        joining = group[(columns == np.arange(m)) & (gs > 0)]
+        if len(joining) == 0:
+            break
+        # the sided vertices left alone join the path between the two ends of their path edge
+        order = np.argsort(slot[joining], kind="stable")
+        joining = joining[order]
+        keep = np.ones(len(joining), dtype=bool)
+        keep[1:] = slot[joining][1:] != slot[joining][:-1]         # one vertex per path edge and round
+        joining = joining[keep]
+        path = np.insert(path, slot[joining] + 1, joining)
+    if np.any(out[out] != np.arange(n)):
+        raise CutError("re-pairing the mirror around the spine did not give an involution")
+    return path, out
+
+
+#: rounds of re-pairing the mirror around a routed spine (each but the last may add vertices
+#: to the path).
+SPINE_REPAIR_ROUNDS = 6
+#: the first and last path vertices whose wedges do not seed the sides of a routed spine (the
+#: sides meet around the path's ends, where the front's mid-plane continues).
+SPINE_END_RINGS = 2
+#: the spine routed over a mid-plane with gaps: edge cost factor 1 + w (distance from the
+#: plane / median edge length) ** 2.
+SPINE_OFF_PLANE_WEIGHT = 10.0
+
+
+def seam_tree(V: np.ndarray, F: np.ndarray, mirror: np.ndarray, parts: np.ndarray,
+              seams: str | SeamConfig = DEFAULT_SEAMS) -> tuple[np.ndarray, dict, np.ndarray]:
+    """The symmetric seam tree of a template, and the mirror it is symmetric under.
 
     Parameters
     ----------
@@ -313,12 +501,17 @@ def build_seams(V: np.ndarray, F: np.ndarray, mirror: np.ndarray, parts: np.ndar
     Returns
     -------
     seam_edges : (E, 2) int64
-        template vertex pairs (i < j), sorted; a tree, invariant under the mirror.
+        template vertex pairs (i < j), sorted; a tree, invariant under the returned mirror.
     tips : dict[str, int]
         the tip vertices used.
+    mirror : (V,) int64
+        the input mirror, or, when the vertices that are their own mirror do not join into a
+        path from the head to the crotch, the mirror re-paired around a routed spine
+        (:func:`route_spine`).
     """
     config = seam_config(seams)
     n = len(V)
+    mirror = np.asarray(mirror, dtype=np.int64)
     edges = _unique_edges(F)
     lengths = np.linalg.norm(V[edges[:, 0]] - V[edges[:, 1]], axis=1)
     normals = _vertex_normals(V, F)
@@ -336,9 +529,6 @@ def build_seams(V: np.ndarray, F: np.ndarray, mirror: np.ndarray, parts: np.ndar
     if wrong_side > 0.1:
         raise CutError(f"the mirror permutation does not map the body's left (+x) onto its right (-x): "
                        f"{wrong_side:.0%} of the left members of its pairs lie at x <= 0")
-    # seams follow mirror-consistent edges only: (a, b) whose mirror (m(a), m(b)) is an edge too,
-    # so that the mirrored vertex path is a path along edges even where the faces do not mirror
-    consistent = mirror_consistent_edges(edges, mirror, n)
     if not midline.any():
         raise CutError("no vertex lies on the mid-plane (mirror(i) == i): a symmetric seam tree needs a mid-plane vertex path")
 
@@ -362,12 +552,23 @@ def build_seams(V: np.ndarray, F: np.ndarray, mirror: np.ndarray, parts: np.ndar
             raise CutError("spine_top 'neck' needs mid-plane vertices labelled neck (joint 12)")
         top = int(cand[np.argmin(V[cand, 2])])
     tips["spine_top"], tips["spine_bottom"] = top, bottom
+    consistent = mirror_consistent_edges(edges, mirror, n)
     mid_graph = _graph(n, edges, cost, keep=midline[edges[:, 0]] & midline[edges[:, 1]] & consistent)
     _, pred = csgraph.dijkstra(mid_graph, indices=top, return_predecessors=True)
-    if top != bottom and pred[bottom] < 0:
-        raise CutError("the mid-plane vertices do not form a connected path from the head to the crotch; "
-                       "the symmetric spine seam cannot be routed")
-    spine = _trace(pred, bottom)
+    if top == bottom or pred[bottom] >= 0:
+        spine = _trace(pred, bottom)
+    else:
+        # the mid-plane has gaps: route the spine near the plane and make it the mid-plane
+        try:
+            path, mirror = route_spine(V, F, edges, cost, mirror, top, bottom)
+        except CutError as error:
+            raise CutError(f"the mid-plane vertices do not form a connected path from the head to the crotch, "
+                           f"and routing the spine over the gaps failed: {error}") from None
+        spine = path.tolist()
+        midline = mirror == np.arange(n)
+        consistent = mirror_consistent_edges(edges, mirror, n)
+        xm = V[mirror, 0]
+        left = ~midline & ((x > xm) | ((x == xm) & (np.arange(n) < mirror)))
     in_tree = np.zeros(n, dtype=bool)
     in_tree[spine] = True
     tree_edges = [(a, b) for a, b in zip(spine[:-1], spine[1:])]
@@ -409,7 +610,41 @@ def build_seams(V: np.ndarray, F: np.ndarray, mirror: np.ndarray, parts: np.ndar
     side = e[~(midline[e[:, 0]] & midline[e[:, 1]])]
     e = np.vstack([e, mirror[side]])
     e = np.unique(np.sort(e, axis=1), axis=0)
-    return e, tips
+    on_seam = np.zeros(n, dtype=bool)
+    on_seam[e.ravel()] = True
+    mirror = pair_midplane_faces(V, F, mirror, on_seam)
+    return e, tips, mirror
+
+
+def pair_midplane_faces(V: np.ndarray, F: np.ndarray, mirror: np.ndarray, fixed: np.ndarray) -> np.ndarray:
+    """Pair up vertices of triangles whose three corners are all their own mirror.
+
+    In an exactly symmetric map every vertex that is its own mirror lies on the axis u = 0.5,
+    so such a triangle (a decimated mesh can have one lying in the mid-plane, e.g. on the nose)
+    collapses to a segment. Two of its corners that are not ``fixed`` (seam vertices keep
+    their pairs) are paired with each other instead, the pair with the smallest symmetric
+    mismatch first; the pair then straddles the axis and the triangle keeps its area.
+
+    V : (V, 3) float64 (+X the body's left); F : (F, 3) int64; mirror : (V,) int64 involution;
+    fixed : (V,) bool. Returns (V,) int64, an involution.
+    """
+    mirror = np.asarray(mirror, dtype=np.int64).copy()
+    plane_x = float(np.median(0.5 * (V[:, 0] + V[mirror, 0])))
+    for face in F[np.all(mirror[F] == F, axis=1)]:
+        if not np.all(mirror[face] == face):
+            continue                                      # an earlier pairing already split it
+        best, best_cost = None, np.inf
+        for a, b in ((face[0], face[1]), (face[1], face[2]), (face[2], face[0])):
+            if fixed[a] or fixed[b]:
+                continue
+            reflected_a = np.array([2.0 * plane_x - V[a, 0], V[a, 1], V[a, 2]])
+            reflected_b = np.array([2.0 * plane_x - V[b, 0], V[b, 1], V[b, 2]])
+            cost = np.linalg.norm(reflected_a - V[b]) + np.linalg.norm(reflected_b - V[a])
+            if cost < best_cost:
+                best, best_cost = (a, b), cost
+        if best is not None:
+            mirror[best[0]], mirror[best[1]] = best[1], best[0]
+    return mirror
 
 
 # --- cutting ------------------------------------------------------------------------------------
@@ -535,7 +770,7 @@ def cut_along(V: np.ndarray, F: np.ndarray, mirror: np.ndarray, seam_edges: np.n
     vt_mirror = _cut_vertex_mirror(F, mirror, ft, vt2v, cut_half, twins)
     return Cut(vt2v=vt2v, ft=ft, vt_mirror=vt_mirror, seam_edges=np.asarray(seam_edges, dtype=np.int64),
                seams=seams if seams is not None else SeamConfig("custom"), tips=dict(tips or {}),
-               boundary=loops[0])
+               boundary=loops[0], mirror=np.asarray(mirror, dtype=np.int64))
 
 
 def cut_template(V: np.ndarray, F: np.ndarray, mirror: np.ndarray, parts: np.ndarray | None = None,
@@ -570,10 +805,10 @@ def cut_template(V: np.ndarray, F: np.ndarray, mirror: np.ndarray, parts: np.nda
     parts = np.zeros(len(V), dtype=np.int64) if parts is None else np.asarray(parts, dtype=np.int64)
     if parts.shape != (len(V),):
         raise CutError(f"parts must have shape ({len(V)},), got {parts.shape}")
-    seam_edges, tips = build_seams(V, F, mirror, parts, config)
+    seam_edges, tips, mirror = seam_tree(V, F, mirror, parts, config)
     return cut_along(V, F, mirror, seam_edges, seams=config, tips=tips)
 
 
 __all__ = ["Cut", "CutError", "SeamConfig", "SEAM_PRESETS", "DEFAULT_SEAMS", "seam_config",
-           "check_closed_genus0", "build_seams", "cut_along", "cut_template", "boundary_loops",
+           "check_closed_genus0", "build_seams", "seam_tree", "route_spine", "pair_midplane_faces", "cut_along", "cut_template", "boundary_loops",
            "mirror_consistent_edges", "face_mirror"]

@@ -322,11 +322,141 @@ def _resolve_cycles(permutation: np.ndarray, self_cost: np.ndarray, pair_cost) -
     return out
 
 
+def _geometric_mirror(vertices: np.ndarray, reflected: np.ndarray, diagonal: float, normal: np.ndarray,
+                      offset: float) -> np.ndarray:
+    """The mirror from positions alone: mutual nearest neighbours, the sparse global assignment,
+    ties split, outliers re-assigned. vertices, reflected : (V, 3) float64. Returns (V,) int64."""
+    n = len(vertices)
+    permutation = _mutual_nearest_rounds(vertices, reflected)
+    permutation = np.where(permutation < 0, np.arange(n), permutation)
+    permutation = _global_assignment(vertices, reflected, permutation, diagonal)
+    permutation = _resolve_cycles(permutation, _pair_cost(vertices, reflected, np.arange(n), np.arange(n)),
+                                  lambda a, b: _pair_cost(vertices, reflected, a, b))
+    return _refine(vertices, reflected, permutation, diagonal, normal, offset)
+
+
+def taubin_smooth(vertices: np.ndarray, faces: np.ndarray, iterations: int, lam: float = 0.5,
+                  mu: float = -0.53) -> np.ndarray:
+    """Taubin's low-pass smoothing (uniform weights): removes vertex noise without shrinking.
+
+    vertices : (V, 3) float64; faces : (F, 3) int64. Returns (V, 3) float64.
+    """
+    adjacency = _vertex_adjacency(faces, len(vertices))
+    degree = np.maximum(np.asarray(adjacency.sum(axis=1)).ravel(), 1.0)[:, None]
+    out = np.array(vertices, dtype=np.float64)
+    for _ in range(iterations):
+        for factor in (lam, mu):
+            out = out + factor * ((adjacency @ out) / degree - out)
+    return out
+
+
+def _vertex_adjacency(faces: np.ndarray, n: int) -> scipy.sparse.csr_matrix:
+    """Binary vertex adjacency (V, V) of a triangle mesh. faces : (F, 3) int64."""
+    i = faces[:, [0, 1, 2, 1, 2, 0]].ravel()
+    j = faces[:, [1, 2, 0, 0, 1, 2]].ravel()
+    adjacency = scipy.sparse.coo_matrix((np.ones(len(i)), (i, j)), shape=(n, n)).tocsr()
+    adjacency.data[:] = 1.0
+    return adjacency
+
+
+def consistent_edge_fraction(faces: np.ndarray, permutation: np.ndarray) -> float:
+    """Share of the mesh's edges whose mirror image ``(m(a), m(b))`` is an edge too.
+
+    faces : (F, 3) int64; permutation : (V,) int64. 1 on an exactly symmetric triangulation.
+    """
+    n = len(permutation)
+    e = np.sort(np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]]), axis=1)
+    code = np.unique(e[:, 0] * n + e[:, 1])
+    a, b = code // n, code % n
+    mirrored = np.sort(np.stack([permutation[a], permutation[b]], axis=1), axis=1)
+    return float(np.isin(mirrored[:, 0] * n + mirrored[:, 1], code).mean())
+
+
+def _agreement(adjacency: scipy.sparse.csr_matrix, permutation: np.ndarray, rows: np.ndarray,
+               cols: np.ndarray) -> np.ndarray:
+    """How well pairing ``rows[k]`` with ``cols[k]`` agrees with the pairing of their neighbours.
+
+    ``(#{u in N(i): m(u) in N(j)} + #{u in N(j): m(u) in N(i)}) / (deg i + deg j)``: 1 when the
+    mirror maps the one-ring of ``i`` onto the one-ring of ``j`` (and the reverse), 0 when no
+    neighbour agrees. Symmetric in the pair. adjacency : (V, V) binary; permutation : (V,)
+    int64; rows, cols : (N,) int64. Returns (N,) float64.
+    """
+    counts = (adjacency @ adjacency[permutation]).tocsr()     # [i, j] = #{u in N(i): m(u) in N(j)}
+    degree = np.asarray(adjacency.sum(axis=1)).ravel()
+    forward = np.asarray(counts[rows, cols]).ravel()
+    backward = np.asarray(counts[cols, rows]).ravel()
+    return (forward + backward) / np.maximum(degree[rows] + degree[cols], 1.0)
+
+
+def _topology_rounds(vertices: np.ndarray, reflected: np.ndarray, faces: np.ndarray, current: np.ndarray,
+                     scale: float) -> np.ndarray:
+    """Re-pair vertices so that the mirror maps neighbourhoods onto neighbourhoods.
+
+    Where vertex noise is comparable to the edge length, the nearest reflection is often a
+    neighbour of the right partner, and few edges then map onto edges. Each round solves the
+    sparse one-to-one assignment of :func:`_global_assignment` on the cost
+    ``(pair cost / median edge length) ** 2 + tol.mirror_topology_weight * (1 - agreement)``
+    (:func:`_agreement` under the current mirror), candidates the ``tol.mirror_candidates``
+    nearest reflections both ways plus the vertex itself and its current partner; vertices
+    whose current pair is exact keep it. Rounds stop when the share of edges that map onto
+    edges stops growing; the best mirror seen is returned.
+
+    vertices, reflected : (V, 3) float64; faces : (F, 3) int64; current : (V,) int64
+    involution; scale : bounding-box diagonal. Returns (V,) int64, an involution.
+    """
+    n = len(vertices)
+    ids = np.arange(n, dtype=np.int64)
+    adjacency = _vertex_adjacency(faces, n)
+    unit = float(np.median(np.linalg.norm(vertices[faces[:, 0]] - vertices[faces[:, 1]], axis=1)))
+    exact = _pair_cost(vertices, reflected, ids, current) <= tol.mirror_exact * scale
+    free = np.flatnonzero(~exact)
+    best, best_score = current, consistent_edge_fraction(faces, current)
+    if len(free) == 0 or unit <= 0:
+        return current
+    m = len(free)
+    local = np.full(n, -1, dtype=np.int64)
+    local[free] = np.arange(m)
+    k = min(tol.mirror_candidates, m)
+    _, index = cKDTree(vertices[free]).query(reflected[free], k=k)
+    index = np.asarray(index, dtype=np.int64).reshape(m, k)
+    own = np.arange(m, dtype=np.int64)
+    base_rows = np.concatenate([np.repeat(own, k), index.ravel(), own])
+    base_cols = np.concatenate([index.ravel(), np.repeat(own, k), own])
+    for _ in range(tol.mirror_topology_rounds):
+        partner = local[current[free]]
+        rows = np.concatenate([base_rows, own, partner])
+        cols = np.concatenate([base_cols, partner, own])
+        code = np.unique(rows * m + cols)
+        rows, cols = code // m, code % m
+        geometric = (_pair_cost(vertices, reflected, free[rows], free[cols]) / unit) ** 2
+        agree = _agreement(adjacency, current, free[rows], free[cols])
+        cost = geometric + tol.mirror_topology_weight * (1.0 - agree)
+        weights = np.rint(cost / tol.mirror_topology_cost_unit) + 1.0
+        graph = scipy.sparse.csr_matrix((weights, (rows, cols)), shape=(m, m))
+        _, columns = scipy.sparse.csgraph.min_weight_full_bipartite_matching(graph)
+        proposal = current.copy()
+        proposal[free] = free[np.asarray(columns, dtype=np.int64)]
+        lookup = dict(zip(code.tolist(), cost.tolist()))
+
+        def pair_cost(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+            return np.array([lookup.get(int(local[x]) * m + int(local[y]), np.inf) for x, y in zip(a, b)])
+
+        self_cost = np.full(n, np.inf)
+        self_cost[free[own]] = np.array([lookup.get(int(x) * m + int(x), np.inf) for x in own])
+        proposal = _resolve_cycles(proposal, self_cost, pair_cost)
+        score = consistent_edge_fraction(faces, proposal)
+        if score <= best_score:
+            break
+        best, best_score, current = proposal, score, proposal
+    return best
+
+
 def find_mirror(
     vertices: np.ndarray,
     permutation: np.ndarray | None = None,
     allow_asymmetric: bool = False,
     source: str = "template",
+    faces: np.ndarray | None = None,
 ) -> Mirror:
     """Find (or check) the left-right mirror permutation of a template.
 
@@ -340,6 +470,10 @@ def find_mirror(
         return the best permutation even when the template is far from symmetric.
     source : str
         named in error messages.
+    faces : (F, 3) int, optional
+        the triangles: when given, the pairing is refined so that the mirror maps one-rings
+        onto one-rings where noise or an asymmetric triangulation leaves it ambiguous
+        (:func:`_topology_rounds`); it is kept only if more edges then map onto edges.
 
     Raises
     ------
@@ -355,12 +489,20 @@ def find_mirror(
     reflected = reflect(vertices, normal, offset)
     tree = cKDTree(vertices)
     if permutation is None:
-        permutation = _mutual_nearest_rounds(vertices, reflected)
-        permutation = np.where(permutation < 0, np.arange(n), permutation)
-        permutation = _global_assignment(vertices, reflected, permutation, diagonal)
-        permutation = _resolve_cycles(permutation, _pair_cost(vertices, reflected, np.arange(n), np.arange(n)),
-                                      lambda a, b: _pair_cost(vertices, reflected, a, b))
-        permutation = _refine(vertices, reflected, permutation, diagonal, normal, offset)
+        permutation = _geometric_mirror(vertices, reflected, diagonal, normal, offset)
+        if faces is not None:
+            faces = np.asarray(faces, dtype=np.int64)
+            positions, positions_reflected = vertices, reflected
+            edge = float(np.median(np.linalg.norm(vertices[faces[:, 0]] - vertices[faces[:, 1]], axis=1)))
+            noise = float(np.median(np.linalg.norm(reflected - vertices[permutation], axis=1)))
+            if noise > tol.mirror_noise_fraction * edge:
+                # noise comparable to the edges: match the smoothed surfaces as well, keep the better
+                smooth = taubin_smooth(vertices, faces, tol.mirror_smoothing_iterations)
+                smooth_reflected = reflect(smooth, normal, offset)
+                other = _geometric_mirror(smooth, smooth_reflected, diagonal, normal, offset)
+                if consistent_edge_fraction(faces, other) > consistent_edge_fraction(faces, permutation):
+                    permutation, positions, positions_reflected = other, smooth, smooth_reflected
+            permutation = _topology_rounds(positions, positions_reflected, faces, permutation, diagonal)
     else:
         permutation = np.asarray(permutation, dtype=np.int64)
         if permutation.shape != (n,) or not np.array_equal(np.sort(permutation), np.arange(n)):
@@ -388,4 +530,4 @@ def find_mirror(
 
 def template_mirror(template, allow_asymmetric: bool = False) -> Mirror:
     """The mirror of a :class:`uvkit.template.Template`: its stored permutation, else a new one."""
-    return find_mirror(template.vertices, template.mirror, allow_asymmetric, template.source)
+    return find_mirror(template.vertices, template.mirror, allow_asymmetric, template.source, template.faces)

@@ -23,6 +23,18 @@ class Tolerances:
     mirror_neighbourhood: int = 4
     #: passes of that local re-assignment.
     mirror_refine_passes: int = 4
+    #: vertex noise (median mirror mismatch) above this fraction of the median edge length
+    #: makes the mirror finder match Taubin-smoothed positions too (it keeps the better match).
+    mirror_noise_fraction: float = 0.1
+    #: Taubin smoothing iterations for that match.
+    mirror_smoothing_iterations: int = 40
+    #: rounds of the mirror's topological refinement (one-rings mapped onto one-rings).
+    mirror_topology_rounds: int = 6
+    #: weight of a pair's disagreement with its neighbours' pairs (0: all agree, 1: none), in
+    #: units of the squared pair mismatch over the median edge length.
+    mirror_topology_weight: float = 4.0
+    #: unit of that refinement's integer costs.
+    mirror_topology_cost_unit: float = 1e-3
     #: a mirror mismatch below this fraction of the bounding-box diagonal counts as exact (never
     #: re-assigned).
     mirror_exact: float = 1e-6
