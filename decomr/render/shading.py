@@ -112,6 +112,8 @@ def face_values_at_hits(fragments: Fragments, face_attributes: torch.Tensor) -> 
     hit = fragments.covered()
     face = fragments.face_ids.reshape(-1).index_select(0, hit)
     n_faces, _, dim = face_attributes.shape
+    if face.numel() and int(face.max()) >= n_faces:
+        raise ValueError(f"fragments reference faces beyond the {n_faces} rows of the face attributes")
     # one flat gather of the 3 D corner values per pixel (row gathers of small rows are slow on CPU)
     flat = (face[:, None] * (3 * dim) + torch.arange(3 * dim, device=face.device)).view(-1)
     corner_values = face_attributes.reshape(-1).index_select(0, flat).view(-1, 3, dim)
@@ -128,11 +130,12 @@ def iuv_from_hits(hit: torch.Tensor, uv: torch.Tensor, batch: int, height: int, 
     channel0 = hit + torch.div(hit, n_pixels, rounding_mode="floor") * (2 * n_pixels)
     iuv = torch.zeros(batch * 3 * n_pixels, dtype=uv.dtype, device=uv.device)
     iuv.index_fill_(0, channel0, 1.0)
-    index = torch.cat([channel0 + n_pixels, channel0 + 2 * n_pixels])
+    # (N, 2) indices in uv's own layout: u to channel 1, v to channel 2 (no transposed copy)
+    index = (channel0[:, None] + torch.tensor([n_pixels, 2 * n_pixels], device=hit.device)).view(-1)
     if uv.requires_grad:
-        iuv = iuv.index_copy(0, index, uv.t().reshape(-1))
+        iuv = iuv.index_copy(0, index, uv.reshape(-1))
     else:  # in place: no second copy of the image
-        iuv.index_copy_(0, index, uv.t().reshape(-1))
+        iuv.index_copy_(0, index, uv.reshape(-1))
     return iuv.view(batch, 3, height, width)
 
 
@@ -162,9 +165,6 @@ def iuv_from_face_uv(fragments: Fragments, face_uv: torch.Tensor) -> torch.Tenso
     batch, height, width = fragments.face_ids.shape
     if face_uv.ndim != 3 or face_uv.shape[1:] != (3, 2):
         raise ValueError(f"face_uv must be (F, 3, 2), got {tuple(face_uv.shape)}")
-    flat_ids = fragments.face_ids.reshape(-1)
-    if flat_ids.numel() and int(flat_ids.max()) >= face_uv.shape[0]:
-        raise ValueError(f"fragments reference faces beyond the {face_uv.shape[0]} rows of face_uv")
     dtype = fragments.hit_bary.dtype if fragments.bary is None else fragments.bary.dtype
     hit, uv = face_values_at_hits(fragments, face_uv.to(dtype))  # (N, 2)
     return iuv_from_hits(hit, uv, batch, height, width)
