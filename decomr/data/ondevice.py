@@ -36,10 +36,11 @@ What is made per batch, and how:
 - **rendering**: :class:`decomr.render.Renderer` (IUV, mask, parts).
 
 Random draws come from a ``torch.Generator`` on the CPU (small tensors, moved to the device),
-so a seed gives identical batches on the CPU whatever the batch is split into; on CUDA the
-same draws give the same scenes up to floating point. :meth:`OnDeviceSynthetic.batch` seeds
-that generator from ``(seed, epoch, indices)``, so a batch is a function of the sampler's
-indices (resumed runs see the same data).
+so a seed gives identical batches on the CPU, and on CUDA the same draws give the same scenes
+up to floating point. :meth:`OnDeviceSynthetic.batch` seeds that generator from
+``(seed, epoch, indices)``: a batch is a function of the sampler's index list (resumed runs see
+the same data), but, unlike the per-sample path, a sample is not a function of its index alone
+(the same index in another list is another person).
 """
 from __future__ import annotations
 
@@ -805,6 +806,8 @@ class OnDevicePeople:
         return self.config.length
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        """Sample ``index`` made alone (the batch ``[index]``; another person than ``index``
+        within a longer batch)."""
         index = int(index)
         if not 0 <= index < len(self):
             raise IndexError(f"sample {index} out of range for {len(self)} samples")
