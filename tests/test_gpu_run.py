@@ -29,6 +29,8 @@ def test_smoke_run_writes_checkpoint_evaluation_and_log(tmp_path):
         assert (out / folder / "summary.json").is_file()
     assert summary["eval"]["model"]["pve_mm"] > 0 and summary["eval"]["mean_body"]["pve_mm"] > 0
     assert (out / "gpu_run.log").read_text().count("done in") == 1
+    table = (out / "summary.md").read_text()
+    assert table.startswith("| | value |") and "training img/s" in table and "nan" not in table
 
 
 def test_usage_and_missing_cuda(tmp_path):

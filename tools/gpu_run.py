@@ -18,7 +18,8 @@ Steps, each timed, all within ``--budget`` seconds of wall time (default 510 s, 
    ``decomr-eval``, written to ``OUTDIR/eval`` and ``OUTDIR/eval_mean_body``.
 
 ``OUTDIR/summary.json`` holds every number (written after each step, so a killed run keeps what
-it measured) and ``OUTDIR/gpu_run.log`` the log.
+it measured), ``OUTDIR/summary.md`` the same as a table for ``docs/results.md``, and
+``OUTDIR/gpu_run.log`` the log.
 """
 from __future__ import annotations
 
@@ -282,6 +283,36 @@ def evaluate(setting: Setting, uv: str, device: str, checkpoint: Path, out: Path
     return {"model": ours, "mean_body": mean, "n_test": setting.n_test}
 
 
+def markdown(data: dict) -> str:
+    """The summary's numbers as a Markdown table (what is missing reads 'not measured')."""
+    def get(*keys, digits: int = 1, scale: float = 1.0):
+        value = data
+        for key in keys:
+            value = value.get(key) if isinstance(value, dict) else None
+        return "not measured" if value is None else f"{scale * float(value):.{digits}f}"
+
+    setting = data.get("setting", {})
+    rows = [
+        ("device", str(data.get("gpu") or data.get("device"))),
+        ("torch", str(data.get("torch"))),
+        ("CUDA tests", str(data.get("tests", {}).get("summary", "not run"))),
+        (f"on-device synthetic people, batch {setting.get('batch')}, {setting.get('size')} px (samples/s)",
+         get("generator", "samples_per_s", digits=0)),
+        (f"training img/s, {setting.get('backbone')}, batch {setting.get('batch')}, amp {setting.get('amp')}, "
+         "fed by the generator", get("throughput", "fed_by_generator", "images_per_s")),
+        ("training img/s on one batch held on the device", get("throughput", "batch_on_device", "images_per_s")),
+        ("model's share of a fed step (GPU busy, %)", get("throughput", "model_share_of_step", digits=0, scale=100)),
+        ("training steps (images) in the time left", f"{get('train', 'steps', digits=0)} "
+                                                     f"({get('train', 'images', digits=0)})"),
+        ("PVE / MPJPE / PA-MPJPE of the run (mm)", " / ".join(get("eval", "model", k) for k in
+                                                              ("pve_mm", "mpjpe_mm", "pa_mpjpe_mm"))),
+        ("the same for the mean body (mm)", " / ".join(get("eval", "mean_body", k) for k in
+                                                       ("pve_mm", "mpjpe_mm", "pa_mpjpe_mm"))),
+        ("wall time (s)", get("wall_s", digits=0)),
+    ]
+    return "| | value |\n|---|---|\n" + "".join(f"| {name} | {value} |\n" for name, value in rows)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", type=Path, help="output folder (created)")
@@ -328,6 +359,9 @@ def main(argv: list[str] | None = None) -> int:
     if trained["checkpoint"] and trained["checkpoint"] != "None":
         summary.set("eval", evaluate(setting, args.uv, args.device, Path(trained["checkpoint"]), args.out))
     summary.set("wall_s", time.perf_counter() - started)
+    from uvkit.atomic import write_text
+
+    write_text(args.out / "summary.md", markdown(summary.data))
     log.info("done in %.0f s; summary in %s", time.perf_counter() - started, args.out / "summary.json")
     return status
 
