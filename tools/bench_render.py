@@ -3,8 +3,9 @@
 Prints frames/s at batch 1, 8 and 32, the memory the batch-32 run took, and the exact float64
 reference's speed and agreement on sampled pixels, measured in the same run. With
 ``--baseline REF`` the renderer of git revision REF (``decomr/render`` as committed there) is
-timed in the same process, interleaved call by call with the working tree's, and the ratio of
-the medians is printed (the machine's load then affects both alike).
+timed in the same process, interleaved call by call with the working tree's (who goes first
+alternates), and the ratio of the medians is printed (the machine's load then affects both
+alike).
 
     python tools/bench_render.py [--template assets/open_body.npz] [--size 224] [--threads N]
     python tools/bench_render.py --threads 2 --baseline 75bc647   # against the renderer before issue 14
@@ -138,8 +139,9 @@ def main() -> None:
                 module(points, cam)  # warm-up
             sync()
             calls = max(3, args.frames // batch)
-            for _ in range(calls):
-                for key, (module, cam) in contenders.items():
+            for call in range(calls):
+                order = list(contenders.items())
+                for key, (module, cam) in (order if call % 2 == 0 else order[::-1]):  # alternate who goes first
                     start = clock()
                     out = module(points, cam)
                     sync()
