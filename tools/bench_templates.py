@@ -66,8 +66,10 @@ def measure(template_path: str) -> dict:
 def misses(row: dict) -> list[str]:
     """The targets a measured row does not meet."""
     out = []
-    if row["flips"] or row["overlaps"]:
-        out.append("flips/overlaps")
+    if row["flips"]:
+        out.append("flips")
+    if row["overlaps"]:
+        out.append("overlaps")
     if row["symmetry_error"] > 1e-6:
         out.append("symmetry")
     for key in ("S1", "S2"):
