@@ -441,13 +441,15 @@ def route_spine(V: np.ndarray, F: np.ndarray, edges: np.ndarray, cost: np.ndarra
         gp, gs = on_path[group], side[group]
         same = (gs[:, None] == gs[None, :]) & (gs[:, None] > 0) & (ia != ib)
         may_join = (slot[group] >= 0) & (round_ < SPINE_REPAIR_ROUNDS - 1)
-        alone = (ia == ib) & (gs[:, None] > 0) & ~may_join[:, None]
+        # a vertex off the path that is not beside it may stay its own mirror only near the plane
+        near_plane = (off[group] <= SPINE_SELF_OFF_PLANE * unit) | on_path[group]
+        alone = (ia == ib) & (((gs[:, None] > 0) & ~may_join[:, None]) | ((gs[:, None] == 0) & ~near_plane[:, None]))
         path_pair = (gp[:, None] | gp[None, :]) & (ia != ib)            # a path vertex is its own mirror
         forbidden = same | alone | path_pair
         matrix = pair ** 2 + tol.mirror_topology_weight * (1.0 - agree)
         # joining the path costs one squared edge length more than staying alone would
         joins = np.flatnonzero((gs > 0) & may_join)
-        matrix[joins, joins] += 1.0
+        matrix[joins, joins] += SPINE_JOIN_COST
         matrix = np.where(forbidden, float(matrix.sum()) + 1.0, matrix)
         _, columns = linear_sum_assignment(matrix)
         columns = _resolve_cycles(np.asarray(columns, dtype=np.int64), np.diag(matrix).copy(),
@@ -472,6 +474,13 @@ def route_spine(V: np.ndarray, F: np.ndarray, edges: np.ndarray, cost: np.ndarra
     return path, out
 
 
+#: cost of a vertex beside a routed spine joining it (in squared median edge lengths): the
+#: join leaves an ear, a triangle with one face at the joining vertex on one side of the
+#: seam, which an exactly symmetric map squeezes; shifting pairs along the spine is preferred.
+SPINE_JOIN_COST = 1000.0
+#: vertices near a routed spine that are not beside it stay their own mirror only within this
+#: distance of the mid-plane (in median edge lengths).
+SPINE_SELF_OFF_PLANE = 0.5
 #: rounds of re-pairing the mirror around a routed spine (each but the last may add vertices
 #: to the path).
 SPINE_REPAIR_ROUNDS = 6

@@ -117,6 +117,52 @@ def _keep_sides(UV: np.ndarray, ft: np.ndarray, vt_mirror: np.ndarray, gap: floa
     return _average_mirror(out, vt_mirror)
 
 
+def _one_sided_near_overlaps(local: np.ndarray, sym: np.ndarray, ft: np.ndarray, vt_mirror: np.ndarray,
+                             loop: np.ndarray) -> np.ndarray:
+    """Where averaging made the chart's boundary cross itself, take one half's shape instead.
+
+    The solver's map does not overlap itself, so neither does one half of it nor that half's
+    mirror image; the average of two slightly different halves can (fingers that nearly touch,
+    the lips of a seam near the axis). Around the crossing boundary edges each mirror pair
+    takes the solver's position of its member with the smaller u (and the reflection of it),
+    blending back into the average over as many rings again; the neighbourhood grows (2, 4,
+    8, 16 rings) until no boundary edges cross. Exactly symmetric; the untangling step then
+    repairs the triangles this flips on the other half.
+
+    local : (T, 2) float64, the solver's map (without overlaps) in the frame of ``sym``, the
+    axis at u = 0; sym : (T, 2) float64, the symmetric map; ft : (F, 3) int64; vt_mirror : (T,) int64; loop : (B,) int64 boundary
+    loop. Returns (T, 2) float64 (``sym`` itself when nothing crosses or nothing helps).
+    """
+    from scipy.sparse import csgraph
+
+    from .param import overlapping_boundary_edges
+
+    crossing = overlapping_boundary_edges(sym, loop)
+    if len(crossing) == 0:
+        return sym
+    n = len(sym)
+    ids = np.arange(n)
+    seeds = np.unique(loop[np.concatenate([crossing.ravel(), (crossing.ravel() + 1) % len(loop)])])
+    seeds = np.unique(np.concatenate([seeds, vt_mirror[seeds]]))
+    i = ft[:, [0, 1, 2]].ravel()
+    j = ft[:, [1, 2, 0]].ravel()
+    graph = sp.coo_matrix((np.ones(len(i)), (i, j)), shape=(n, n)).tocsr()
+    hops = csgraph.dijkstra(graph, directed=False, unweighted=True, indices=seeds, min_only=True, limit=64)
+    primary = (local[:, 0] < local[vt_mirror, 0]) | ((local[:, 0] == local[vt_mirror, 0]) & (ids <= vt_mirror))
+    for rings in (2, 4, 8, 16):
+        share = np.clip(1.0 - (hops - rings) / (rings + 1), 0.0, 1.0)
+        share = np.where(np.isfinite(hops), share, 0.0)
+        share = np.maximum(share, share[vt_mirror])
+        blend = share[:, None] * local + (1.0 - share[:, None]) * sym
+        trial = sym.copy()
+        lead = primary & (vt_mirror != ids)
+        trial[lead] = blend[lead]
+        trial[vt_mirror[lead]] = blend[lead] * np.array([-1.0, 1.0])
+        if len(overlapping_boundary_edges(trial, loop)) == 0:
+            return trial
+    return sym
+
+
 def _untangle(UV: np.ndarray, ft: np.ndarray, vt_mirror: np.ndarray, floor: float,
               max_rounds: int = 1000) -> tuple[np.ndarray, int]:
     """Unflip the triangles of a symmetric map by small symmetric moves of their corners.
@@ -249,7 +295,8 @@ class Layout:
 
 
 def symmetrize_and_pack(UV: np.ndarray, ft: np.ndarray, vt_mirror: np.ndarray,
-                        up: np.ndarray | None = None, margin: float = 0.02) -> Layout:
+                        up: np.ndarray | None = None, margin: float = 0.02,
+                        boundary: np.ndarray | None = None, reference: np.ndarray | None = None) -> Layout:
     """Symmetrize a UV map about a fitted axis and pack it into the unit square.
 
     Parameters
@@ -264,6 +311,12 @@ def symmetrize_and_pack(UV: np.ndarray, ft: np.ndarray, vt_mirror: np.ndarray,
         180 degrees if their mean v is below the mean of all vertices.
     margin : float
         empty border on each side, in [0, 0.5).
+    boundary : (B,) int64, optional
+        the chart's boundary loop: where averaging makes it cross itself, one half's shape is
+        taken around the crossing (:func:`_one_sided_near_overlaps`).
+    reference : (T, 2) float64, optional
+        a map without boundary overlaps in the frame of ``UV`` (the solver's map before ``UV``
+        was relaxed towards symmetry): the half taken comes from it.
 
     Returns
     -------
@@ -280,11 +333,19 @@ def symmetrize_and_pack(UV: np.ndarray, ft: np.ndarray, vt_mirror: np.ndarray,
     along = np.array([-n[1], n[0]])
     # rotation (determinant +1) taking the axis normal to +u: orientation is kept
     local = np.stack([UV @ n - axis.offset, UV @ along], axis=1)
-    if up is not None and np.any(up) and local[up, 1].mean() > local[:, 1].mean():
+    flipped_up = up is not None and np.any(up) and local[up, 1].mean() > local[:, 1].mean()
+    if flipped_up:
         local = -local
     sym = _average_mirror(local, vt_mirror)
     shift = np.linalg.norm(sym - local, axis=1).max()
     sym = _keep_sides(sym, ft, vt_mirror, 1e-4 * np.ptp(sym, axis=0).max())
+    if boundary is not None:
+        source = local
+        if reference is not None:
+            source = np.stack([reference @ n - axis.offset, reference @ along], axis=1)
+            if flipped_up:
+                source = -source
+        sym = _one_sided_near_overlaps(source, sym, ft, vt_mirror, boundary)
     rounds = 0
     if np.any(_signed_areas(sym, ft) <= 0):
         # a floor far below any real triangle: 1e-4 of the median area

@@ -279,8 +279,9 @@ def _fill_vertex_taps(pix: np.ndarray, vt: np.ndarray, ft: np.ndarray, resolutio
     best = order[_first_per_group(owner[order])]
     chosen_face = cand_face[best]
     chosen_bary = cand_bary[best]
-    # all incident faces degenerate: constant extrapolation from the claiming vertex
-    degenerate = ~ok[best]
+    # all incident faces degenerate, or the least extrapolated one still far off (a sliver
+    # face extrapolates without bound): constant extrapolation from the claiming vertex
+    degenerate = ~ok[best] | (score[best] < -tol.raster_fill_extrapolation)
     if np.any(degenerate):
         corner = np.argmax(ft[chosen_face[degenerate]] == claimant[degenerate, None], axis=1)
         const = np.zeros((int(degenerate.sum()), 3))

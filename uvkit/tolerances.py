@@ -48,6 +48,10 @@ class Tolerances:
     #: a texel centre counts as inside a UV face when its smallest barycentric weight is at
     #: least -raster_inside (texels on shared edges then go to the most interior face).
     raster_inside: float = 1e-9
+    #: a filled texel whose barycentric weights on its least extrapolated incident face fall
+    #: below minus this value takes the claiming vertex's value instead: a sliver face would
+    #: extrapolate without bound (the committed open-body maps fill down to about -27).
+    raster_fill_extrapolation: float = 50.0
     #: a detected up, front or left-right axis within this angle (degrees) of a coordinate axis
     #: is snapped onto it (templates are axis-aligned; snapping makes the frame change exact).
     frame_snap_degrees: float = 20.0

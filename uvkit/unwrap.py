@@ -170,13 +170,15 @@ def parameterize_template(
     UV = param.equalize_area(Vc, ft, UV, cut.boundary, area_iterations, area_strength)
     after = param.area_distortion(Vc, ft, UV)
     say(f"area: mean |log ratio| {before.mean_abs_log:.3f} -> {after.mean_abs_log:.3f} ({lap('area'):.2f} s)")
+    solved = UV
     UV, relax_rounds = _relax_towards_symmetry(Vc, ft, UV, cut)
     if relax_rounds:
         say(f"symmetric relaxation: {relax_rounds} rounds ({lap('relax'):.2f} s)")
     up = None
     if parts is not None:
         up = np.isin(np.asarray(parts)[cut.vt2v], (12, 15))
-    layout = symmetrize_and_pack(UV, ft, cut.vt_mirror, up=up, margin=margin)
+    layout = symmetrize_and_pack(UV, ft, cut.vt_mirror, up=up, margin=margin, boundary=cut.boundary,
+                                 reference=solved if relax_rounds else None)
     flips = len(param.flipped_triangles(layout.vt, ft))
     overlaps = param.boundary_self_overlaps(layout.vt, cut.boundary)
     final = param.area_distortion(V[cut.vt2v], ft, layout.vt)
