@@ -28,6 +28,8 @@ class Tolerances:
     mirror_noise_fraction: float = 0.1
     #: Taubin smoothing iterations for that match.
     mirror_smoothing_iterations: int = 40
+    #: Taubin smoothing iterations of the rest shape a noisy template is flattened as.
+    rest_smoothing_iterations: int = 10
     #: rounds of the mirror's topological refinement (one-rings mapped onto one-rings).
     mirror_topology_rounds: int = 6
     #: weight of a pair's disagreement with its neighbours' pairs (0: all agree, 1: none), in

@@ -153,7 +153,8 @@ def parameterize_template(
         scales = auto_detail_scales(V, F, parts) if detail_scale == "auto" else [float(detail_scale)] * len(DETAIL_GROUPS)
     elif detail_scale != "auto" and not float(detail_scale) > 0:
         raise UvkitError(f"detail_scale must be > 0 or 'auto', got {detail_scale}")
-    Vs = enlarge_details(V, F, parts, scales) if any(x != 1.0 for x in scales) else V
+    rest = symmetric_rest_shape(V, F, cut.mirror)
+    Vs = enlarge_details(rest, F, parts, scales) if any(x != 1.0 for x in scales) else rest
     Vc = Vs[cut.vt2v]
     ft = cut.ft
     UV = param.tutte(Vc, ft, cut.boundary)
@@ -212,7 +213,7 @@ def parameterize_template(
 
 __all__ = ["Unwrap", "parameterize_template", "DEFAULT_SOLVER", "DEFAULT_ITERATIONS", "DEFAULT_WARMUP",
            "DEFAULT_AREA_ITERATIONS", "DEFAULT_AREA_STRENGTH", "DEFAULT_MARGIN", "DEFAULT_DETAIL_SCALE",
-           "enlarge_details", "auto_detail_scales"]
+           "enlarge_details", "auto_detail_scales", "symmetric_rest_shape"]
 
 
 #: rounds of SLIM pulled towards the mirror average when the faces do not mirror.
@@ -245,6 +246,41 @@ def _relax_towards_symmetry(Vc: np.ndarray, ft: np.ndarray, UV: np.ndarray, cut:
             break
         UV = param.slim(Vc, ft, UV, SYMMETRIC_RELAX_ITERATIONS, target, SYMMETRIC_RELAX_WEIGHT)
     return UV, SYMMETRIC_RELAX_ROUNDS
+
+
+def symmetric_rest_shape(V: np.ndarray, F: np.ndarray, mirror: np.ndarray) -> np.ndarray:
+    """The shape the parameterization flattens: the template made exactly mirror symmetric.
+
+    Each vertex moves to the mean of its position and its mirror vertex's reflected position
+    (across the plane x = c, c the median of the pairs' mid-points), so both halves of the
+    chart flatten the same geometry and differ only where the triangulation does; a vertex
+    that is its own mirror moves onto the plane. Where the mismatch is vertex noise comparable
+    to the edges (median mismatch above ``tol.mirror_noise_fraction`` of the median edge
+    length) the result is smoothed too (``tol.rest_smoothing_iterations`` Taubin steps). The
+    template itself is unchanged: this shape only guides the flattening. An exactly symmetric
+    template is returned as it is.
+
+    V : (V, 3) float64 (+X the body's left); F : (F, 3) int64; mirror : (V,) int64 involution.
+    Returns (V, 3) float64.
+    """
+    from .symmetry import taubin_smooth
+    from .tolerances import tol
+
+    plane_x = float(np.median(0.5 * (V[:, 0] + V[mirror, 0])))
+    reflected = V[mirror].copy()
+    reflected[:, 0] = 2.0 * plane_x - reflected[:, 0]
+    mismatch = np.linalg.norm(reflected - V, axis=1)
+    edge = float(np.median(np.linalg.norm(V[F[:, 0]] - V[F[:, 1]], axis=1)))
+    if mismatch.max() <= tol.mirror_exact * float(np.ptp(V, axis=0).max()):
+        return V
+    rest = 0.5 * (V + reflected)
+    if float(np.median(mismatch)) > tol.mirror_noise_fraction * edge:
+        rest = taubin_smooth(rest, F, tol.rest_smoothing_iterations)
+        # smoothing an asymmetric triangulation is not exactly symmetric: average again
+        again = rest[mirror].copy()
+        again[:, 0] = 2.0 * plane_x - again[:, 0]
+        rest = 0.5 * (rest + again)
+    return rest
 
 
 def auto_detail_scales(V: np.ndarray, F: np.ndarray, parts: np.ndarray,
