@@ -54,3 +54,12 @@ def test_no_snapshots_is_an_error(tool, tmp_path, capsys):
     (tmp_path / "checkpoints").mkdir()
     assert tool.main([str(tmp_path), "--data", "x"]) == 2
     assert "run.keep_every" in capsys.readouterr().err
+
+
+def test_extrapolation_of_a_log_linear_curve(tool):
+    rows = [{"step": step, "pve_mm": 400.0 - 100.0 * (len(str(step)) - 3)} for step in (100, 1000, 10000)]
+    fit = tool.extrapolate(rows, "pve_mm", 150.0)
+    assert abs(fit["slope_per_decade"] + 100.0) < 1e-9 and abs(fit["step"] - 10 ** 4.5) < 1e-3 * 10 ** 4.5
+    assert tool.extrapolate(rows, "pve_mm", 150.0, from_step=1000) is None  # two points are not enough
+    rising = [dict(r, pve_mm=-r["pve_mm"]) for r in rows]
+    assert tool.extrapolate(rising, "pve_mm", 150.0)["step"] is None

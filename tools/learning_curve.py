@@ -70,6 +70,27 @@ def table(rows: list[dict], baseline: dict | None) -> str:
     return "\n".join(lines) + "\n"
 
 
+def extrapolate(rows: list[dict], metric: str, target: float, from_step: int = 0) -> dict | None:
+    """Where a straight line of ``metric`` against log10(steps), fitted by least squares to the
+    rows at or after ``from_step``, reaches ``target``: a rough reading of a learning curve that
+    still falls (curves flatten, so this tends to be optimistic). Returns the fit (slope per
+    tenfold steps, intercept), the rows used and the step (None when the line does not fall)."""
+    import math
+
+    points = [(math.log10(r["step"]), r[metric]) for r in rows if r["step"] >= from_step and r["step"] > 0]
+    if len(points) < 3:
+        return None
+    n = len(points)
+    mx = sum(x for x, _ in points) / n
+    my = sum(y for _, y in points) / n
+    sxx = sum((x - mx) ** 2 for x, _ in points)
+    slope = sum((x - mx) * (y - my) for x, y in points) / sxx
+    intercept = my - slope * mx
+    step = 10 ** ((target - intercept) / slope) if slope < 0 else None
+    return {"metric": metric, "target": target, "from_step": from_step, "points": n,
+            "slope_per_decade": slope, "intercept": intercept, "step": step}
+
+
 def plot(rows: list[dict], baseline: dict | None, path: Path) -> None:
     import matplotlib
 
@@ -104,6 +125,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", help="output folder (default out/curve/<run name>)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--plot", action="store_true", help="also draw curve.png")
+    parser.add_argument("--target", action="append", default=[], metavar="METRIC=MM",
+                        help="report where a line in log(steps) fitted to the curve reaches this error, e.g. "
+                             "pve_mm=150 (repeatable; rough)")
+    parser.add_argument("--fit-from", type=int, default=0, help="fit the line to snapshots from this step on")
     args = parser.parse_args(argv)
     from uvkit.atomic import write_text
 
@@ -123,12 +148,24 @@ def main(argv: list[str] | None = None) -> int:
     baseline = None
     if args.compare_to:
         baseline = json.loads((Path(args.compare_to) / "summary.json").read_text())
+    fits = []
+    for target in args.target:
+        metric, _, value = target.partition("=")
+        fit = extrapolate(rows, metric, float(value), args.fit_from)
+        if fit is not None:
+            fits.append(fit)
+    lines = []
+    for fit in fits:
+        where = f"about step {fit['step']:,.0f}" if fit["step"] else "never (the line does not fall)"
+        lines.append(f"{fit['metric']}: {fit['slope_per_decade']:+.1f} mm per tenfold steps over {fit['points']} "
+                     f"snapshots from step {fit['from_step']}; reaches {fit['target']:g} at {where}")
     write_text(out / "curve.json", json.dumps({"run": str(run), "data": args.data, "baseline": args.compare_to,
-                                               "rows": rows}, indent=1))
-    write_text(out / "curve.md", table(rows, baseline))
+                                               "rows": rows, "extrapolations": fits}, indent=1))
+    text = table(rows, baseline) + "".join(f"\n{line}\n" for line in lines)
+    write_text(out / "curve.md", text)
     if args.plot:
         plot(rows, baseline, out / "curve.png")
-    print(table(rows, baseline))
+    print(text)
     return 0
 
 
