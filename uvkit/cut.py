@@ -440,7 +440,7 @@ def route_spine(V: np.ndarray, F: np.ndarray, edges: np.ndarray, cost: np.ndarra
         agree = (counts + counts.T) / np.maximum(degree[group][:, None] + degree[group][None, :], 1.0)
         gp, gs = on_path[group], side[group]
         same = (gs[:, None] == gs[None, :]) & (gs[:, None] > 0) & (ia != ib)
-        may_join = (slot[group] >= 0) & (round_ < SPINE_REPAIR_ROUNDS - 1)
+        may_join = slot[group] >= 0
         # a vertex off the path that is not beside it may stay its own mirror only near the plane
         near_plane = (off[group] <= SPINE_SELF_OFF_PLANE * unit) | on_path[group]
         alone = (ia == ib) & (((gs[:, None] > 0) & ~may_join[:, None]) | ((gs[:, None] == 0) & ~near_plane[:, None]))
@@ -450,10 +450,25 @@ def route_spine(V: np.ndarray, F: np.ndarray, edges: np.ndarray, cost: np.ndarra
         # joining the path costs one squared edge length more than staying alone would
         joins = np.flatnonzero((gs > 0) & may_join)
         matrix[joins, joins] += SPINE_JOIN_COST
-        matrix = np.where(forbidden, float(matrix.sum()) + 1.0, matrix)
-        _, columns = linear_sum_assignment(matrix)
-        columns = _resolve_cycles(np.asarray(columns, dtype=np.int64), np.diag(matrix).copy(),
-                                  lambda x, y: matrix[x, y])
+        big = float(matrix.sum()) + 1.0
+        matrix = np.where(forbidden, big, matrix)
+        for _ in range(SPINE_CYCLE_ROUNDS):
+            _, columns = linear_sum_assignment(matrix)
+            columns = np.asarray(columns, dtype=np.int64)
+            resolved = _resolve_cycles(columns, np.diag(matrix).copy(), lambda x, y: matrix[x, y])
+            wrong = np.flatnonzero(forbidden[np.arange(m), resolved] | (matrix[np.arange(m), resolved] >= big))
+            if len(wrong) == 0:
+                break
+            # an odd cycle of the assignment whose members may not stay alone: forbid its
+            # dearest link and solve again
+            for x in wrong:
+                cycle = [int(x)]
+                while int(columns[cycle[-1]]) != cycle[0] and len(cycle) <= m:
+                    cycle.append(int(columns[cycle[-1]]))
+                links = np.array([matrix[a, columns[a]] for a in cycle])
+                a = cycle[int(np.argmax(links))]
+                matrix[a, columns[a]] = matrix[columns[a], a] = big
+        columns = resolved
         if np.any(forbidden[np.arange(m), columns]):
             raise CutError("the mirror cannot be re-paired around the spine: a vertex beside it has no partner "
                            "on the other side")
@@ -462,6 +477,8 @@ def route_spine(V: np.ndarray, F: np.ndarray, edges: np.ndarray, cost: np.ndarra
         joining = group[(columns == np.arange(m)) & (gs > 0)]
         if len(joining) == 0:
             break
+        if round_ == SPINE_REPAIR_ROUNDS - 1:
+            raise CutError("re-pairing the mirror around the spine did not settle")
         # the sided vertices left alone join the path between the two ends of their path edge
         order = np.argsort(slot[joining], kind="stable")
         joining = joining[order]
@@ -481,8 +498,10 @@ SPINE_JOIN_COST = 1000.0
 #: vertices near a routed spine that are not beside it stay their own mirror only within this
 #: distance of the mid-plane (in median edge lengths).
 SPINE_SELF_OFF_PLANE = 0.5
-#: rounds of re-pairing the mirror around a routed spine (each but the last may add vertices
-#: to the path).
+#: assignments solved again around a routed spine when one has an odd cycle of vertices
+#: that may not stay their own mirror.
+SPINE_CYCLE_ROUNDS = 20
+#: rounds of re-pairing the mirror around a routed spine (each may add vertices to the path).
 SPINE_REPAIR_ROUNDS = 6
 #: the first and last path vertices whose wedges do not seed the sides of a routed spine (the
 #: sides meet around the path's ends, where the front's mid-plane continues).
