@@ -420,13 +420,13 @@ def _topology_rounds(vertices: np.ndarray, reflected: np.ndarray, faces: np.ndar
     _, index = cKDTree(vertices[free]).query(reflected[free], k=k)
     index = np.asarray(index, dtype=np.int64).reshape(m, k)
     own = np.arange(m, dtype=np.int64)
-    base_rows = np.concatenate([np.repeat(own, k), index.ravel(), own])
-    base_cols = np.concatenate([index.ravel(), np.repeat(own, k), own])
+    base_code = np.unique(np.concatenate([np.repeat(own, k) * m + index.ravel(), index.ravel() * m + np.repeat(own, k),
+                                          own * m + own]))
     for _ in range(tol.mirror_topology_rounds):
         partner = local[current[free]]
-        rows = np.concatenate([base_rows, own, partner])
-        cols = np.concatenate([base_cols, partner, own])
-        code = np.unique(rows * m + cols)
+        extra = np.unique(np.concatenate([own * m + partner, partner * m + own]))
+        pos = np.minimum(np.searchsorted(base_code, extra), len(base_code) - 1)
+        code = np.sort(np.concatenate([base_code, extra[base_code[pos] != extra]]))
         rows, cols = code // m, code % m
         geometric = (_pair_cost(vertices, reflected, free[rows], free[cols]) / unit) ** 2
         agree = _agreement(adjacency, current, free[rows], free[cols])
@@ -436,13 +436,13 @@ def _topology_rounds(vertices: np.ndarray, reflected: np.ndarray, faces: np.ndar
         _, columns = scipy.sparse.csgraph.min_weight_full_bipartite_matching(graph)
         proposal = current.copy()
         proposal[free] = free[np.asarray(columns, dtype=np.int64)]
-        lookup = dict(zip(code.tolist(), cost.tolist()))
-
-        def pair_cost(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-            return np.array([lookup.get(int(local[x]) * m + int(local[y]), np.inf) for x, y in zip(a, b)])
+        def pair_cost(a: np.ndarray, b: np.ndarray, code=code, cost=cost) -> np.ndarray:
+            key = local[np.asarray(a)] * m + local[np.asarray(b)]
+            pos = np.minimum(np.searchsorted(code, key), len(code) - 1)
+            return np.where(code[pos] == key, cost[pos], np.inf)
 
         self_cost = np.full(n, np.inf)
-        self_cost[free[own]] = np.array([lookup.get(int(x) * m + int(x), np.inf) for x in own])
+        self_cost[free] = pair_cost(free, free)
         proposal = _resolve_cycles(proposal, self_cost, pair_cost)
         score = consistent_edge_fraction(faces, proposal)
         if score <= best_score:
