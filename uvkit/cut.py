@@ -3,7 +3,9 @@
 The seam tree is built on one side of the body and mirrored:
 
 1. a *spine* seam on the mid-plane, from the top of the head (or the back of the neck) down
-   the back to the crotch, routed over mid-plane vertices only, so it maps onto itself;
+   the back to the crotch, routed over mid-plane vertices only, so it maps onto itself; where
+   those leave gaps (a decimated or noisy template) it is routed near the plane and the
+   mirror is re-paired around it (:func:`route_spine`);
 2. *branches* on the body's left side from the tree to each tip (foot, hand, optionally each
    fingertip and toe), routed as shortest paths whose edge cost grows on front-facing surface
    (seams run over the back and under the arms where they are least visible);
@@ -821,6 +823,8 @@ def cut_template(V: np.ndarray, F: np.ndarray, mirror: np.ndarray, parts: np.nda
     Returns
     -------
     Cut
+        ``Cut.mirror`` is the mirror it is symmetric under: ``mirror``, or ``mirror`` re-paired
+        around a spine routed over mid-plane gaps.
     """
     config = seam_config(seams)
     V = np.ascontiguousarray(V, dtype=np.float64)

@@ -8,7 +8,8 @@ stay their own mirror. Real templates are only nearly symmetric (SMPL's: about 3
 13 mm max mismatch) and their vertices need not be mutual nearest neighbours of each other's
 reflections: a one-to-one assignment still pairs them correctly where a nearest-neighbour rule
 pairs two vertices with one. A template far from symmetric is refused unless the caller
-allows it.
+allows it. Given the faces, the pairing is refined so that the mirror maps one-rings onto
+one-rings (noise comparable to the edge length, or a triangulation that is not symmetric).
 """
 from __future__ import annotations
 
