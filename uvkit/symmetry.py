@@ -491,7 +491,9 @@ def find_mirror(
     tree = cKDTree(vertices)
     if permutation is None:
         permutation = _geometric_mirror(vertices, reflected, diagonal, normal, offset)
-        if faces is not None:
+        far = np.linalg.norm(reflected - vertices[permutation], axis=1).mean() > tol.mirror_mean_fraction * diagonal
+        # a template that will be refused anyway is not refined (bad input fails fast)
+        if faces is not None and not (far and not allow_asymmetric):
             faces = np.asarray(faces, dtype=np.int64)
             positions, positions_reflected = vertices, reflected
             edge = float(np.median(np.linalg.norm(vertices[faces[:, 0]] - vertices[faces[:, 1]], axis=1)))
