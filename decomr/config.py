@@ -137,6 +137,10 @@ class DataConfig:
         range, set by ``decomr-synth --yaw``).
     texture_bank, background_bank : int
         ``ondevice``: textures painted and backgrounds drawn at start-up, varied per sample.
+    front_back_cues : bool
+        paint on-the-fly synthetic people with what tells their front from their back (faces,
+        hairlines, shoe toes, clothing fronts; :class:`decomr.data.appearance.AppearanceConfig`);
+        false gives the earlier front-back symmetric look (to measure what the cues are worth).
     """
 
     source: str = field(default="synthetic", metadata=_choices(*DATA_SOURCES))
@@ -151,6 +155,7 @@ class DataConfig:
     yaw: list[float] = field(default_factory=lambda: [-180.0, 180.0])
     texture_bank: int = 64
     background_bank: int = 64
+    front_back_cues: bool = True
 
 
 @dataclass

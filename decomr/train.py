@@ -295,6 +295,7 @@ def build_dataset(config: TrainConfig, template: Any, seed: int, symmetric_uv: b
 
     from decomr import data as data_module
     from decomr.data.mixture import MixtureDataset
+    from decomr.data.appearance import AppearanceConfig
     from decomr.data.poses import PoseConfig
 
     d, m = config.data, config.model
@@ -304,7 +305,8 @@ def build_dataset(config: TrainConfig, template: Any, seed: int, symmetric_uv: b
         augment = data_module.AugmentConfig(flip_probability=0.0)
     if d.source in ("synthetic", "ondevice"):
         synthetic = data_module.SyntheticConfig(length=d.samples_per_epoch or 10000, seed=seed, size=m.input_size,
-                                                pose=PoseConfig(yaw_deg=tuple(d.yaw)))
+                                                pose=PoseConfig(yaw_deg=tuple(d.yaw)),
+                                                appearance=AppearanceConfig(front_back_cues=d.front_back_cues))
         try:
             if d.source == "ondevice":
                 from decomr.data.ondevice import OnDeviceConfig, OnDevicePeople

@@ -298,3 +298,16 @@ def test_on_the_fly_synthetic_people_take_the_yaw_range(tmp_path):
     dataset = build_dataset(config, load_template("open"), seed=3)
     assert len(dataset) == 4
     assert dataset.engine.config.pose.yaw_deg == (-30.0, 30.0)
+
+
+@pytest.mark.parametrize("cues", [True, False])
+def test_on_the_fly_synthetic_people_take_the_appearance_switch(tmp_path, cues):
+    from decomr.train import build_dataset
+    from uvkit.template import assets_dir, load_template
+
+    config = load_config(None, ["data.source=synthetic", "data.samples_per_epoch=4", f"data.front_back_cues={cues}",
+                                "data.augment=false", "model.input_size=64",
+                                f"model.uv_map={assets_dir() / 'open_body_uv.npz'}", f"run.out_dir={tmp_path}"])
+    dataset = build_dataset(config, load_template("open"), seed=3)
+    assert dataset.engine.config.appearance.front_back_cues is cues
+    assert dataset.engine.painter.config.front_back_cues is cues
