@@ -183,3 +183,37 @@ def test_kill_minus_nine_then_resume_reaches_identical_weights(tmp_path):
     assert a.keys() == b.keys()
     for key in a:
         assert torch.equal(a[key], b[key]), key
+
+
+# ---------------------------------------------------------------------------- the released model
+def test_the_released_model_stands_alone(tmp_path, capsys):
+    """The committed default model: its card matches the file, it loads from any folder in float32,
+    and decomr-predict uses it without --checkpoint."""
+    import json
+
+    import numpy as np
+    from PIL import Image
+
+    from decomr import predict
+    from uvkit.atomic import file_sha256
+
+    from test_predict import render_person
+
+    path = checkpoints.default_model_path()
+    assert path.is_file(), f"the released model is missing: {path}"
+    card = json.loads(path.with_suffix(".json").read_text())
+    assert card["sha256"] == file_sha256(path) and card["bytes"] == path.stat().st_size
+    assert path.stat().st_size <= 40 * 2**20 and card["weights_dtype"] == "float16"
+    assert card["source_commit"] and card["training"]["progress"]["global_step"] > 0
+    moved = tmp_path / "somewhere" / "model.pt"
+    moved.parent.mkdir()
+    shutil.copy(path, moved)
+    model, config = load_model(moved)
+    assert not model.training and all(p.dtype == torch.float32 for p in model.parameters())
+    assert config.model.backbone == card["config"]["model"]["backbone"]
+    image = tmp_path / "person.png"
+    Image.fromarray(render_person(160, 120, (60.0, 80.0), 140.0)).save(image)
+    assert predict.main([str(image), "--out", str(tmp_path / "out"), "--quiet"]) == 0
+    vertices = np.asarray([line.split()[1:] for line in (tmp_path / "out" / "person.obj").read_text().splitlines()
+                           if line.startswith("v ")], dtype=float)
+    assert vertices.shape == (model.uv_lookup.n_vertices, 3) and np.isfinite(vertices).all()

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up (or reuse) .venv and run the main job on the open body: its UV maps, their comparison,
 # a short synthetic training run on the CPU, evaluation against the mean body, and prediction on
-# held-out synthetic images and on one real photo. Outputs go to out/demo/ (or the folder given).
+# held-out synthetic images and on one real photo, with the short run's model and with the released
+# one. Outputs go to out/demo/ (or the folder given).
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$ROOT"
 OUT="${1:-out/demo}"
@@ -44,6 +45,10 @@ PY
 decomr-predict --checkpoint "$OUT/train/checkpoints/last.pt" "$OUT"/synth/test/samples/00000/0000000[0-3].png \
     "$OUT/photos/astronaut.png" --out "$OUT/predict" --texture --views \
     || echo "(decomr-predict: some images gave no result; see $OUT/predict/predictions.json)"
+step "9. the released model (assets/models/decomr_open_resnet18.pt: trained longer, on people seen from every side) on the same images"
+decomr-predict "$OUT"/synth/test/samples/00000/0000000[0-3].png "$OUT/photos/astronaut.png" \
+    --out "$OUT/predict_released" --texture --views \
+    || echo "(decomr-predict: some images gave no result; see $OUT/predict_released/predictions.json)"
 step "done in $((SECONDS - start)) s; outputs:"
 find "$OUT" -maxdepth 3 -not -path "$OUT/synth/*" \( -name "*.png" -o -name "*.json" -o -name "*.npz" \
     -o -name "*.obj" -o -name "*.pt" \) | sort
