@@ -20,6 +20,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .errors import UvkitError
+from .mesh import vertex_adjacency
 from .tolerances import tol
 
 
@@ -222,10 +223,7 @@ def _relax_around(UV: np.ndarray, ft: np.ndarray, vt_mirror: np.ndarray, bad: np
     map, or None if no neighbourhood helps.
     """
     n = len(UV)
-    i = ft[:, [0, 1, 2, 1, 2, 0]].ravel()
-    j = ft[:, [1, 2, 0, 0, 1, 2]].ravel()
-    adjacency = sp.coo_matrix((np.ones(len(i)), (i, j)), shape=(n, n)).tocsr()
-    adjacency.data[:] = 1.0
+    adjacency = vertex_adjacency(ft, n)
     degree = np.asarray(adjacency.sum(axis=1)).ravel()
     edges = np.sort(np.concatenate([ft[:, [0, 1]], ft[:, [1, 2]], ft[:, [2, 0]]]), axis=1)
     _, first, counts = np.unique(edges[:, 0] * n + edges[:, 1], return_index=True, return_counts=True)
@@ -255,10 +253,7 @@ def _repair_flips(UV: np.ndarray, ft: np.ndarray, vt_mirror: np.ndarray, max_rou
     re-averages mirrored pairs. Returns the map and the number of rounds used.
     """
     n = len(UV)
-    i = ft[:, [0, 1, 2, 1, 2, 0]].ravel()
-    j = ft[:, [1, 2, 0, 0, 1, 2]].ravel()
-    adjacency = sp.coo_matrix((np.ones(len(i)), (i, j)), shape=(n, n)).tocsr()
-    adjacency.data[:] = 1.0
+    adjacency = vertex_adjacency(ft, n)
     degree = np.asarray(adjacency.sum(axis=1)).ravel()
     for rounds in range(max_rounds):
         bad = np.flatnonzero(_signed_areas(UV, ft) <= 0)

@@ -260,3 +260,31 @@ def require_closed_genus0(report: MeshReport, source: str = "mesh") -> None:
         )
     if not report.consistently_oriented:
         raise TemplateError(f"{source}: the triangles are not consistently oriented")
+
+
+def vertex_adjacency(faces: np.ndarray, n: int) -> scipy.sparse.csr_matrix:
+    """Binary, symmetric vertex adjacency (n, n) of a triangle mesh.
+
+    faces : (F, 3) int64 (triangles of a mesh or of a UV map); n : number of vertices.
+    """
+    faces = np.asarray(faces, dtype=np.int64)
+    i = faces[:, [0, 1, 2, 1, 2, 0]].ravel()
+    j = faces[:, [1, 2, 0, 0, 1, 2]].ravel()
+    adjacency = scipy.sparse.coo_matrix((np.ones(len(i)), (i, j)), shape=(n, n)).tocsr()
+    adjacency.data[:] = 1.0
+    return adjacency
+
+
+def taubin_smooth(vertices: np.ndarray, faces: np.ndarray, iterations: int, lam: float = 0.5,
+                  mu: float = -0.53) -> np.ndarray:
+    """Taubin's low-pass smoothing (uniform weights): removes vertex noise without shrinking.
+
+    vertices : (V, 3) float64; faces : (F, 3) int64. Returns (V, 3) float64.
+    """
+    adjacency = vertex_adjacency(faces, len(vertices))
+    degree = np.maximum(np.asarray(adjacency.sum(axis=1)).ravel(), 1.0)[:, None]
+    out = np.array(vertices, dtype=np.float64)
+    for _ in range(iterations):
+        for factor in (lam, mu):
+            out = out + factor * ((adjacency @ out) / degree - out)
+    return out

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .mesh import taubin_smooth
 from .parts import MIRROR_JOINTS
 
 
@@ -255,7 +256,7 @@ def stick_figure(subdivisions: int = 1, smoothing: int = 20, height: float = 1.7
     parts = np.array([_figure_part(x, y) for x, y in vertices[:, :2]], dtype=np.int64)
     right = vertices[:, 0] < 0
     parts[right] = np.asarray(MIRROR_JOINTS, dtype=np.int64)[parts[right]]
-    vertices = _taubin(vertices, faces, smoothing)
+    vertices = taubin_smooth(vertices, faces, smoothing)
     vertices = _symmetrize_positions(vertices, mirror)
     vertices = vertices * (height / _FIGURE_HEIGHT)
     return SymmetricMesh(vertices, faces, mirror, parts)
@@ -286,25 +287,6 @@ def _voxel_boundary_quads(occupied: np.ndarray) -> np.ndarray:
                 corners = corners[:, ::-1]
             out.append(corners)
     return np.concatenate(out).astype(np.int64)
-
-
-def _taubin(vertices: np.ndarray, faces: np.ndarray, passes: int,
-            lam: float = 0.5, mu: float = -0.53) -> np.ndarray:
-    """Taubin smoothing with uniform weights. vertices (V, 3) float64 -> (V, 3) float64."""
-    import scipy.sparse as sp
-
-    n = len(vertices)
-    i = faces[:, [0, 1, 2, 1, 2, 0]].ravel()
-    j = faces[:, [1, 2, 0, 0, 1, 2]].ravel()
-    adjacency = sp.coo_matrix((np.ones(len(i)), (i, j)), shape=(n, n)).tocsr()
-    adjacency.data[:] = 1.0
-    degree = np.asarray(adjacency.sum(axis=1)).ravel()
-    average = sp.diags(1.0 / degree) @ adjacency
-    out = vertices.copy()
-    for _ in range(passes):
-        for factor in (lam, mu):
-            out = out + factor * (average @ out - out)
-    return out
 
 
 # --- triangulations that are not mirror symmetric -----------------------------------------------

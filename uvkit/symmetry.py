@@ -23,6 +23,7 @@ import scipy.sparse.csgraph
 from scipy.spatial import cKDTree
 
 from .errors import SymmetryError
+from .mesh import taubin_smooth, vertex_adjacency
 from .tolerances import tol
 
 
@@ -182,12 +183,7 @@ def _global_assignment(vertices: np.ndarray, reflected: np.ndarray, current: np.
     if len(free) == 0:
         return current
     m = len(free)
-    local = np.full(n, -1, dtype=np.int64)
-    local[free] = np.arange(m)
-    k = min(tol.mirror_candidates, m)
-    _, index = cKDTree(vertices[free]).query(reflected[free], k=k)
-    index = np.asarray(index, dtype=np.int64).reshape(m, k)
-    own = np.arange(m, dtype=np.int64)
+    local, index, own, k = _candidates(vertices, reflected, free, n)
     partner = local[current[free]]
     rows = np.concatenate([np.repeat(own, k), index.ravel(), own, own, partner])
     cols = np.concatenate([index.ravel(), np.repeat(own, k), own, partner, own])
@@ -336,28 +332,17 @@ def _geometric_mirror(vertices: np.ndarray, reflected: np.ndarray, diagonal: flo
     return _refine(vertices, reflected, permutation, diagonal, normal, offset)
 
 
-def taubin_smooth(vertices: np.ndarray, faces: np.ndarray, iterations: int, lam: float = 0.5,
-                  mu: float = -0.53) -> np.ndarray:
-    """Taubin's low-pass smoothing (uniform weights): removes vertex noise without shrinking.
-
-    vertices : (V, 3) float64; faces : (F, 3) int64. Returns (V, 3) float64.
-    """
-    adjacency = _vertex_adjacency(faces, len(vertices))
-    degree = np.maximum(np.asarray(adjacency.sum(axis=1)).ravel(), 1.0)[:, None]
-    out = np.array(vertices, dtype=np.float64)
-    for _ in range(iterations):
-        for factor in (lam, mu):
-            out = out + factor * ((adjacency @ out) / degree - out)
-    return out
-
-
-def _vertex_adjacency(faces: np.ndarray, n: int) -> scipy.sparse.csr_matrix:
-    """Binary vertex adjacency (V, V) of a triangle mesh. faces : (F, 3) int64."""
-    i = faces[:, [0, 1, 2, 1, 2, 0]].ravel()
-    j = faces[:, [1, 2, 0, 0, 1, 2]].ravel()
-    adjacency = scipy.sparse.coo_matrix((np.ones(len(i)), (i, j)), shape=(n, n)).tocsr()
-    adjacency.data[:] = 1.0
-    return adjacency
+def _candidates(vertices: np.ndarray, reflected: np.ndarray, free: np.ndarray,
+                n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Candidate partners among the ``free`` vertices: the ``k`` nearest free vertices of each
+    free vertex's reflection. Returns (local (n,) int64: index into ``free`` or -1, index (m, k)
+    int64: candidates as indices into ``free``, own (m,) int64 = arange(m), k)."""
+    m = len(free)
+    local = np.full(n, -1, dtype=np.int64)
+    local[free] = np.arange(m)
+    k = min(tol.mirror_candidates, m)
+    _, index = cKDTree(vertices[free]).query(reflected[free], k=k)
+    return local, np.asarray(index, dtype=np.int64).reshape(m, k), np.arange(m, dtype=np.int64), k
 
 
 def consistent_edge_fraction(faces: np.ndarray, permutation: np.ndarray) -> float:
@@ -407,7 +392,7 @@ def _topology_rounds(vertices: np.ndarray, reflected: np.ndarray, faces: np.ndar
     """
     n = len(vertices)
     ids = np.arange(n, dtype=np.int64)
-    adjacency = _vertex_adjacency(faces, n)
+    adjacency = vertex_adjacency(faces, n)
     unit = float(np.median(np.linalg.norm(vertices[faces[:, 0]] - vertices[faces[:, 1]], axis=1)))
     exact = _pair_cost(vertices, reflected, ids, current) <= tol.mirror_exact * scale
     free = np.flatnonzero(~exact)
@@ -415,12 +400,7 @@ def _topology_rounds(vertices: np.ndarray, reflected: np.ndarray, faces: np.ndar
     if len(free) == 0 or unit <= 0:
         return current
     m = len(free)
-    local = np.full(n, -1, dtype=np.int64)
-    local[free] = np.arange(m)
-    k = min(tol.mirror_candidates, m)
-    _, index = cKDTree(vertices[free]).query(reflected[free], k=k)
-    index = np.asarray(index, dtype=np.int64).reshape(m, k)
-    own = np.arange(m, dtype=np.int64)
+    local, index, own, k = _candidates(vertices, reflected, free, n)
     base_code = np.unique(np.concatenate([np.repeat(own, k) * m + index.ravel(), index.ravel() * m + np.repeat(own, k),
                                           own * m + own]))
     for _ in range(tol.mirror_topology_rounds):
