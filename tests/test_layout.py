@@ -77,3 +77,28 @@ def test_bad_layout_arguments(figure):
         layout.symmetrize_and_pack(np.zeros((3, 2)), np.array([[0, 1, 2]]), np.array([1, 1, 2]))
     with pytest.raises(UvkitError, match="valid solvers"):
         unwrap.parameterize_template(figure.vertices, figure.faces, figure.mirror, solver="lscm")
+
+
+def test_triangles_across_the_axis_do_not_join_the_halves():
+    """A chart whose faces do not mirror: along the axis, diagonals link a left vertex to a right
+    one that is not its mirror. The halves stay apart: the chart keeps its width (a 6 x 4 grid
+    stays 1.25 times as wide as high), exactly symmetric, without flips."""
+    xs = np.array([-2.5, -1.5, -0.5, 0.5, 1.5, 2.5])
+    ys = np.arange(5.0)
+    X, Y = np.meshgrid(xs, ys)                                  # vertex id = row * 6 + column
+    UV = np.stack([X.ravel(), Y.ravel()], axis=1)
+    mirror = (np.arange(30) // 6) * 6 + 5 - np.arange(30) % 6
+    faces = []
+    for r in range(4):
+        for c in range(5):
+            a, b, d, e = r * 6 + c, r * 6 + c + 1, (r + 1) * 6 + c, (r + 1) * 6 + c + 1
+            faces += [[a, b, e], [a, e, d]]                     # the same diagonal everywhere: not mirror symmetric
+    ft = np.array(faces)
+    UV = UV + np.random.default_rng(0).normal(0, 0.05, UV.shape)  # the solver's halves differ a little
+    assert np.all(param.signed_areas(UV, ft) > 0)
+    result = layout.symmetrize_and_pack(UV, ft, mirror, margin=0.0)
+    vt = result.vt
+    assert np.abs(vt[:, 0] + vt[mirror, 0] - 1.0).max() <= 1e-12 and np.abs(vt[:, 1] - vt[mirror, 1]).max() <= 1e-12
+    assert np.all(param.signed_areas(vt, ft) > 0)
+    width, height = np.ptp(vt, axis=0)
+    assert width / height == pytest.approx(1.25, rel=0.05)
