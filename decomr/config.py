@@ -174,7 +174,7 @@ class LossWeightsConfig:
 
 @dataclass
 class OptimConfig:
-    """Adam, no schedule (the paper's recipe).
+    """Adam; by default no schedule (the paper's recipe), optionally a cosine decay at the end.
 
     Attributes
     ----------
@@ -188,6 +188,13 @@ class OptimConfig:
         epochs of stage 2 (end to end).
     grad_clip : float
         clip the global gradient norm to this value (0: off).
+    lr_decay_from : float
+        fraction of each stage's steps after which the learning rate decays (cosine) to
+        ``lr * lr_final`` at the stage's end; 1 (default): constant. A pure function of the
+        step, so a resumed run follows the same schedule, and it may be switched on when
+        resuming a run that was started without it.
+    lr_final : float
+        the learning rate at the end of a decaying stage, as a fraction of ``lr``.
     mean_location_samples : int
         a new run starts the model's location offset at the mean ground-truth location map of
         this many training samples (the first ones), so that the untrained network predicts
@@ -201,6 +208,8 @@ class OptimConfig:
     stage1_epochs: int = 5
     stage2_epochs: int = 30
     grad_clip: float = 0.0
+    lr_decay_from: float = 1.0
+    lr_final: float = 0.1
     mean_location_samples: int = 128
     loss: LossWeightsConfig = field(default_factory=LossWeightsConfig)
 
@@ -513,6 +522,8 @@ def validate_config(config: TrainConfig) -> TrainConfig:
     _require(len(o.betas) == 2 and all(0 <= b < 1 for b in o.betas),
              f"optim.betas must be two numbers in [0, 1), got {o.betas}")
     _require(o.weight_decay >= 0, f"optim.weight_decay must be >= 0, got {o.weight_decay}")
+    _require(0.0 <= o.lr_decay_from <= 1.0, f"optim.lr_decay_from must lie in [0, 1], got {o.lr_decay_from}")
+    _require(0.0 < o.lr_final <= 1.0, f"optim.lr_final must lie in (0, 1], got {o.lr_final}")
     _require(o.stage1_epochs >= 0 and o.stage2_epochs >= 0,
              f"optim.stage1_epochs and optim.stage2_epochs must be >= 0, got {o.stage1_epochs}, {o.stage2_epochs}")
     _require(o.grad_clip >= 0, f"optim.grad_clip must be >= 0 (0: off), got {o.grad_clip}")

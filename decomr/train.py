@@ -64,6 +64,21 @@ MODEL_KEYS = ("backbone", "variant", "resolution", "transfer_resolution", "lnet_
 TENSOR_KEYS = ("image", "iuv", "joints2d", "joints3d", "vertices", "has_smpl", "has_3d", "has_iuv")
 
 
+def scheduled_lr(optim, done: int, total: int) -> float:
+    """The learning rate of a stage's step ``done`` (0-based) of ``total``.
+
+    Constant ``optim.lr`` until ``optim.lr_decay_from`` of the stage, then a cosine decay that
+    reaches ``optim.lr * optim.lr_final`` at the stage's last step. A function of the step
+    alone: resumed runs follow it exactly.
+    """
+    last = total - 1
+    start = optim.lr_decay_from * last
+    if last <= 0 or optim.lr_decay_from >= 1.0 or done <= start:
+        return float(optim.lr)
+    t = min(1.0, (done - start) / (last - start))
+    return float(optim.lr * (optim.lr_final + (1.0 - optim.lr_final) * 0.5 * (1.0 + math.cos(math.pi * t))))
+
+
 class TrainError(ValueError):
     """A run that cannot start or go on (bad paths, incompatible checkpoint, empty batches)."""
 
@@ -686,6 +701,10 @@ class Trainer:
                     self.metrics = {**self.metrics, "loss/total": float("nan")}
                     return "non-finite"
                 optimizer.zero_grad(set_to_none=True)
+                lr = scheduled_lr(optim, self.progress.epoch * self.steps_per_epoch + self.progress.step,
+                                  epochs * self.steps_per_epoch)
+                for group in optimizer.param_groups:
+                    group["lr"] = lr
                 if self.scaler is not None:
                     self.scaler.scale(total).backward()
                     if optim.grad_clip:

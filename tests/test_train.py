@@ -12,7 +12,7 @@ from torch.utils.data import Dataset
 
 from decomr.checkpoint import CheckpointError, load_checkpoint
 from decomr.config import TrainConfig, load_config
-from decomr.train import StopTraining, Trainer, TrainError, block_centres, collate_samples, train
+from decomr.train import StopTraining, Trainer, TrainError, block_centres, collate_samples, scheduled_lr, train
 from uvfixtures import cylinder
 from uvkit.template import save_template_npz, template_from_arrays
 
@@ -134,8 +134,8 @@ def test_image_grid_has_every_panel(folder):
 
 def test_resume_is_exact(folder):
     """Stopped in stage 1 (by a callback), again in stage 2 (max_steps), resumed twice: the same
-    weights, bit for bit, as one uninterrupted run."""
-    sections = {"optim.stage2_epochs": 2}
+    weights, bit for bit, as one uninterrupted run (the learning rate decaying in both stages)."""
+    sections = {"optim.stage2_epochs": 2, "optim.lr_decay_from": 0.25}
     config = tiny_config(folder, "whole", **sections)
     dataset = TinyPeople(Path(config.model.template), length=4)  # 2 steps per epoch, 6 in all
     whole = train(config, dataset)
@@ -167,6 +167,20 @@ def test_resume_is_exact(folder):
         assert torch.equal(a[key], b[key]), key
     stage1_a = weights(folder / "whole" / "checkpoints" / "stage1.pt")
     assert any(not torch.equal(stage1_a[k], a[k]) for k in a if k.startswith("lnet."))  # stage 2 trained LNet
+
+
+def test_learning_rate_schedule():
+    constant = load_config(None, ["optim.lr=0.001"]).optim
+    assert [scheduled_lr(constant, k, 10) for k in (0, 5, 9)] == [0.001] * 3
+    decay = load_config(None, ["optim.lr=0.001", "optim.lr_decay_from=0.5", "optim.lr_final=0.1"]).optim
+    lrs = [scheduled_lr(decay, k, 11) for k in range(11)]
+    assert lrs[:6] == [0.001] * 6                       # constant up to half of the stage
+    assert all(a > b for a, b in zip(lrs[5:], lrs[6:]))  # then strictly decreasing
+    assert lrs[-1] == pytest.approx(1e-4)              # to lr * lr_final at the last step
+    assert scheduled_lr(decay, 8, 11) == pytest.approx(1e-4 + 0.9e-3 * 0.5 * (1 + math.cos(math.pi * 0.6)))
+    for bad in (["optim.lr_decay_from=1.5"], ["optim.lr_final=0"]):
+        with pytest.raises(ValueError, match=bad[0].split("=")[0]):
+            load_config(None, bad)
 
 
 class NaNAfter(TinyPeople):
