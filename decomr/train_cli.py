@@ -8,13 +8,16 @@ Examples::
     torchrun --nproc_per_node 8 -m decomr.train_cli --config run.yaml
 
 Exit status: 0 finished (or stopped at run.max_steps), 2 bad config or arguments, 3 a
-non-finite loss stopped the run (the last good checkpoint is kept), 1 any other error.
+non-finite loss stopped the run (the last good checkpoint is kept), 130 / 143 stopped by Ctrl-C /
+SIGTERM (a single-process run then finishes its step and writes ``last.pt``: nothing is lost;
+a second Ctrl-C aborts at once), 1 any other error.
 """
 from __future__ import annotations
 
 import argparse
 import logging
 import os
+import signal
 import sys
 
 from decomr.config import STAGES, ConfigError, config_to_yaml, load_config
@@ -36,6 +39,37 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar (log lines only)")
     return parser
+
+
+class _StopOnSignal:
+    """Ctrl-C / SIGTERM: finish the current step, write ``last.pt``, stop; a second signal aborts.
+
+    Installed for single-process runs only (the processes of a distributed run would stop at
+    different steps). :meth:`check` is a step callback.
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self) -> None:
+        self.received: int | None = None
+        self.previous = {number: signal.signal(number, self._handle) for number in self.SIGNALS}
+
+    def _handle(self, number, frame) -> None:
+        self.received = number
+        signal.signal(number, self.previous[number])     # a second one acts at once
+        logging.getLogger("decomr.train").warning(
+            "%s: stopping after this step and writing the checkpoint (again to abort at once)",
+            signal.Signals(number).name)
+
+    def check(self, info) -> None:
+        from decomr.train import StopTraining
+
+        if self.received is not None:
+            raise StopTraining
+
+    def restore(self) -> None:
+        for number, handler in self.previous.items():
+            signal.signal(number, handler)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -70,8 +104,9 @@ def main(argv: list[str] | None = None) -> int:
     except (TrainError, CheckpointError, ValueError, OSError) as error:
         print(f"decomr-train: error: {error}", file=sys.stderr)
         return 1
+    stopper = _StopOnSignal() if int(os.environ.get("WORLD_SIZE", "1")) == 1 else None
     try:
-        callbacks = []
+        callbacks = [stopper.check] if stopper is not None else []
         bar = None
         if rank == 0 and not args.no_progress:
             from tqdm import tqdm
@@ -98,9 +133,13 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     finally:
         trainer.close()
+        if stopper is not None:
+            stopper.restore()
     if rank == 0:
         logging.getLogger("decomr.train").info("%s after %d steps; last checkpoint: %s", result.status,
                                                result.progress.global_step, result.last_checkpoint)
+    if stopper is not None and stopper.received is not None and result.status == "stopped":
+        return 128 + int(stopper.received)
     return 3 if result.status == "non-finite" else 0
 
 

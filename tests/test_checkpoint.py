@@ -3,6 +3,7 @@ hash checks of the UV map and template, older versions, released float16 models,
 after kill -9."""
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -183,6 +184,32 @@ def test_kill_minus_nine_then_resume_reaches_identical_weights(tmp_path):
     assert a.keys() == b.keys()
     for key in a:
         assert torch.equal(a[key], b[key]), key
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGINT"), reason="needs SIGINT")
+def test_ctrl_c_finishes_the_step_and_writes_the_checkpoint(tmp_path):
+    """Ctrl-C during training: the step in progress ends, last.pt holds it, exit status 130."""
+    from decomr.data.synth_cli import main as synth_main
+
+    data = tmp_path / "people"
+    assert synth_main(["--out", str(data), "--n", "8", "--seed", "3", "--size", "32", "--uv",
+                       str(assets_dir() / "open_body_uv.npz"), "--no-progress"]) == 0
+    out = tmp_path / "run"
+    command = _train_command(out, data, "run.checkpoint_every=0")   # only the stop writes a checkpoint mid-stage
+    process = subprocess.Popen(command, env={**os.environ, "OMP_NUM_THREADS": "1"}, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, text=True)
+    log = out / "logs" / "metrics.jsonl"
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline and process.poll() is None and not (
+            log.is_file() and '"stage": 2' in log.read_text()):
+        time.sleep(0.01)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=300)
+    assert process.returncode == 130, err[-2000:]
+    assert "SIGINT: stopping after this step" in err and "resume with run.resume=last" in err
+    step = _step_of(out / "checkpoints" / "last.pt")
+    logged = [json.loads(line)["step"] for line in log.read_text().splitlines()]
+    assert step == max(logged) and step < 16      # the last step done is in the checkpoint, mid-run
 
 
 # ---------------------------------------------------------------------------- the released model
