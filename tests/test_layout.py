@@ -81,7 +81,8 @@ def test_bad_layout_arguments(figure):
 
 def test_triangles_across_the_axis_do_not_join_the_halves():
     """A chart whose faces do not mirror: along the axis, diagonals link a left vertex to a right
-    one that is not its mirror. The halves stay apart: the chart keeps its width (a 6 x 4 grid
+    one that is not its mirror. Told which vertices are on the body's left and right, the
+    halves stay apart: the chart keeps its width (a 6 x 4 grid
     stays 1.25 times as wide as high), exactly symmetric, without flips."""
     xs = np.array([-2.5, -1.5, -0.5, 0.5, 1.5, 2.5])
     ys = np.arange(5.0)
@@ -96,8 +97,10 @@ def test_triangles_across_the_axis_do_not_join_the_halves():
     ft = np.array(faces)
     UV = UV + np.random.default_rng(0).normal(0, 0.05, UV.shape)  # the solver's halves differ a little
     assert np.all(param.signed_areas(UV, ft) > 0)
-    result = layout.symmetrize_and_pack(UV, ft, mirror, margin=0.0)
-    vt = result.vt
+    sides = np.sign(X.ravel())                                  # the body's left and right
+    narrow = layout.symmetrize_and_pack(UV, ft, mirror, margin=0.0).vt    # without them, one piece
+    assert np.ptp(narrow[:, 0]) / np.ptp(narrow[:, 1]) < 0.7
+    vt = layout.symmetrize_and_pack(UV, ft, mirror, margin=0.0, sides=sides).vt
     assert np.abs(vt[:, 0] + vt[mirror, 0] - 1.0).max() <= 1e-12 and np.abs(vt[:, 1] - vt[mirror, 1]).max() <= 1e-12
     assert np.all(param.signed_areas(vt, ft) > 0)
     width, height = np.ptp(vt, axis=0)

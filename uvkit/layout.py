@@ -91,20 +91,19 @@ def mirror_average(UV: np.ndarray, vt_mirror: np.ndarray) -> np.ndarray:
 
 
 def _keep_sides(UV: np.ndarray, ft: np.ndarray, vt_mirror: np.ndarray, gap: float,
-                solved: np.ndarray | None = None) -> np.ndarray:
+                sides: np.ndarray | None = None) -> np.ndarray:
     """Keep every UV vertex on its own half of the chart, at least ``gap`` from the axis u = 0.
 
     The vertices that are not their own mirror fall into connected pieces, joined by the edges
-    that do not link a vertex to its mirror and, where ``solved`` (the map before averaging, in
-    the same frame) is given, that do not cross the axis in it: where the faces do not mirror,
-    triangles along the mid-line link a left vertex to a right one that is not its mirror,
-    and without that rule the two halves would join into one piece. Each piece lies on one
-    side of the axis, the side where most of its area lies. Where a solver pressed the two
-    lips of a mid-plane seam together, averaging can push a lip across the axis, so that the
-    boundary crosses itself: such vertices are moved back to ``gap`` from the axis (the repair
-    of flips follows).
-    UV : (T, 2) float64 with the axis at u = 0; solved : (T, 2) float64, optional.
-    Returns (T, 2) float64, still symmetric.
+    that do not link a vertex to its mirror nor, where ``sides`` is given, a vertex of the
+    body's left to one of its right: where the faces do not mirror, triangles along the
+    mid-line link a left vertex to a right one that is not its mirror, and without that rule
+    the two halves would join into one piece. Each piece lies on one side of the axis, the side
+    where most of its area lies. Where a solver pressed the two lips of a mid-plane seam
+    together, averaging can push a lip across the axis, so that the boundary crosses itself:
+    such vertices are moved back to ``gap`` from the axis (the repair of flips follows).
+    UV : (T, 2) float64 with the axis at u = 0; sides : (T,) float64, optional, +1 / -1 for
+    the body's left / right, 0 where unknown. Returns (T, 2) float64, still symmetric.
     """
     from scipy.sparse import csgraph
 
@@ -112,8 +111,8 @@ def _keep_sides(UV: np.ndarray, ft: np.ndarray, vt_mirror: np.ndarray, gap: floa
     paired = vt_mirror != np.arange(n)
     e = np.concatenate([ft[:, [0, 1]], ft[:, [1, 2]], ft[:, [2, 0]]])
     keep = paired[e[:, 0]] & paired[e[:, 1]] & (vt_mirror[e[:, 0]] != e[:, 1])
-    if solved is not None:
-        keep &= solved[e[:, 0], 0] * solved[e[:, 1], 0] > 0
+    if sides is not None:
+        keep &= sides[e[:, 0]] * sides[e[:, 1]] >= 0
     e = e[keep]
     graph = sp.coo_matrix((np.ones(len(e)), (e[:, 0], e[:, 1])), shape=(n, n))
     _, labels = csgraph.connected_components(graph, directed=False)
@@ -299,7 +298,8 @@ class Layout:
 
 def symmetrize_and_pack(UV: np.ndarray, ft: np.ndarray, vt_mirror: np.ndarray,
                         up: np.ndarray | None = None, margin: float = 0.02,
-                        boundary: np.ndarray | None = None, reference: np.ndarray | None = None) -> Layout:
+                        boundary: np.ndarray | None = None, reference: np.ndarray | None = None,
+                        sides: np.ndarray | None = None) -> Layout:
     """Symmetrize a UV map about a fitted axis and pack it into the unit square.
 
     Parameters
@@ -320,6 +320,10 @@ def symmetrize_and_pack(UV: np.ndarray, ft: np.ndarray, vt_mirror: np.ndarray,
     reference : (T, 2) float64, optional
         a map without boundary overlaps in the frame of ``UV`` (the solver's map before ``UV``
         was relaxed towards symmetry): the half taken comes from it.
+    sides : (T,) float64, optional
+        +1 / -1 for UV vertices on the body's left / right (the sign of ``x(i) - x(m(i))`` on
+        the template), 0 where unknown: needed where the faces do not mirror, so that
+        triangles across the mid-line do not join the chart's halves (:func:`_keep_sides`).
 
     Returns
     -------
@@ -341,13 +345,13 @@ def symmetrize_and_pack(UV: np.ndarray, ft: np.ndarray, vt_mirror: np.ndarray,
         local = -local
     sym = _average_mirror(local, vt_mirror)
     shift = np.linalg.norm(sym - local, axis=1).max()
-    sym = _keep_sides(sym, ft, vt_mirror, 1e-4 * np.ptp(sym, axis=0).max(), local)
+    source = local
+    if reference is not None:
+        source = np.stack([reference @ n - axis.offset, reference @ along], axis=1)
+        if flipped_up:
+            source = -source
+    sym = _keep_sides(sym, ft, vt_mirror, 1e-4 * np.ptp(sym, axis=0).max(), sides)
     if boundary is not None:
-        source = local
-        if reference is not None:
-            source = np.stack([reference @ n - axis.offset, reference @ along], axis=1)
-            if flipped_up:
-                source = -source
         sym = _one_sided_near_overlaps(source, sym, ft, vt_mirror, boundary)
     rounds = 0
     if np.any(_signed_areas(sym, ft) <= 0):

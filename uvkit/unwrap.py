@@ -178,8 +178,10 @@ def parameterize_template(
     up = None
     if parts is not None:
         up = np.isin(np.asarray(parts)[cut.vt2v], (12, 15))
+    # which side of the body each UV vertex is on: the chart's halves must not join across the mid-line
+    sides = np.sign(V[:, 0] - V[cut.mirror, 0])[cut.vt2v]
     layout = symmetrize_and_pack(UV, ft, cut.vt_mirror, up=up, margin=margin, boundary=cut.boundary,
-                                 reference=solved if relax_rounds else None)
+                                 reference=solved if relax_rounds else None, sides=sides)
     flips = len(param.flipped_triangles(layout.vt, ft))
     overlaps = param.boundary_self_overlaps(layout.vt, cut.boundary)
     final = param.area_distortion(V[cut.vt2v], ft, layout.vt)
