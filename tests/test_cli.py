@@ -114,3 +114,31 @@ def test_build_uv_on_an_smpl_format_pickle(tmp_path):
     template = load_template(path)
     np.testing.assert_array_equal(template.parts, mesh.parts)
     assert load_uvmap(out, template).meta["stats"]["flipped_triangles"] == 0
+
+
+def test_bad_meshes_fail_fast_naming_the_file_and_write_nothing(tmp_path, capsys):
+    """A body twisted so that no mirror plane exists, one far from symmetric, one with a hole,
+    one lying down: each one error naming the file and the reason, no output (how fast:
+    ``tools/bench_templates.py --bad-input``)."""
+    import trimesh
+
+    mesh = stick_figure()
+    V = mesh.vertices
+    twist = np.deg2rad(60.0) * (V[:, 1] - V[:, 1].min()) / np.ptp(V[:, 1])   # no plane maps it onto itself
+    twisted = np.stack([V[:, 0] * np.cos(twist) + V[:, 2] * np.sin(twist), V[:, 1],
+                        -V[:, 0] * np.sin(twist) + V[:, 2] * np.cos(twist)], axis=1)
+    lopsided = V.copy()
+    lopsided[V[:, 0] > 0.2, 2] += 0.3
+    lying = V @ np.array([[0.0, 1.0, 0.0], [-1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]).T
+    cases = {"twisted.obj": (twisted, mesh.faces, "not left-right symmetric"),
+             "lopsided.obj": (lopsided, mesh.faces, "not left-right symmetric"),
+             "holey.obj": (V, mesh.faces[1:], "hole"),
+             "lying.obj": (lying, mesh.faces, "not upright")}
+    for name, (vertices, faces, reason) in cases.items():
+        path = tmp_path / name
+        trimesh.Trimesh(vertices, faces, process=False).export(path)
+        out = tmp_path / f"{path.stem}_uv.npz"
+        assert main(["build-uv", "-t", str(path), "-o", str(out), "--resolutions", "16"]) == 2, name
+        err = capsys.readouterr().err
+        assert name in err and reason in err, err
+        assert not out.exists() and not list(tmp_path.glob("*.tmp*")), name

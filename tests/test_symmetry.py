@@ -79,3 +79,30 @@ def test_open_body_with_noise_on_one_side():
     assert mirror.n_not_mutual > 1000                  # where a nearest-neighbour rule fails
     stats = mirror.stats()
     assert stats["max_mismatch_mm"] < 30 and stats["not_mutual_nearest"] == mirror.n_not_mutual
+
+
+def test_rotation_conflicts_are_found_and_untwisted():
+    """Two neighbours paired the wrong way round: their one-rings map onto their partners' in an
+    order no symmetric flat map can draw. The conflict is found, and swapping the partners back
+    resolves it; a consistent mirror is left as it is."""
+    from uvkit.symmetry import resolve_rotation_conflicts, rotation_conflicts
+
+    V, F = lopsided_egg(3)
+    mirror = find_mirror(V).permutation
+    assert len(rotation_conflicts(F, mirror)) == 0
+    assert resolve_rotation_conflicts(F, mirror) is mirror or np.array_equal(resolve_rotation_conflicts(F, mirror), mirror)
+    # two adjacent vertices off the mid-plane, on the same side: swap their partners
+    side = V[:, 0] > 1e-6
+    p, q = next((a, b) for a, b in F[:, :2] if side[a] and side[b])
+    twisted = mirror.copy()
+    mp, mq = mirror[p], mirror[q]
+    twisted[p], twisted[q], twisted[mp], twisted[mq] = mq, mp, q, p
+    assert _is_involution(twisted)
+    conflicts = rotation_conflicts(F, twisted)
+    assert len(conflicts) > 0 and set(conflicts.tolist()) <= {p, q, mp, mq} | set(F[np.isin(F, [p, q, mp, mq]).any(1)].ravel().tolist())
+    repaired = resolve_rotation_conflicts(F, twisted)
+    assert _is_involution(repaired) and len(rotation_conflicts(F, repaired)) == 0
+    np.testing.assert_array_equal(repaired, mirror)
+    # with p fixed (a seam vertex keeps its pair) the twist cannot be undone through p
+    kept = resolve_rotation_conflicts(F, twisted, fixed=np.isin(np.arange(len(V)), [p, q]))
+    assert kept[p] == twisted[p] and kept[q] == twisted[q]

@@ -8,7 +8,12 @@ self-overlaps, symmetry error, S1 / S2 (hop counts, first UV copy of a seam vert
 256 (mean / max in mm at the body's real size: the detected units are taken into account)
 and the wall time of the build, with the targets each row misses.
 
+``--bad-input`` instead times ``uvkit build-uv`` on broken copies of the open body (twisted so
+that no mirror plane exists, far from symmetric, with a hole, lying down): each must stop with
+one error naming the file, within ``BAD_INPUT_SECONDS``, writing nothing.
+
 Usage: python tools/bench_templates.py [--out out/test_templates] [--only a,b,open] [--json OUT]
+       python tools/bench_templates.py --bad-input [--out out/test_templates]
 """
 from __future__ import annotations
 
@@ -93,6 +98,48 @@ def format_row(name: str, row: dict) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
+#: the longest a refusal of bad input may take.
+BAD_INPUT_SECONDS = 5.0
+
+
+def bad_input(folder: Path) -> list[dict]:
+    """Write the broken copies of the open body into ``folder`` and time build-uv on each."""
+    import contextlib
+    import io
+
+    import numpy as np
+    import trimesh
+
+    from uvkit.cli import main as uvkit_main
+    from uvkit.template import load_template
+
+    body = load_template("open")
+    V, F = body.vertices, body.faces
+    height = np.ptp(V[:, 1])
+    twist = np.deg2rad(60.0) * (V[:, 1] - V[:, 1].min()) / height
+    cases = {
+        "bad_twisted.obj": (np.stack([V[:, 0] * np.cos(twist) + V[:, 2] * np.sin(twist), V[:, 1],
+                                      -V[:, 0] * np.sin(twist) + V[:, 2] * np.cos(twist)], axis=1), F),
+        "bad_lopsided.obj": (V + np.where(V[:, [0]] > 0.1, [0.0, 0.0, 0.15], 0.0), F),
+        "bad_hole.obj": (V, F[1:]),
+        "bad_lying.obj": (V @ np.array([[0.0, 1.0, 0.0], [-1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]).T, F),
+    }
+    rows = []
+    for name, (vertices, faces) in cases.items():
+        path = folder / name
+        trimesh.Trimesh(vertices, faces, process=False).export(path)
+        out = folder / f"{path.stem}_uv.npz"
+        err = io.StringIO()
+        start = time.perf_counter()
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+            status = uvkit_main(["build-uv", "-t", str(path), "-o", str(out)])
+        seconds = time.perf_counter() - start
+        message = err.getvalue().strip().splitlines()[-1] if err.getvalue().strip() else ""
+        rows.append({"file": name, "status": status, "seconds": seconds, "error": message,
+                     "wrote": out.exists(), "names_file": name in message})
+    return rows
+
+
 HEADER = ("| template | vertices | seam edges | flips | overlaps | symmetry error | S1 | S2 | round trip 128 mean / max (mm) "
           "| round trip 256 mean / max (mm) | time | targets |\n|" + "---|" * 12)
 
@@ -102,7 +149,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="out/test_templates", help="folder of the test templates (default out/test_templates)")
     parser.add_argument("--only", help="comma-separated letters and/or 'open' (default: every template and the open body)")
     parser.add_argument("--json", help="also write every number to this JSON file")
+    parser.add_argument("--bad-input", action="store_true", help="time the refusal of broken copies of the open body")
     args = parser.parse_args(argv)
+    if args.bad_input:
+        folder = Path(args.out)
+        folder.mkdir(parents=True, exist_ok=True)
+        print("| file | exit status | seconds | names the file | wrote nothing | message |\n|---|---|---|---|---|---|")
+        ok = True
+        for row in bad_input(folder):
+            good = row["status"] != 0 and row["names_file"] and not row["wrote"] and row["seconds"] <= BAD_INPUT_SECONDS
+            ok &= good
+            print(f"| {row['file']} | {row['status']} | {row['seconds']:.2f} | {row['names_file']} | {not row['wrote']} "
+                  f"| {row['error'][:160]} |", flush=True)
+        print(f"target: a clear error within {BAD_INPUT_SECONDS:.0f} s, nothing written: {'met' if ok else 'missed'}")
+        return 0
 
     import make_test_templates as maker
     from uvkit.errors import UvkitError

@@ -643,6 +643,10 @@ def seam_tree(V: np.ndarray, F: np.ndarray, mirror: np.ndarray, parts: np.ndarra
     on_seam = np.zeros(n, dtype=bool)
     on_seam[e.ravel()] = True
     mirror = pair_midplane_faces(V, F, mirror, on_seam)
+    # re-pairing around the spine can pair neighbours the wrong way round: untwist (seams kept)
+    from .symmetry import resolve_rotation_conflicts
+
+    mirror = resolve_rotation_conflicts(F, mirror, fixed=on_seam)
     return e, tips, mirror
 
 

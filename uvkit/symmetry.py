@@ -432,6 +432,138 @@ def _topology_rounds(vertices: np.ndarray, reflected: np.ndarray, faces: np.ndar
     return best
 
 
+def one_rings(faces: np.ndarray, n: int) -> list[list[int] | None]:
+    """The counter-clockwise one-ring of every vertex, as seen from outside.
+
+    For a face (a, b, c), b comes right before c around a. None for a vertex whose fan is not
+    one closed cycle (a boundary or non-manifold vertex). faces : (F, 3) int64, consistently
+    oriented; n : number of vertices. Returns a list of n lists of vertex ids.
+    """
+    following: list[dict[int, int]] = [dict() for _ in range(n)]
+    for a, b, c in np.asarray(faces, dtype=np.int64).tolist():
+        following[a][b] = c
+        following[b][c] = a
+        following[c][a] = b
+    rings: list[list[int] | None] = []
+    for after in following:
+        if not after:
+            rings.append(None)
+            continue
+        start = next(iter(after))
+        ring = [start]
+        current = after.get(start)
+        while current is not None and current != start and len(ring) <= len(after):
+            ring.append(current)
+            current = after.get(current)
+        rings.append(ring if current == start and len(ring) == len(after) else None)
+    return rings
+
+
+def _rotation_conflict(rings: list, permutation: np.ndarray, a: int) -> float:
+    """0 when the mirror maps the one-ring of ``m(a)`` onto that of ``a`` in a compatible order.
+
+    A mirror reverses orientation: the one-ring of ``m(a)``, mapped by the mirror and read
+    backwards, must list the neighbours that both rings share in the same cyclic order as the
+    one-ring of ``a``, else no exactly symmetric flat map of the two triangulations can exist
+    (the order of the neighbours around a vertex is the same in every flip-free embedding).
+    Returns 1 for such a conflict, plus 0.01 per neighbour the two rings do not share (a
+    preference for pairings that map edges onto edges).
+    """
+    ring, other = rings[a], rings[int(permutation[a])]
+    if ring is None or other is None:
+        return 0.0
+    mapped = [int(permutation[x]) for x in reversed(other)]
+    shared = set(ring) & set(mapped)
+    cost = 0.01 * (len(ring) + len(mapped) - 2 * len(shared))
+    first = [x for x in ring if x in shared]
+    second = [x for x in mapped if x in shared]
+    if len(first) >= 3:
+        k = second.index(first[0])
+        if second[k:] + second[:k] != first:
+            cost += 1.0
+    return cost
+
+
+def rotation_conflicts(faces: np.ndarray, permutation: np.ndarray) -> np.ndarray:
+    """Vertices whose one-ring the mirror does not map onto its partner's in a compatible order.
+
+    See :func:`_rotation_conflict`. faces : (F, 3) int64; permutation : (V,) int64 involution.
+    Returns the sorted vertex ids (int64); empty for any mirror of an exactly symmetric
+    triangulation.
+    """
+    rings = one_rings(faces, len(permutation))
+    return np.array([a for a in range(len(permutation)) if _rotation_conflict(rings, permutation, a) >= 1.0],
+                    dtype=np.int64)
+
+
+def resolve_rotation_conflicts(faces: np.ndarray, permutation: np.ndarray, fixed: np.ndarray | None = None,
+                               max_rounds: int = 20) -> np.ndarray:
+    """Re-pair vertices around rotation conflicts (:func:`rotation_conflicts`).
+
+    Where the triangulation does not mirror and vertex noise is comparable to the edge length,
+    a mirror found from positions can pair two neighbours the wrong way round: the one-rings
+    then map onto each other in an order that no flip-free symmetric map can draw. Around every
+    conflicting vertex, swapping the partners of two adjacent vertices p, q (``m(p) <-> m(q)``,
+    an involution again) is tried; the swap that most lowers the conflicts of the vertices it
+    touches is kept. Rounds stop when no conflict is left or no swap helps. Vertices that are
+    their own mirror or ``fixed`` (and their partners) keep their pairs.
+
+    faces : (F, 3) int64; permutation : (V,) int64 involution; fixed : (V,) bool, optional.
+    Returns (V,) int64, an involution (``permutation`` itself when there is no conflict).
+    """
+    faces = np.asarray(faces, dtype=np.int64)
+    n = len(permutation)
+    permutation = np.asarray(permutation, dtype=np.int64)
+    from .cut import face_mirror
+
+    if np.all(face_mirror(faces, permutation) >= 0):
+        return permutation                                # an exactly symmetric triangulation
+    m = permutation.copy()
+    locked = np.zeros(n, dtype=bool) if fixed is None else np.asarray(fixed, dtype=bool).copy()
+    locked |= m == np.arange(n)
+    locked |= locked[m]
+    rings = one_rings(faces, n)
+    neighbours = [set(r) if r is not None else set() for r in rings]
+
+    def touched(vertices) -> set:
+        out = set(vertices)
+        for v in vertices:
+            out |= neighbours[v]
+        return out | {int(m[v]) for v in out}
+
+    for _ in range(max_rounds):
+        bad = [a for a in range(n) if _rotation_conflict(rings, m, a) >= 1.0]
+        if not bad:
+            break
+        swaps = 0
+        for x in bad:
+            if _rotation_conflict(rings, m, x) < 1.0:
+                continue                                  # an earlier swap resolved it
+            best, best_gain = None, 1e-9
+            for p in {x} | neighbours[x]:
+                if locked[p]:
+                    continue
+                for q in neighbours[p]:
+                    mp, mq = int(m[p]), int(m[q])
+                    if locked[q] or q == mp or mq == p:
+                        continue
+                    around = touched((p, q, mp, mq))
+                    before = sum(_rotation_conflict(rings, m, v) for v in around)
+                    m[p], m[q], m[mp], m[mq] = mq, mp, q, p
+                    after = sum(_rotation_conflict(rings, m, v) for v in around)
+                    m[p], m[q], m[mp], m[mq] = mp, mq, p, q
+                    if before - after > best_gain:
+                        best, best_gain = (p, q), before - after
+            if best is not None:
+                p, q = best
+                mp, mq = int(m[p]), int(m[q])
+                m[p], m[q], m[mp], m[mq] = mq, mp, q, p
+                swaps += 1
+        if swaps == 0:
+            break
+    return m
+
+
 def find_mirror(
     vertices: np.ndarray,
     permutation: np.ndarray | None = None,
@@ -486,6 +618,7 @@ def find_mirror(
                 if consistent_edge_fraction(faces, other) > consistent_edge_fraction(faces, permutation):
                     permutation, positions, positions_reflected = other, smooth, smooth_reflected
             permutation = _topology_rounds(positions, positions_reflected, faces, permutation, diagonal)
+            permutation = resolve_rotation_conflicts(faces, permutation)
     else:
         permutation = np.asarray(permutation, dtype=np.int64)
         if permutation.shape != (n,) or not np.array_equal(np.sort(permutation), np.arange(n)):
