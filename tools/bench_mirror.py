@@ -1,0 +1,77 @@
+"""Benchmark ``uvkit.symmetry.find_mirror`` on a 20,000-vertex body, clean and noisy.
+
+The body: the open body subdivided once (libigl ``upsample``) and decimated to 40,000 faces
+(``uvkit.param.decimate``), so about 20,000 vertices in a triangulation that is not mirror
+symmetric; the noisy copy adds independent uniform noise of up to 13 mm per axis to every
+vertex (the test template (b)'s noise). For each, the mirror is found from the positions alone
+and with the faces (what ``build-uv`` does); the table gives the median wall time of
+``--repeats`` runs, the share of edges the mirror maps onto edges, the vertices whose one-ring
+it maps in an impossible order (rotation conflicts; 0 is needed for an exactly symmetric flat
+map) and the mean / largest mismatch. The target: <= 2 s with the faces.
+
+Usage: python tools/bench_mirror.py [--repeats 3] [--noise-mm 13]
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+#: target wall time of find_mirror with the faces at 20k vertices.
+TARGET_SECONDS = 2.0
+
+
+def body_20k() -> tuple:
+    """The 20k-vertex body: (V, 3) float64, (F, 3) int64."""
+    import igl
+    import numpy as np
+
+    from uvkit.param import decimate
+    from uvkit.template import load_template
+
+    body = load_template("open")
+    V, F = igl.upsample(np.ascontiguousarray(body.vertices), np.ascontiguousarray(body.faces, dtype=np.int64))
+    return decimate(V, F, 40_000)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3, help="runs per row (the median is printed)")
+    parser.add_argument("--noise-mm", type=float, default=13.0, help="noise of the noisy copy, mm per axis")
+    args = parser.parse_args(argv)
+
+    import numpy as np
+
+    from uvkit.symmetry import consistent_edge_fraction, find_mirror, rotation_conflicts
+
+    V, F = body_20k()
+    noisy = V + np.random.default_rng(0).uniform(-args.noise_mm / 1000, args.noise_mm / 1000, size=V.shape)
+    print(f"body: {len(V)} vertices, {len(F)} faces")
+    print("| body | with faces | seconds (median of %d) | edges onto edges | rotation conflicts | mismatch mean / max (mm) |"
+          % args.repeats)
+    print("|---|---|---|---|---|---|")
+    met = True
+    for label, positions in (("clean", V), (f"noise {args.noise_mm:g} mm", noisy)):
+        for faces in (None, F):
+            times = []
+            for _ in range(args.repeats):
+                start = time.perf_counter()
+                mirror = find_mirror(positions, faces=faces, allow_asymmetric=True)
+                times.append(time.perf_counter() - start)
+            seconds = statistics.median(times)
+            if faces is not None:
+                met &= seconds <= TARGET_SECONDS
+            p = mirror.permutation
+            print(f"| {label} | {'yes' if faces is not None else 'no'} | {seconds:.2f} | "
+                  f"{consistent_edge_fraction(F, p):.3f} | {len(rotation_conflicts(F, p))} | "
+                  f"{1000 * mirror.mean_mismatch:.1f} / {1000 * mirror.max_mismatch:.1f} |", flush=True)
+    print(f"target: <= {TARGET_SECONDS:g} s with the faces: {'met' if met else 'missed'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
