@@ -106,3 +106,36 @@ def test_rotation_conflicts_are_found_and_untwisted():
     # with p fixed (a seam vertex keeps its pair) the twist cannot be undone through p
     kept = resolve_rotation_conflicts(F, twisted, fixed=np.isin(np.arange(len(V)), [p, q]))
     assert kept[p] == twisted[p] and kept[q] == twisted[q]
+
+
+def test_a_vertex_without_partner_is_moved_to_the_mid_plane():
+    """One side has a vertex more (a face split in three on the left): the one-to-one pairing
+    leaves a vertex as its own mirror; the chain of re-pairings puts that vertex at the plane,
+    so no pair is far off and the template is not refused as asymmetric."""
+    from uvkit.symmetry import settle_leftovers
+
+    V, F = lopsided_egg(3)
+    centres = V[F].mean(axis=1)
+    f = int(np.argmax(centres[:, 0]))                       # the face farthest on the left
+    new = len(V)
+    V = np.vstack([V, centres[f]])
+    a, b, c = F[f]
+    F = np.vstack([np.delete(F, f, axis=0), [[a, b, new], [b, c, new], [c, a, new]]])
+    edge = np.median(np.linalg.norm(V[F[:, 0]] - V[F[:, 1]], axis=1))
+    mirror = find_mirror(V, faces=F)
+    p = mirror.permutation
+    assert _is_involution(p)
+    off_plane = np.abs(V[:, 0] - mirror.offset * np.sign(mirror.normal[0]))
+    lonely = (p == np.arange(len(p))) & (off_plane > 0.5 * edge)
+    assert not lonely.any()
+    assert mirror.max_mismatch < 3 * edge
+    # the step on its own: the exact mirror of the egg, the new vertex left as its own mirror
+    exact = np.concatenate([find_mirror(V[:new], faces=None).permutation, [new]])
+    assert np.all(exact[:new] < new)
+    settled = settle_leftovers(V, F, exact, mirror.normal, mirror.offset)
+    assert _is_involution(settled) and settled[new] != new
+    selfs = np.flatnonzero(settled == np.arange(len(settled)))
+    assert np.all(off_plane[selfs] <= 0.5 * edge)
+    changed = np.flatnonzero(settled != exact)
+    reflected = V[settled[changed]] * [-1.0, 1.0, 1.0]
+    assert np.linalg.norm(reflected - V[changed], axis=1).max() < 2.5 * edge   # each pair moved by about an edge

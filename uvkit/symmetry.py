@@ -432,6 +432,60 @@ def _topology_rounds(vertices: np.ndarray, reflected: np.ndarray, faces: np.ndar
     return best
 
 
+def settle_leftovers(vertices: np.ndarray, faces: np.ndarray, permutation: np.ndarray, normal: np.ndarray,
+                     offset: float) -> np.ndarray:
+    """Move vertices left without a partner far from the mid-plane onto it, by a chain of re-pairings.
+
+    Where one side of a body has more vertices than the other (a decimated or re-meshed body), a
+    one-to-one pairing leaves some vertex as its own mirror, possibly far from the plane (an
+    exactly symmetric map would pull it onto the axis). For each such vertex (more than half a
+    median edge from the plane) the shortest edge path on its own side of the body, over
+    vertices paired across the plane, to one within half an edge of the plane is found
+    (Dijkstra, edge lengths); along the path
+    each vertex takes the partner of the next one, and the last, near the plane, becomes its own
+    mirror. Each pair moves by about one edge; the surplus ends where the plane is.
+
+    vertices : (V, 3) float64; faces : (F, 3) int64; permutation : (V,) int64 involution;
+    normal, offset : the mirror plane. Returns (V,) int64, an involution.
+    """
+    n = len(vertices)
+    ids = np.arange(n)
+    distance = vertices @ normal - offset
+    faces = np.asarray(faces, dtype=np.int64)
+    edge = float(np.median(np.linalg.norm(vertices[faces[:, 0]] - vertices[faces[:, 1]], axis=1)))
+    far = np.flatnonzero((permutation == ids) & (np.abs(distance) > 0.5 * edge))
+    if len(far) == 0:
+        return permutation
+    m = permutation.copy()
+    a = faces.ravel()
+    b = faces[:, [1, 2, 0]].ravel()
+    length = np.linalg.norm(vertices[a] - vertices[b], axis=1)
+    for start in far:
+        side = np.sign(distance[start])
+        paired = m != ids
+        near = np.abs(distance) <= 0.5 * edge
+        # walk on the start's side, over vertices whose partner is on the other side
+        usable = (side * distance > 0) & paired & (np.sign(distance[m]) != side)
+        targets = np.flatnonzero(usable & near)
+        usable[start] = True
+        keep = usable[a] & usable[b]
+        graph = scipy.sparse.coo_matrix((length[keep], (a[keep], b[keep])), shape=(n, n)).tocsr()
+        dist, pred = scipy.sparse.csgraph.dijkstra(graph, directed=False, indices=start, return_predecessors=True)
+        reachable = targets[np.isfinite(dist[targets])]
+        if len(reachable) == 0:
+            continue
+        end = int(reachable[np.argmin(dist[reachable])])
+        path = [end]
+        while path[-1] != start:
+            path.append(int(pred[path[-1]]))
+        path = path[::-1]                                  # start ... end
+        partners = [int(m[v]) for v in path[1:]]
+        for v, w in zip(path[:-1], partners):
+            m[v], m[w] = w, v
+        m[path[-1]] = path[-1]
+    return m
+
+
 def one_rings(faces: np.ndarray, n: int) -> list[list[int] | None]:
     """The counter-clockwise one-ring of every vertex, as seen from outside.
 
@@ -618,6 +672,7 @@ def find_mirror(
                 if consistent_edge_fraction(faces, other) > consistent_edge_fraction(faces, permutation):
                     permutation, positions, positions_reflected = other, smooth, smooth_reflected
             permutation = _topology_rounds(positions, positions_reflected, faces, permutation, diagonal)
+            permutation = settle_leftovers(vertices, faces, permutation, normal, offset)
             permutation = resolve_rotation_conflicts(faces, permutation)
     else:
         permutation = np.asarray(permutation, dtype=np.int64)
