@@ -21,6 +21,9 @@ import json
 import sys
 from pathlib import Path
 
+#: a gap between two log lines longer than this is a pause between sittings, not training time.
+PAUSE_SECONDS = 600.0
+
 
 def training_summary(checkpoint: Path) -> dict:
     """Steps, wall time and last logged losses of the run that wrote ``checkpoint``
@@ -37,7 +40,11 @@ def training_summary(checkpoint: Path) -> dict:
         if lines:
             last = lines[-1]
             summary["logged_steps"] = [lines[0]["step"], last["step"]]
-            summary["wall_hours_logged"] = round((last["time"] - lines[0]["time"]) / 3600, 3)
+            # training time: the gaps between consecutive log lines, without the pauses between
+            # sittings of a resumed run (a gap of more than PAUSE_SECONDS)
+            gaps = [b["time"] - a["time"] for a, b in zip(lines[:-1], lines[1:])]
+            summary["wall_hours_logged"] = round(sum(g for g in gaps if 0 < g <= PAUSE_SECONDS) / 3600, 3)
+            summary["sittings"] = 1 + sum(1 for g in gaps if g > PAUSE_SECONDS)
             summary["last_losses"] = {k.split("/", 1)[1]: round(v, 5) for k, v in last.items()
                                       if k.startswith("loss/")}
             speeds = [line["speed/images_per_s"] for line in lines[-20:] if "speed/images_per_s" in line]
