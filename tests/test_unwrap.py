@@ -101,3 +101,27 @@ def test_asymmetric_triangulation_gives_an_exactly_symmetric_flip_free_map():
     assert u.stats["boundary_self_overlaps"] == 0
     assert symmetry_error(u.vt, u.vt_mirror) <= 1e-12
     assert np.array_equal(u.vt2v[u.ft], faces)
+
+
+def test_zero_area_faces_are_opened_for_the_flattening():
+    """Collinear corners (exported and decimated meshes have them) would leave the solver with
+    an undefined Jacobian: the shape to flatten opens them up and stays mirror symmetric."""
+    from uvkit.param import triangle_areas
+    from uvkit.shapes import stick_figure
+    from uvkit.unwrap import DEGENERATE_AREA, open_degenerate_faces
+
+    figure = stick_figure(1)
+    V, F, mirror = figure.vertices.copy(), figure.faces, figure.mirror
+    assert open_degenerate_faces(V, F, mirror) is V                 # nothing to do
+    f = int(np.argmax(V[F].mean(axis=1)[:, 0]))                       # a face far on the left
+    a, b, c = F[f]
+    V[c] = 0.5 * (V[a] + V[b])                                        # its corner c onto the edge ab
+    V[mirror[c]] = V[c] * [-1.0, 1.0, 1.0]                            # and the same on the right
+    floor = DEGENERATE_AREA * np.median(triangle_areas(V, F))
+    assert np.sum(triangle_areas(V, F) <= floor) >= 2
+    opened = open_degenerate_faces(V, F, mirror)
+    assert np.all(triangle_areas(opened, F) > floor)
+    np.testing.assert_allclose(opened[mirror] * [-1.0, 1.0, 1.0], opened, atol=1e-12)
+    assert np.linalg.norm(opened - V, axis=1).max() < 0.5 * np.ptp(V[F[f]], axis=0).max()   # a local change
+    result = parameterize_template(V, F, mirror, figure.parts, iterations=5, warmup=5)
+    assert result.stats["flipped_triangles"] == 0 and np.all(np.isfinite(result.vt))

@@ -153,7 +153,7 @@ def parameterize_template(
         scales = auto_detail_scales(V, F, parts) if detail_scale == "auto" else [float(detail_scale)] * len(DETAIL_GROUPS)
     elif detail_scale != "auto" and not float(detail_scale) > 0:
         raise UvkitError(f"detail_scale must be > 0 or 'auto', got {detail_scale}")
-    rest = symmetric_rest_shape(V, F, cut.mirror)
+    rest = open_degenerate_faces(symmetric_rest_shape(V, F, cut.mirror), F, cut.mirror)
     Vs = enlarge_details(rest, F, parts, scales) if any(x != 1.0 for x in scales) else rest
     Vc = Vs[cut.vt2v]
     ft = cut.ft
@@ -215,7 +215,7 @@ def parameterize_template(
 
 __all__ = ["Unwrap", "parameterize_template", "DEFAULT_SOLVER", "DEFAULT_ITERATIONS", "DEFAULT_WARMUP",
            "DEFAULT_AREA_ITERATIONS", "DEFAULT_AREA_STRENGTH", "DEFAULT_MARGIN", "DEFAULT_DETAIL_SCALE",
-           "enlarge_details", "auto_detail_scales", "symmetric_rest_shape"]
+           "enlarge_details", "auto_detail_scales", "symmetric_rest_shape", "open_degenerate_faces"]
 
 
 #: rounds of SLIM pulled towards the mirror average when the faces do not mirror.
@@ -283,6 +283,51 @@ def symmetric_rest_shape(V: np.ndarray, F: np.ndarray, mirror: np.ndarray) -> np
         again[:, 0] = 2.0 * plane_x - again[:, 0]
         rest = 0.5 * (rest + again)
     return rest
+
+
+#: a face of the shape to flatten whose area is below this fraction of the median is opened.
+DEGENERATE_AREA = 1e-4
+
+
+def open_degenerate_faces(V: np.ndarray, F: np.ndarray, mirror: np.ndarray, rounds: int = 20) -> np.ndarray:
+    """The shape to flatten with its zero-area faces opened up.
+
+    Exported and decimated meshes can hold faces whose corners are collinear (zero area): no
+    solver can map them (their Jacobian is undefined). In rounds, the corners of every face
+    below ``DEGENERATE_AREA`` of the median area move half-way to the mean of their neighbours
+    (which pulls a corner off the line its neighbours span), and the shape is made mirror
+    symmetric again. The template itself is unchanged. V : (V, 3) float64; F : (F, 3) int64;
+    mirror : (V,) int64. Returns (V, 3) float64 (``V`` itself when no face is degenerate).
+    Raises UvkitError if faces stay degenerate (a face whose three corners coincide).
+    """
+    from .mesh import vertex_adjacency
+    from .param import triangle_areas
+
+    area = triangle_areas(V, F)
+    floor = DEGENERATE_AREA * float(np.median(area))
+    if not np.any(area <= floor):
+        return V
+    adjacency = vertex_adjacency(F, len(V))
+    degree = np.maximum(np.asarray(adjacency.sum(axis=1)).ravel(), 1.0)
+    plane_x = float(np.median(0.5 * (V[:, 0] + V[mirror, 0])))
+    out = V.copy()
+    for _ in range(rounds):
+        bad = area <= floor
+        if not bad.any():
+            return out
+        corners = np.zeros(len(V), dtype=bool)
+        corners[F[bad].ravel()] = True
+        corners |= corners[mirror]
+        mean = (adjacency @ out) / degree[:, None]
+        out[corners] = 0.5 * (out[corners] + mean[corners])
+        reflected = out[mirror].copy()
+        reflected[:, 0] = 2.0 * plane_x - reflected[:, 0]
+        out = 0.5 * (out + reflected)
+        area = triangle_areas(out, F)
+    if np.any(area <= floor):
+        raise UvkitError(f"{int(np.sum(area <= floor))} faces of the template have no area and could not be "
+                         "opened up for the flattening")
+    return out
 
 
 def auto_detail_scales(V: np.ndarray, F: np.ndarray, parts: np.ndarray,
