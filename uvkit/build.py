@@ -11,8 +11,7 @@ from typing import Callable
 
 import numpy as np
 
-from .cut import CutError
-from .errors import SymmetryError
+from .errors import SymmetryError, UvkitError
 from .landmarks import Landmarks, template_landmarks
 from .mesh import require_closed_genus0
 from .param import libigl_version, validate_solver
@@ -93,8 +92,10 @@ def build_uv(
             seams=seams, solver=solver, iterations=iterations, warmup=warmup,
             area_iterations=area_iterations, margin=margin, detail_scale=detail_scale, progress=say,
         )
-    except CutError as error:
-        raise CutError(f"{template.source}: {error}") from None
+    except UvkitError as error:
+        if str(error).startswith(str(template.source)):
+            raise
+        raise type(error)(f"{template.source}: {error}") from None
     table_start = time.perf_counter()
     meta = {
         "template_sha256": template.sha256,
