@@ -346,13 +346,13 @@ def symmetrize_and_pack(UV: np.ndarray, ft: np.ndarray, vt_mirror: np.ndarray,
         local = -local
     sym = _average_mirror(local, vt_mirror)
     shift = np.linalg.norm(sym - local, axis=1).max()
-    source = local
-    if reference is not None:
-        source = np.stack([reference @ n - axis.offset, reference @ along], axis=1)
-        if flipped_up:
-            source = -source
     sym = _keep_sides(sym, ft, vt_mirror, 1e-4 * np.ptp(sym, axis=0).max(), sides)
     if boundary is not None:
+        source = local
+        if reference is not None:
+            source = np.stack([reference @ n - axis.offset, reference @ along], axis=1)
+            if flipped_up:
+                source = -source
         sym = _one_sided_near_overlaps(source, sym, ft, vt_mirror, boundary)
     rounds = 0
     if np.any(_signed_areas(sym, ft) <= 0):
