@@ -1,0 +1,122 @@
+"""What a trained global+local model takes from its global feature and from its local features.
+
+Two measurements on a held-out decomr-synth folder:
+
+1. Scale: LNet's input is the transferred local features (+ pixel x, y, occupancy), the global
+   feature tiled over the UV grid, and the reference location map. For each block, the RMS of
+   the input and the RMS of its contribution to the first convolution's output (that
+   convolution applied to the block alone, the other channels zeroed, no bias).
+2. Use: the held-out error when one block is replaced at test time by another person's (the
+   batch rolled by one) or by the batch mean. A block the model relies on costs error when it
+   is swapped; one it ignores costs nothing.
+
+    python tools/probe_global.py assets/models/decomr_open_resnet18.pt --data out/synth/test_allround128
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from decomr.body import BodyModel  # noqa: E402
+from decomr.checkpoint import load_model  # noqa: E402
+from decomr.evaluate import _synth_dataset, evaluate_model  # noqa: E402
+from decomr.models.cnet import GLOBAL_CHANNELS  # noqa: E402
+
+MODES = ("as trained", "global: another person's", "global: batch mean", "local: another person's",
+         "local: batch mean")
+
+
+def _first_conv(module: torch.nn.Module) -> torch.nn.Conv2d:
+    for child in module.modules():
+        if isinstance(child, torch.nn.Conv2d):
+            return child
+    raise ValueError("LNet has no convolution")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("checkpoint", help="a global+local checkpoint")
+    parser.add_argument("--data", required=True, help="a decomr-synth folder of held-out people")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--limit", type=int, default=None, help="use only the first N people")
+    parser.add_argument("--json", default=None, help="also write the numbers to this JSON file")
+    args = parser.parse_args(argv)
+
+    torch.set_grad_enabled(False)
+    model, _config = load_model(args.checkpoint)
+    model.eval()
+    if getattr(model, "variant", None) != "global+local":
+        raise SystemExit(f"{args.checkpoint}: variant {getattr(model, 'variant', None)!r}, this probe needs global+local")
+    local = model.transferred_channels
+    blocks = {"local features": slice(0, local - 3), "pixel x, y, occupancy": slice(local - 3, local),
+              "global feature": slice(local, local + GLOBAL_CHANNELS), "reference map": slice(local + GLOBAL_CHANNELS, None)}
+    conv = _first_conv(model.lnet)
+    body = BodyModel("open")
+    dataset = _synth_dataset(args.data, body, None)
+    if args.limit is not None:
+        dataset = torch.utils.data.Subset(dataset, range(min(args.limit, len(dataset))))
+    loader = torch.utils.data.DataLoader(dataset, batch_size=args.batch_size)
+
+    state = {"mode": "as trained", "input_sq": {}, "contrib_sq": {}, "count": 0}
+
+    def replace(block: torch.Tensor, how: str) -> torch.Tensor:
+        if how == "another person's":
+            return block.roll(1, dims=0)
+        return block.mean(dim=0, keepdim=True).expand_as(block)
+
+    def pre_hook(_module, inputs):
+        (x,) = inputs
+        mode = state["mode"]
+        if mode == "as trained":
+            occupied = x[:, local - 1:local] > 0  # the occupancy channel: texels that received features
+            weight = occupied.float()
+            for name, sl in blocks.items():
+                part = torch.zeros_like(x)
+                part[:, sl] = x[:, sl]
+                out = torch.nn.functional.conv2d(part, conv.weight, None, conv.stride, conv.padding, conv.dilation,
+                                                 conv.groups)
+                state["input_sq"][name] = state["input_sq"].get(name, 0.0) + float((x[:, sl] ** 2 * weight).sum() / x[:, sl].shape[1])
+                state["contrib_sq"][name] = state["contrib_sq"].get(name, 0.0) + float((out ** 2 * weight).sum() / out.shape[1])
+            state["count"] += float(weight.sum())
+            return None
+        which, how = mode.split(": ")
+        x = x.clone()
+        sl = blocks["global feature"] if which == "global" else slice(0, local)
+        x[:, sl] = replace(x[:, sl], how)
+        return (x,)
+
+    handle = conv.register_forward_pre_hook(pre_hook)
+    results = {}
+    try:
+        for mode in MODES:
+            state["mode"] = mode
+            summary = evaluate_model(model, loader, body, uv_lookup=model.uv_lookup).summary
+            results[mode] = {key: summary[key]["mean"] for key in ("pve_mm", "mpjpe_mm", "pa_mpjpe_mm")}
+            print(f"{mode:28s} PVE {results[mode]['pve_mm']:6.1f}  MPJPE {results[mode]['mpjpe_mm']:6.1f}  "
+                  f"PA-MPJPE {results[mode]['pa_mpjpe_mm']:6.1f} mm", flush=True)
+    finally:
+        handle.remove()
+    count = max(state["count"], 1.0)
+    scale = {name: {"input_rms": (state["input_sq"][name] / count) ** 0.5,
+                    "first_conv_contribution_rms": (state["contrib_sq"][name] / count) ** 0.5} for name in blocks}
+    print("\nLNet input blocks, over the texels that received features:")
+    print(f"{'block':24s} {'channels':>8s} {'input RMS':>10s} {'contribution to conv 1 (RMS)':>30s}")
+    for name, sl in blocks.items():
+        channels = len(range(*sl.indices(conv.in_channels)))
+        print(f"{name:24s} {channels:8d} {scale[name]['input_rms']:10.3f} {scale[name]['first_conv_contribution_rms']:30.3f}")
+    if args.json:
+        from uvkit.atomic import write_text
+
+        write_text(args.json, json.dumps({"checkpoint": args.checkpoint, "data": args.data, "errors": results,
+                                          "scale": scale}, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
