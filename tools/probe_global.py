@@ -48,7 +48,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", default=None, help="also write the numbers to this JSON file")
     args = parser.parse_args(argv)
 
-    torch.set_grad_enabled(False)
     model, _config = load_model(args.checkpoint)
     model.eval()
     if getattr(model, "variant", None) != "global+local":
@@ -94,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     handle = conv.register_forward_pre_hook(pre_hook)
     results = {}
     try:
-        for mode in MODES:
+        for mode in MODES:   # evaluate_model runs without autograd
             state["mode"] = mode
             summary = evaluate_model(model, loader, body, uv_lookup=model.uv_lookup).summary
             results[mode] = {key: summary[key]["mean"] for key in ("pve_mm", "mpjpe_mm", "pa_mpjpe_mm")}
