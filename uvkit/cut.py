@@ -30,6 +30,7 @@ from scipy.sparse import csgraph
 
 from .errors import TemplateError, UvkitError
 from .mesh import boundary_loops
+from .symmetry import mirror_plane_x
 from .tolerances import tol
 
 
@@ -403,7 +404,7 @@ def route_spine(V: np.ndarray, F: np.ndarray, edges: np.ndarray, cost: np.ndarra
 
     n = len(V)
     mirror = np.asarray(mirror, dtype=np.int64)
-    plane_x = float(np.median(0.5 * (V[:, 0] + V[mirror, 0])))
+    plane_x = mirror_plane_x(V, mirror)
     off = np.abs(V[:, 0] - plane_x)
     lengths = np.linalg.norm(V[edges[:, 0]] - V[edges[:, 1]], axis=1)
     unit = float(np.median(lengths))
@@ -663,7 +664,7 @@ def pair_midplane_faces(V: np.ndarray, F: np.ndarray, mirror: np.ndarray, fixed:
     fixed : (V,) bool. Returns (V,) int64, an involution.
     """
     mirror = np.asarray(mirror, dtype=np.int64).copy()
-    plane_x = float(np.median(0.5 * (V[:, 0] + V[mirror, 0])))
+    plane_x = mirror_plane_x(V, mirror)
     for face in F[np.all(mirror[F] == F, axis=1)]:
         if not np.all(mirror[face] == face):
             continue                                      # an earlier pairing already split it

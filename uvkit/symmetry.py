@@ -97,6 +97,28 @@ def reflect(points: np.ndarray, normal: np.ndarray, offset: float) -> np.ndarray
     return points - 2.0 * distance[:, None] * normal[None, :]
 
 
+def median_edge_length(vertices: np.ndarray, faces: np.ndarray) -> float:
+    """The median length of the faces' first edges (a length scale of the mesh's sampling)."""
+    return float(np.median(np.linalg.norm(vertices[faces[:, 0]] - vertices[faces[:, 1]], axis=1)))
+
+
+def mirror_plane_x(V: np.ndarray, mirror: np.ndarray) -> float:
+    """The x of the mirror plane: the median of the mirror pairs' mid-points."""
+    return float(np.median(0.5 * (V[:, 0] + V[mirror, 0])))
+
+
+def reflected_partners(V: np.ndarray, mirror: np.ndarray, plane_x: float) -> np.ndarray:
+    """Each vertex's mirror vertex reflected across x = plane_x: (V, 3) float64."""
+    reflected = V[mirror].copy()
+    reflected[:, 0] = 2.0 * plane_x - reflected[:, 0]
+    return reflected
+
+
+def average_with_mirror(V: np.ndarray, mirror: np.ndarray, plane_x: float) -> np.ndarray:
+    """The mean of each vertex and its reflected mirror vertex: an exactly symmetric shape."""
+    return 0.5 * (V + reflected_partners(V, mirror, plane_x))
+
+
 def _plane_error(vertices: np.ndarray, tree: cKDTree, normal: np.ndarray, offset: float) -> float:
     distance, _ = tree.query(reflect(vertices, normal, offset))
     return float(distance.mean())
@@ -393,7 +415,7 @@ def _topology_rounds(vertices: np.ndarray, reflected: np.ndarray, faces: np.ndar
     n = len(vertices)
     ids = np.arange(n, dtype=np.int64)
     adjacency = vertex_adjacency(faces, n)
-    unit = float(np.median(np.linalg.norm(vertices[faces[:, 0]] - vertices[faces[:, 1]], axis=1)))
+    unit = median_edge_length(vertices, faces)
     exact = _pair_cost(vertices, reflected, ids, current) <= tol.mirror_exact * scale
     free = np.flatnonzero(~exact)
     best, best_score = current, consistent_edge_fraction(faces, current)
@@ -452,7 +474,7 @@ def settle_leftovers(vertices: np.ndarray, faces: np.ndarray, permutation: np.nd
     ids = np.arange(n)
     distance = vertices @ normal - offset
     faces = np.asarray(faces, dtype=np.int64)
-    edge = float(np.median(np.linalg.norm(vertices[faces[:, 0]] - vertices[faces[:, 1]], axis=1)))
+    edge = median_edge_length(vertices, faces)
     far = np.flatnonzero((permutation == ids) & (np.abs(distance) > 0.5 * edge))
     if len(far) == 0:
         return permutation
@@ -662,7 +684,7 @@ def find_mirror(
         if faces is not None and not (far and not allow_asymmetric):
             faces = np.asarray(faces, dtype=np.int64)
             positions, positions_reflected = vertices, reflected
-            edge = float(np.median(np.linalg.norm(vertices[faces[:, 0]] - vertices[faces[:, 1]], axis=1)))
+            edge = median_edge_length(vertices, faces)
             noise = float(np.median(np.linalg.norm(reflected - vertices[permutation], axis=1)))
             if noise > tol.mirror_noise_fraction * edge:
                 # noise comparable to the edges: match the smoothed surfaces as well, keep the better

@@ -17,6 +17,7 @@ from . import param
 from .cut import DEFAULT_SEAMS, Cut, SeamConfig, cut_template, seam_config
 from .errors import UvkitError
 from .layout import symmetrize_and_pack
+from .symmetry import average_with_mirror, median_edge_length, mirror_plane_x, reflected_partners
 
 #: defaults chosen on the open body (docs/seams.md).
 DEFAULT_SOLVER = "scaf"
@@ -268,20 +269,17 @@ def symmetric_rest_shape(V: np.ndarray, F: np.ndarray, mirror: np.ndarray) -> np
     from .symmetry import taubin_smooth
     from .tolerances import tol
 
-    plane_x = float(np.median(0.5 * (V[:, 0] + V[mirror, 0])))
-    reflected = V[mirror].copy()
-    reflected[:, 0] = 2.0 * plane_x - reflected[:, 0]
+    plane_x = mirror_plane_x(V, mirror)
+    reflected = reflected_partners(V, mirror, plane_x)
     mismatch = np.linalg.norm(reflected - V, axis=1)
-    edge = float(np.median(np.linalg.norm(V[F[:, 0]] - V[F[:, 1]], axis=1)))
+    edge = median_edge_length(V, F)
     if mismatch.max() <= tol.mirror_exact * float(np.ptp(V, axis=0).max()):
         return V
     rest = 0.5 * (V + reflected)
     if float(np.median(mismatch)) > tol.mirror_noise_fraction * edge:
         rest = taubin_smooth(rest, F, tol.rest_smoothing_iterations)
         # smoothing an asymmetric triangulation is not exactly symmetric: average again
-        again = rest[mirror].copy()
-        again[:, 0] = 2.0 * plane_x - again[:, 0]
-        rest = 0.5 * (rest + again)
+        rest = average_with_mirror(rest, mirror, plane_x)
     return rest
 
 
@@ -309,7 +307,7 @@ def open_degenerate_faces(V: np.ndarray, F: np.ndarray, mirror: np.ndarray, roun
         return V
     adjacency = vertex_adjacency(F, len(V))
     degree = np.maximum(np.asarray(adjacency.sum(axis=1)).ravel(), 1.0)
-    plane_x = float(np.median(0.5 * (V[:, 0] + V[mirror, 0])))
+    plane_x = mirror_plane_x(V, mirror)
     out = V.copy()
     for _ in range(rounds):
         bad = area <= floor
@@ -320,9 +318,7 @@ def open_degenerate_faces(V: np.ndarray, F: np.ndarray, mirror: np.ndarray, roun
         corners |= corners[mirror]
         mean = (adjacency @ out) / degree[:, None]
         out[corners] = 0.5 * (out[corners] + mean[corners])
-        reflected = out[mirror].copy()
-        reflected[:, 0] = 2.0 * plane_x - reflected[:, 0]
-        out = 0.5 * (out + reflected)
+        out = average_with_mirror(out, mirror, plane_x)
         area = triangle_areas(out, F)
     if np.any(area <= floor):
         raise UvkitError(f"{int(np.sum(area <= floor))} faces of the template have no area and could not be "
