@@ -594,37 +594,48 @@ def resolve_rotation_conflicts(faces: np.ndarray, permutation: np.ndarray, fixed
 
     if np.all(face_mirror(faces, permutation) >= 0):
         return permutation                                # an exactly symmetric triangulation
-    m = permutation.copy()
     locked = np.zeros(n, dtype=bool) if fixed is None else np.asarray(fixed, dtype=bool).copy()
-    locked |= m == np.arange(n)
-    locked |= locked[m]
+    locked |= permutation == np.arange(n)
+    locked |= locked[permutation]
+    locked = locked.tolist()
+    m = permutation.tolist()                              # a list: scalar reads are the hot path
     rings = one_rings(faces, n)
     neighbours = [set(r) if r is not None else set() for r in rings]
+    known: dict[int, float] = {}                          # conflict of a vertex under the current m
+
+    def conflict(v: int) -> float:
+        value = known.get(v)
+        if value is None:
+            value = known[v] = _rotation_conflict(rings, m, v)
+        return value
 
     def touched(vertices) -> set:
         out = set(vertices)
         for v in vertices:
             out |= neighbours[v]
-        return out | {int(m[v]) for v in out}
+        return out | {m[v] for v in out}
 
+    candidates = range(n)
     for _ in range(max_rounds):
-        bad = [a for a in range(n) if _rotation_conflict(rings, m, a) >= 1.0]
+        # only a vertex touched by a swap of the last round can have changed
+        bad = sorted(a for a in candidates if conflict(a) >= 1.0)
         if not bad:
             break
         swaps = 0
+        changed: set = set()
         for x in bad:
-            if _rotation_conflict(rings, m, x) < 1.0:
+            if conflict(x) < 1.0:
                 continue                                  # an earlier swap resolved it
             best, best_gain = None, 1e-9
             for p in {x} | neighbours[x]:
                 if locked[p]:
                     continue
                 for q in neighbours[p]:
-                    mp, mq = int(m[p]), int(m[q])
+                    mp, mq = m[p], m[q]
                     if locked[q] or q == mp or mq == p:
                         continue
                     around = touched((p, q, mp, mq))
-                    before = sum(_rotation_conflict(rings, m, v) for v in around)
+                    before = sum(conflict(v) for v in around)
                     m[p], m[q], m[mp], m[mq] = mq, mp, q, p
                     after = sum(_rotation_conflict(rings, m, v) for v in around)
                     m[p], m[q], m[mp], m[mq] = mp, mq, p, q
@@ -632,12 +643,17 @@ def resolve_rotation_conflicts(faces: np.ndarray, permutation: np.ndarray, fixed
                         best, best_gain = (p, q), before - after
             if best is not None:
                 p, q = best
-                mp, mq = int(m[p]), int(m[q])
+                mp, mq = m[p], m[q]
+                around = touched((p, q, mp, mq))
                 m[p], m[q], m[mp], m[mq] = mq, mp, q, p
+                for v in around:
+                    known.pop(v, None)
+                changed |= around
                 swaps += 1
         if swaps == 0:
             break
-    return m
+        candidates = set(bad) | changed
+    return np.asarray(m, dtype=np.int64)
 
 
 def find_mirror(
