@@ -17,6 +17,7 @@ from . import param
 from .cut import DEFAULT_SEAMS, Cut, SeamConfig, cut_template, seam_config
 from .errors import UvkitError
 from .layout import symmetrize_and_pack
+from .mesh import taubin_smooth
 from .symmetry import average_with_mirror, median_edge_length, mirror_plane_x, reflected_partners
 
 #: defaults chosen on the open body (docs/seams.md).
@@ -266,7 +267,6 @@ def symmetric_rest_shape(V: np.ndarray, F: np.ndarray, mirror: np.ndarray) -> np
     V : (V, 3) float64 (+X the body's left); F : (F, 3) int64; mirror : (V,) int64 involution.
     Returns (V, 3) float64.
     """
-    from .symmetry import taubin_smooth
     from .tolerances import tol
 
     plane_x = mirror_plane_x(V, mirror)
