@@ -125,3 +125,32 @@ def test_zero_area_faces_are_opened_for_the_flattening():
     assert np.linalg.norm(opened - V, axis=1).max() < 0.5 * np.ptp(V[F[f]], axis=0).max()   # a local change
     result = parameterize_template(V, F, mirror, figure.parts, iterations=5, warmup=5)
     assert result.stats["flipped_triangles"] == 0 and np.all(np.isfinite(result.vt))
+
+
+def test_seams_do_not_follow_the_noise_that_the_mirror_average_removes():
+    """The seams are routed on the symmetric, denoised shape, not on the noisy template: two
+    draws of noise that cancels in the mirror average (each pair moved in opposite directions
+    along y and z, as large as half an edge) give the same seam tree."""
+    from uvkit.cut import cut_template
+    from uvkit.symmetry import median_edge_length
+    from uvkit.unwrap import symmetric_rest_shape
+
+    mesh = shapes.stick_figure(1)
+    left = mesh.vertices[:, 0] > 1e-9
+    faces = shapes.flip_edges(mesh.vertices, mesh.faces, left, 0.3, seed=1)
+    edge = median_edge_length(mesh.vertices, faces)
+    seams, direct = [], []
+    for seed in (1, 2):
+        noise = np.random.default_rng(seed).uniform(-0.5 * edge, 0.5 * edge, mesh.vertices.shape)
+        noise[:, 0] = 0.0
+        noise = 0.5 * (noise - noise[mesh.mirror])            # d(m(i)) = -d(i): cancels in the average
+        V = mesh.vertices + noise
+        assert np.abs(symmetric_rest_shape(V, faces, mesh.mirror) - symmetric_rest_shape(
+            mesh.vertices + 2.0 * noise, faces, mesh.mirror)).max() < 1e-12
+        u = parameterize_template(V, faces, mesh.mirror, mesh.parts, iterations=5, warmup=5)
+        assert u.stats["flipped_triangles"] == 0
+        seams.append({tuple(e) for e in np.sort(u.cut.seam_edges, axis=1).tolist()})
+        direct.append({tuple(e) for e in np.sort(cut_template(V, faces, mesh.mirror, mesh.parts).seam_edges,
+                                                 axis=1).tolist()})
+    assert seams[0] == seams[1]
+    assert direct[0] != direct[1]          # routed on the noisy positions, the seams would differ

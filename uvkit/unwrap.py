@@ -148,14 +148,19 @@ def parameterize_template(
 
     V = np.ascontiguousarray(V, dtype=np.float64)
     F = np.ascontiguousarray(F, dtype=np.int64)
-    cut = cut_template(V, F, mirror, parts, config)
+    # the seams are routed on the mirror-symmetric, denoised shape: on the template itself, vertex
+    # noise comparable to the edges bends the seam paths of the two sides differently
+    rest = symmetric_rest_shape(V, F, mirror)
+    cut = cut_template(rest, F, mirror, parts, config)
     say(f"cut: {len(cut.seam_edges)} seam edges, {len(cut.vt2v)} UV vertices ({lap('cut'):.2f} s)")
     scales = [1.0] * len(DETAIL_GROUPS)
     if parts is not None:
         scales = auto_detail_scales(V, F, parts) if detail_scale == "auto" else [float(detail_scale)] * len(DETAIL_GROUPS)
     elif detail_scale != "auto" and not float(detail_scale) > 0:
         raise UvkitError(f"detail_scale must be > 0 or 'auto', got {detail_scale}")
-    rest = open_degenerate_faces(symmetric_rest_shape(V, F, cut.mirror), F, cut.mirror)
+    if not np.array_equal(cut.mirror, mirror):
+        rest = symmetric_rest_shape(V, F, cut.mirror)
+    rest = open_degenerate_faces(rest, F, cut.mirror)
     Vs = enlarge_details(rest, F, parts, scales) if any(x != 1.0 for x in scales) else rest
     Vc = Vs[cut.vt2v]
     ft = cut.ft
