@@ -124,15 +124,22 @@ def _plane_error(vertices: np.ndarray, tree: cKDTree, normal: np.ndarray, offset
     return float(distance.mean())
 
 
+#: vertices on which the candidate mirror planes are compared (the refinement uses all).
+PLANE_SAMPLE = 2000
+
+
 def _fit_plane(vertices: np.ndarray) -> tuple[np.ndarray, float]:
     """Best symmetry plane: try coordinate and principal axes, then refine from matched pairs."""
     centre = vertices.mean(axis=0)
     tree = cKDTree(vertices)
     _, _, axes = np.linalg.svd(vertices - centre, full_matrices=False)
     candidates = [np.eye(3)[k] for k in range(3)] + [axes[k] for k in range(3)]
-    errors = [_plane_error(vertices, tree, n, float(n @ centre)) for n in candidates]
+    # the axes are told apart on an evenly spread subset of at most PLANE_SAMPLE vertices
+    sample = vertices[::max(1, len(vertices) // PLANE_SAMPLE)]
+    errors = [_plane_error(sample, tree, n, float(n @ centre)) for n in candidates]
     normal = candidates[int(np.argmin(errors))].astype(np.float64)
     offset = float(normal @ centre)
+    error = _plane_error(vertices, tree, normal, offset)
     for _ in range(5):
         _, match = tree.query(reflect(vertices, normal, offset))
         delta = vertices - vertices[match]
@@ -142,9 +149,10 @@ def _fit_plane(vertices: np.ndarray) -> tuple[np.ndarray, float]:
         new_normal = vh[0] * np.sign(vh[0] @ normal or 1.0)
         midpoints = 0.5 * (vertices + vertices[match])
         new_offset = float(np.median(midpoints @ new_normal))
-        if _plane_error(vertices, tree, new_normal, new_offset) >= _plane_error(vertices, tree, normal, offset):
+        new_error = _plane_error(vertices, tree, new_normal, new_offset)
+        if new_error >= error:
             break
-        normal, offset = new_normal, new_offset
+        normal, offset, error = new_normal, new_offset, new_error
     # a canonical sign: the normal's largest component positive
     if normal[np.argmax(np.abs(normal))] < 0:
         normal, offset = -normal, -offset
@@ -367,17 +375,27 @@ def _candidates(vertices: np.ndarray, reflected: np.ndarray, free: np.ndarray,
     return local, np.asarray(index, dtype=np.int64).reshape(m, k), np.arange(m, dtype=np.int64), k
 
 
+def _edge_codes(faces: np.ndarray, n: int) -> np.ndarray:
+    """The mesh's edges as sorted unique codes ``a * n + b`` (a < b). faces : (F, 3) int64."""
+    e = np.sort(np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]]), axis=1)
+    return np.unique(e[:, 0] * n + e[:, 1])
+
+
+def _consistent_share(code: np.ndarray, permutation: np.ndarray) -> float:
+    """:func:`consistent_edge_fraction` on edge codes from :func:`_edge_codes`."""
+    n = len(permutation)
+    a, b = permutation[code // n], permutation[code % n]
+    mirrored = np.minimum(a, b) * n + np.maximum(a, b)
+    pos = np.minimum(np.searchsorted(code, mirrored), len(code) - 1)
+    return float(np.mean(code[pos] == mirrored))
+
+
 def consistent_edge_fraction(faces: np.ndarray, permutation: np.ndarray) -> float:
     """Share of the mesh's edges whose mirror image ``(m(a), m(b))`` is an edge too.
 
     faces : (F, 3) int64; permutation : (V,) int64. 1 on an exactly symmetric triangulation.
     """
-    n = len(permutation)
-    e = np.sort(np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]]), axis=1)
-    code = np.unique(e[:, 0] * n + e[:, 1])
-    a, b = code // n, code % n
-    mirrored = np.sort(np.stack([permutation[a], permutation[b]], axis=1), axis=1)
-    return float(np.isin(mirrored[:, 0] * n + mirrored[:, 1], code).mean())
+    return _consistent_share(_edge_codes(np.asarray(faces, dtype=np.int64), len(permutation)), permutation)
 
 
 def _agreement(adjacency: scipy.sparse.csr_matrix, permutation: np.ndarray, rows: np.ndarray,
@@ -418,20 +436,25 @@ def _topology_rounds(vertices: np.ndarray, reflected: np.ndarray, faces: np.ndar
     unit = median_edge_length(vertices, faces)
     exact = _pair_cost(vertices, reflected, ids, current) <= tol.mirror_exact * scale
     free = np.flatnonzero(~exact)
-    best, best_score = current, consistent_edge_fraction(faces, current)
+    edges = _edge_codes(faces, n)
+    best, best_score = current, _consistent_share(edges, current)
     if len(free) == 0 or unit <= 0:
         return current
     m = len(free)
     local, index, own, k = _candidates(vertices, reflected, free, n)
     base_code = np.unique(np.concatenate([np.repeat(own, k) * m + index.ravel(), index.ravel() * m + np.repeat(own, k),
                                           own * m + own]))
+    base_geometric = (_pair_cost(vertices, reflected, free[base_code // m], free[base_code % m]) / unit) ** 2
     for _ in range(tol.mirror_topology_rounds):
         partner = local[current[free]]
         extra = np.unique(np.concatenate([own * m + partner, partner * m + own]))
         pos = np.minimum(np.searchsorted(base_code, extra), len(base_code) - 1)
-        code = np.sort(np.concatenate([base_code, extra[base_code[pos] != extra]]))
+        extra = extra[base_code[pos] != extra]
+        extra_geometric = (_pair_cost(vertices, reflected, free[extra // m], free[extra % m]) / unit) ** 2
+        code = np.concatenate([base_code, extra])
+        order = np.argsort(code, kind="stable")
+        code, geometric = code[order], np.concatenate([base_geometric, extra_geometric])[order]
         rows, cols = code // m, code % m
-        geometric = (_pair_cost(vertices, reflected, free[rows], free[cols]) / unit) ** 2
         agree = _agreement(adjacency, current, free[rows], free[cols])
         cost = geometric + tol.mirror_topology_weight * (1.0 - agree)
         weights = np.rint(cost / tol.mirror_topology_cost_unit) + 1.0
@@ -447,7 +470,7 @@ def _topology_rounds(vertices: np.ndarray, reflected: np.ndarray, faces: np.ndar
         self_cost = np.full(n, np.inf)
         self_cost[free] = pair_cost(free, free)
         proposal = _resolve_cycles(proposal, self_cost, pair_cost)
-        score = consistent_edge_fraction(faces, proposal)
+        score = _consistent_share(edges, proposal)
         if score <= best_score:
             break
         best, best_score, current = proposal, score, proposal
@@ -545,15 +568,15 @@ def _rotation_conflict(rings: list, permutation: np.ndarray, a: int) -> float:
     Returns 1 for such a conflict, plus 0.01 per neighbour the two rings do not share (a
     preference for pairings that map edges onto edges).
     """
-    ring, other = rings[a], rings[int(permutation[a])]
+    ring, other = rings[a], rings[permutation[a]]
     if ring is None or other is None:
         return 0.0
-    mapped = [int(permutation[x]) for x in reversed(other)]
-    shared = set(ring) & set(mapped)
-    cost = 0.01 * (len(ring) + len(mapped) - 2 * len(shared))
-    first = [x for x in ring if x in shared]
-    second = [x for x in mapped if x in shared]
-    if len(first) >= 3:
+    members = set(ring)
+    second = [y for y in (permutation[x] for x in reversed(other)) if y in members]   # shared, mapped order
+    cost = 0.01 * (len(ring) + len(other) - 2 * len(second))
+    if len(second) >= 3:
+        shared = set(second)
+        first = [x for x in ring if x in shared]
         k = second.index(first[0])
         if second[k:] + second[:k] != first:
             cost += 1.0
@@ -568,7 +591,8 @@ def rotation_conflicts(faces: np.ndarray, permutation: np.ndarray) -> np.ndarray
     triangulation.
     """
     rings = one_rings(faces, len(permutation))
-    return np.array([a for a in range(len(permutation)) if _rotation_conflict(rings, permutation, a) >= 1.0],
+    m = np.asarray(permutation, dtype=np.int64).tolist()
+    return np.array([a for a in range(len(m)) if _rotation_conflict(rings, m, a) >= 1.0],
                     dtype=np.int64)
 
 
@@ -592,8 +616,14 @@ def resolve_rotation_conflicts(faces: np.ndarray, permutation: np.ndarray, fixed
     permutation = np.asarray(permutation, dtype=np.int64)
     from .cut import face_mirror
 
-    if np.all(face_mirror(faces, permutation) >= 0):
+    mirrored = face_mirror(faces, permutation) >= 0
+    if np.all(mirrored):
         return permutation                                # an exactly symmetric triangulation
+    # a vertex whose faces, and its partner's, all map onto faces has no conflict: only the
+    # vertices at a face that does not mirror (and their partners) are scanned first
+    unmirrored = np.zeros(n, dtype=bool)
+    unmirrored[faces[~mirrored].ravel()] = True
+    unmirrored |= unmirrored[permutation]
     locked = np.zeros(n, dtype=bool) if fixed is None else np.asarray(fixed, dtype=bool).copy()
     locked |= permutation == np.arange(n)
     locked |= locked[permutation]
@@ -609,13 +639,16 @@ def resolve_rotation_conflicts(faces: np.ndarray, permutation: np.ndarray, fixed
             value = known[v] = _rotation_conflict(rings, m, v)
         return value
 
-    def touched(vertices) -> set:
-        out = set(vertices)
-        for v in vertices:
-            out |= neighbours[v]
-        return out | {m[v] for v in out}
+    def touched(swapped) -> set:
+        # the conflict of v depends on m(v) and on m over the one-ring of m(v): a swap of the
+        # partners of ``swapped`` (closed under m) changes it for v in ``swapped`` and for the
+        # partners of their neighbours only
+        out = set(swapped)
+        for v in swapped:
+            out.update(m[w] for w in neighbours[v])
+        return out
 
-    candidates = range(n)
+    candidates = np.flatnonzero(unmirrored).tolist()
     for _ in range(max_rounds):
         # only a vertex touched by a swap of the last round can have changed
         bad = sorted(a for a in candidates if conflict(a) >= 1.0)
@@ -626,7 +659,7 @@ def resolve_rotation_conflicts(faces: np.ndarray, permutation: np.ndarray, fixed
         for x in bad:
             if conflict(x) < 1.0:
                 continue                                  # an earlier swap resolved it
-            best, best_gain = None, 1e-9
+            best, best_gain = None, 0.0
             for p in {x} | neighbours[x]:
                 if locked[p]:
                     continue
@@ -639,7 +672,7 @@ def resolve_rotation_conflicts(faces: np.ndarray, permutation: np.ndarray, fixed
                     m[p], m[q], m[mp], m[mq] = mq, mp, q, p
                     after = sum(_rotation_conflict(rings, m, v) for v in around)
                     m[p], m[q], m[mp], m[mq] = mp, mq, p, q
-                    if before - after > best_gain:
+                    if before - after > best_gain + 1e-9:
                         best, best_gain = (p, q), before - after
             if best is not None:
                 p, q = best
@@ -694,15 +727,23 @@ def find_mirror(
     reflected = reflect(vertices, normal, offset)
     tree = cKDTree(vertices)
     if permutation is None:
-        permutation = _geometric_mirror(vertices, reflected, diagonal, normal, offset)
+        positions, positions_reflected = vertices, reflected
+        noise = 0.0
+        if faces is not None:
+            faces = np.asarray(faces, dtype=np.int64)
+            # vertex noise, from the distance of each reflection to the nearest vertex (a cheap
+            # lower bound of the pairs' mismatch), in median edge lengths
+            noise = float(np.median(tree.query(reflected)[0])) / max(median_edge_length(vertices, faces), 1e-300)
+        if noise > 2.0 * tol.mirror_noise_fraction:
+            # clearly noisy: the smoothed surfaces match better (measured: 0.80 against 0.17 of
+            # the edges mapped onto edges on the noisy 20k body), the raw match is skipped
+            positions = taubin_smooth(vertices, faces, tol.mirror_smoothing_iterations)
+            positions_reflected = reflect(positions, normal, offset)
+        permutation = _geometric_mirror(positions, positions_reflected, diagonal, normal, offset)
         far = np.linalg.norm(reflected - vertices[permutation], axis=1).mean() > tol.mirror_mean_fraction * diagonal
         # a template that will be refused anyway is not refined (bad input fails fast)
         if faces is not None and not (far and not allow_asymmetric):
-            faces = np.asarray(faces, dtype=np.int64)
-            positions, positions_reflected = vertices, reflected
-            edge = median_edge_length(vertices, faces)
-            noise = float(np.median(np.linalg.norm(reflected - vertices[permutation], axis=1)))
-            if noise > tol.mirror_noise_fraction * edge:
+            if tol.mirror_noise_fraction < noise <= 2.0 * tol.mirror_noise_fraction:
                 # noise comparable to the edges: match the smoothed surfaces as well, keep the better
                 smooth = taubin_smooth(vertices, faces, tol.mirror_smoothing_iterations)
                 smooth_reflected = reflect(smooth, normal, offset)

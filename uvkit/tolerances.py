@@ -23,8 +23,9 @@ class Tolerances:
     mirror_neighbourhood: int = 4
     #: passes of that local re-assignment.
     mirror_refine_passes: int = 4
-    #: vertex noise (median mirror mismatch) above this fraction of the median edge length
-    #: makes the mirror finder match Taubin-smoothed positions too (it keeps the better match).
+    #: vertex noise (median distance of a reflected vertex to the nearest vertex) above this
+    #: fraction of the median edge length makes the mirror finder match Taubin-smoothed
+    #: positions too (it keeps the better match); above twice it, the smoothed positions only.
     mirror_noise_fraction: float = 0.1
     #: Taubin smoothing iterations for that match.
     mirror_smoothing_iterations: int = 40
