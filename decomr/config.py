@@ -28,7 +28,7 @@ import yaml
 
 __all__ = [
     "ConfigError", "ModelConfig", "DataConfig", "LossWeightsConfig", "OptimConfig", "RunConfig", "TrainConfig",
-    "DATA_SOURCES", "AMP_MODES", "STAGES", "TRANSFER_IUV",
+    "DATA_SOURCES", "AMP_MODES", "STAGES", "INIT_PARTS", "TRANSFER_IUV",
     "config_to_dict", "config_from_dict", "apply_overrides", "load_config", "save_config", "validate_config",
     "config_to_yaml",
 ]
@@ -39,6 +39,7 @@ DATA_SOURCES: tuple[str, ...] = ("synthetic", "ondevice", "shards", "datasets")
 AMP_MODES: tuple[str, ...] = ("off", "bf16", "fp16")
 #: which training stages one call runs: CNet alone, end to end, or one then the other.
 STAGES: tuple[str, ...] = ("1", "2", "both")
+INIT_PARTS: tuple[str, ...] = ("all", "cnet")
 #: which IUV image decides where features land in UV space during training.
 TRANSFER_IUV: tuple[str, ...] = ("predicted", "ground-truth")
 
@@ -249,6 +250,10 @@ class RunConfig:
     init : str
         a checkpoint whose model weights start this run (e.g. stage 1's for a stage-2 run);
         optimizer and progress start fresh.
+    init_parts : str
+        what ``init`` loads: ``all`` (every weight; the network must be the same) or ``cnet``
+        (CNet and the location offset; LNet starts fresh, so stage 2 of any LNet input variant
+        can start from one stage-1 run, as the ablation does).
     deterministic : bool
         ``torch.use_deterministic_algorithms`` (slower; exact reruns on one machine).
     tensorboard : bool
@@ -268,6 +273,7 @@ class RunConfig:
     max_steps: int = 0
     resume: str = ""
     init: str = ""
+    init_parts: str = field(default="all", metadata=_choices(*INIT_PARTS))
     deterministic: bool = False
     tensorboard: bool = True
 

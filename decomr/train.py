@@ -60,6 +60,8 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 #: the model-defining config keys a resumed or initialised run must share with its checkpoint.
 MODEL_KEYS = ("backbone", "variant", "resolution", "transfer_resolution", "lnet_channels")
+#: the keys CNet and the location offset depend on (``run.init_parts=cnet`` leaves LNet fresh).
+CNET_KEYS = ("backbone", "resolution")
 #: sample keys moved to the device (the rest of a sample is ignored by training).
 TENSOR_KEYS = ("image", "iuv", "joints2d", "joints3d", "vertices", "has_smpl", "has_3d", "has_iuv")
 
@@ -452,7 +454,8 @@ class Trainer:
             self._load_weights(_resolve_path(run.init, self.out_dir), init=True)
         if run.resume:
             self._load_weights(_resolve_path(run.resume, self.out_dir), init=False)
-        elif not run.init and config.optim.mean_location_samples > 0 and 2 in self.stages:
+        elif not run.init and config.optim.mean_location_samples > 0:
+            # stage 1 alone too: its checkpoint then starts a stage-2 run (run.init) at the mean
             self._init_location_offset(config.optim.mean_location_samples)
         self.logger = RunLogger(self.out_dir / "logs", self.context.is_main, run.tensorboard)
         if self.context.is_main:
@@ -502,26 +505,29 @@ class Trainer:
         return {k: v.detach().clone() if v.device.type == "cpu" else v.detach().cpu()
                 for k, v in self.model.state_dict().items() if not k.startswith("uv_lookup.")}
 
-    def _check_model_config(self, saved: dict, source: Path) -> None:
+    def _check_model_config(self, saved: dict, source: Path, keys: Sequence[str] = MODEL_KEYS) -> None:
         saved_model = saved.get("model", {}) if isinstance(saved, dict) else {}
         mine = config_to_dict(self.config)["model"]
         diffs = [f"model.{k}: checkpoint {saved_model.get(k)!r}, this run {mine[k]!r}"
-                 for k in MODEL_KEYS if k in saved_model and saved_model.get(k) != mine[k]]
+                 for k in keys if k in saved_model and saved_model.get(k) != mine[k]]
         if diffs:
             raise CheckpointError(f"{source} holds another network: " + "; ".join(diffs))
 
     def _load_weights(self, path: Path, init: bool) -> None:
         checkpoint = load_checkpoint(path, map_location="cpu")
         check_identity(checkpoint, self.uv_sha256, self.template_sha256, source=str(path), uv_map=self.config.model.uv_map)
-        self._check_model_config(checkpoint["config"], path)
+        cnet_only = init and self.config.run.init_parts == "cnet"
+        self._check_model_config(checkpoint["config"], path, CNET_KEYS if cnet_only else MODEL_KEYS)
         state = checkpoint["model"]
+        if cnet_only:
+            state = {k: v for k, v in state.items() if k.startswith("cnet.") or k == "location_offset"}
         missing, unexpected = self.model.load_state_dict(state, strict=False)
-        missing = [k for k in missing if not k.startswith("uv_lookup.")]
+        missing = [k for k in missing if not k.startswith("uv_lookup.") and not (cnet_only and k.startswith("lnet."))]
         if missing or unexpected:
             raise CheckpointError(f"{path}: the weights do not fit this model (missing {missing[:5]}, "
                                   f"unexpected {list(unexpected)[:5]})")
         if init:
-            log.info("initialised the weights from %s", path)
+            log.info("initialised %s from %s", "CNet and the location offset" if cnet_only else "the weights", path)
             return
         progress = Progress(**{k: int(v) for k, v in checkpoint["progress"].items()})
         if progress.stage not in self.stages:

@@ -281,6 +281,35 @@ def test_a_new_run_starts_at_the_mean_location_map(folder):
     assert (out.location_map - trainer.model.location_offset).abs().mean() < (out.location_map.abs().mean())
 
 
+def test_stage2_of_another_variant_starts_from_a_stage1_cnet(folder):
+    """run.init_parts=cnet: CNet and the location offset from a global+local stage-1 run, LNet of
+    the local variant fresh; run.init_parts=all refuses the other network."""
+    config = tiny_config(folder, "stage1_for_variants", **{"run.stage": "1"})
+    dataset = TinyPeople(Path(config.model.template), length=4)
+    assert train(config, dataset).status == "finished"
+    stage1 = Path(config.run.out_dir) / "checkpoints" / "stage1.pt"
+    source = weights(stage1)
+    assert source["location_offset"].abs().sum() > 0  # a stage-1 run starts the offset at the mean too
+    with torch.no_grad():  # a recognisable offset, to see that it is carried over
+        source_offset = torch.full_like(source["location_offset"], 0.25)
+    checkpoint = load_checkpoint(stage1)
+    checkpoint["model"]["location_offset"] = source_offset
+    torch.save(checkpoint, folder / "stage1_offset.pt")
+
+    common = {"run.stage": "2", "run.init": str(folder / "stage1_offset.pt"), "model.variant": "local"}
+    with pytest.raises(CheckpointError, match="model.variant: checkpoint 'global\\+local', this run 'local'"):
+        Trainer(tiny_config(folder, "local_all", **common), dataset)
+    trainer = Trainer(tiny_config(folder, "local_cnet", **common, **{"run.init_parts": "cnet"}), dataset)
+    state = trainer.model.state_dict()
+    cnet_keys = [k for k in source if k.startswith("cnet.")]
+    assert cnet_keys and all(torch.equal(state[k], source[k]) for k in cnet_keys)
+    assert torch.equal(state["location_offset"], source_offset)
+    lnet_shapes = {k: tuple(v.shape) for k, v in source.items() if k.startswith("lnet.")}
+    assert any(lnet_shapes[k] != tuple(state[k].shape) for k in lnet_shapes)  # LNet reads fewer channels
+    result = trainer.run()
+    assert result.status == "finished" and result.progress.stage == 2
+
+
 def test_load_model_gives_the_trained_network(folder):
     from decomr.checkpoint import load_model
 
