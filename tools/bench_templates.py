@@ -32,6 +32,8 @@ DESCRIPTIONS = {
     "c": "the open body as a plain OBJ",
     "d": "(a) in cm, Z up, facing -Y",
     "e": "the open body in an A-pose",
+    "f": "SMPL-like: almost symmetric triangulation, smooth asymmetry up to 13 mm",
+    "g": "(a) with a smooth asymmetry up to 13 mm",
 }
 #: the targets of the UV map on every template.
 TARGETS = {"S1": 0.85, "S2": 0.96, "rt128_mean_mm": 2.5, "rt128_max_mm": 30.0, "seconds": 20.0}

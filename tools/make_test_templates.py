@@ -11,7 +11,13 @@ From the open body (assets/open_body.npz):
 - ``d``: the decimated body (template ``a``) in centimetres, Z up and facing -Y (the frame of
   Blender and of the ``anny`` package), as an OBJ;
 - ``e``: the open body posed through its rig into an A-pose (both arms lowered 45 degrees at
-  the shoulders), as an OBJ.
+  the shoulders), as an OBJ;
+- ``f``: a stand-in for a user's SMPL file: the open body at full resolution with 0.2 % of the
+  edges on its left flipped in each of 3 rounds (a triangulation that is *almost* mirror
+  symmetric: 388 of its 26,692 faces have no mirror image; SMPL: 121 of 13,776) and a smooth asymmetry of
+  up to 13 mm between the sides (SMPL's vertex asymmetry; :func:`uvkit.shapes.smooth_asymmetry`,
+  wavelength 0.4 m), as an OBJ;
+- ``g``: the decimated body (a) with the same kind of smooth asymmetry.
 
 Each template has its own function; the files are outputs, not committed (the largest is
 about 1 MB). Usage:
@@ -33,6 +39,8 @@ FILE_NAMES = {
     "c": "c_open_body.obj",
     "d": "d_decimated_cm_zup.obj",
     "e": "e_apose.obj",
+    "f": "f_smpl_like.obj",
+    "g": "g_decimated_smooth_asymmetry.obj",
 }
 #: the decimated body (template ``a``) that ``d`` is made from, in the output folder, unless
 #: ``FILE_NAMES`` names it.
@@ -51,6 +59,11 @@ SEED = 0
 TO_Z_UP = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
 #: A-pose: each upper arm lowered by this angle at its shoulder joint.
 A_POSE_DEGREES = 45.0
+#: share of the left side's edges flipped per round in (f).
+SMPL_LIKE_FLIP_FRACTION = 0.002
+#: largest asymmetry between the sides of (f) and (g), metres, and its wavelength.
+ASYMMETRY_M = 0.013
+ASYMMETRY_WAVELENGTH_M = 0.4
 
 
 def write_obj(path: Path, vertices: np.ndarray, faces: np.ndarray, digits: int = 7) -> None:
@@ -141,6 +154,29 @@ def template_e(out: Path) -> Path:
     return path
 
 
+def template_f(out: Path) -> Path:
+    """(f): the open body with an almost symmetric triangulation and a smooth asymmetry (SMPL-like)."""
+    from uvkit.shapes import flip_edges, smooth_asymmetry
+    from uvkit.template import load_template
+
+    body = load_template("open")
+    V = body.vertices
+    F = flip_edges(V, body.faces, V[:, 0] > 0, SMPL_LIKE_FLIP_FRACTION, seed=SEED)
+    path = out / FILE_NAMES["f"]
+    write_obj(path, V + smooth_asymmetry(V, ASYMMETRY_M, ASYMMETRY_WAVELENGTH_M, seed=SEED), F)
+    return path
+
+
+def template_g(out: Path) -> Path:
+    """(g): the decimated body (a) with a smooth asymmetry of up to 13 mm."""
+    from uvkit.shapes import smooth_asymmetry
+
+    V, F = decimated_body()
+    path = out / FILE_NAMES["g"]
+    write_obj(path, V + smooth_asymmetry(V, ASYMMETRY_M, ASYMMETRY_WAVELENGTH_M, seed=SEED), F)
+    return path
+
+
 #: the function writing each template, by letter.
 TEMPLATES = {
     "a": template_a,
@@ -148,6 +184,8 @@ TEMPLATES = {
     "c": template_c,
     "d": template_d,
     "e": template_e,
+    "f": template_f,
+    "g": template_g,
 }
 
 

@@ -429,3 +429,29 @@ def _drop_unused(mesh: SymmetricMesh, keep_faces: np.ndarray) -> SymmetricMesh:
     new_id[used] = np.arange(len(used))
     mirror = new_id[mesh.mirror[used]]
     return SymmetricMesh(mesh.vertices[used], new_id[faces], mirror, mesh.parts[used])
+
+
+def smooth_asymmetry(vertices: np.ndarray, largest: float, wavelength: float, seed: int = 0,
+                     waves: int = 8) -> np.ndarray:
+    """A smooth displacement that makes a left-right symmetric body smoothly asymmetric, as a
+    fitted or scanned template (SMPL's) is: the two sides differ by a slowly varying offset.
+
+    The displacement is a sum of ``waves`` plane waves (random directions and phases, period
+    ``wavelength``) in space, not mirrored, scaled so that the largest asymmetry it causes,
+    ``|d(p) - M d(M p)|`` over the vertices (``M``: the reflection x -> -x), is ``largest``.
+
+    vertices : (V, 3) float64, symmetric about x = 0. Returns (V, 3) float64, the displacement.
+    """
+    rng = np.random.default_rng(seed)
+    directions = rng.normal(size=(waves, 3))
+    directions *= (2.0 * np.pi / wavelength) / np.linalg.norm(directions, axis=1, keepdims=True)
+    phases = rng.uniform(0.0, 2.0 * np.pi, waves)
+    amplitudes = rng.normal(size=(waves, 3))
+    flip = np.array([-1.0, 1.0, 1.0])
+
+    def field(points):
+        return np.sin(points @ directions.T + phases) @ amplitudes
+
+    displacement = field(vertices)
+    asymmetry = np.linalg.norm(displacement - field(vertices * flip) * flip, axis=1).max()
+    return displacement * (largest / max(asymmetry, 1e-300))

@@ -31,6 +31,24 @@ class Tolerances:
     mirror_smoothing_iterations: int = 40
     #: Taubin smoothing iterations of the rest shape a noisy template is flattened as.
     rest_smoothing_iterations: int = 10
+    #: smooth asymmetry (a body whose two sides differ by a slowly varying offset, as a scanned
+    #: or fitted template such as SMPL does) is fitted to the distances of the reflections to
+    #: the surface with Gaussian weights of this width, as a fraction of the bounding-box
+    #: diagonal (symmetry.asymmetry_field)...
+    mirror_field_sigma: float = 0.02
+    #: ...but at least this many median edge lengths...
+    mirror_field_edges: float = 4.0
+    #: ...over at most this many sample vertices...
+    mirror_field_samples: int = 3000
+    #: ...in this many rounds...
+    mirror_field_rounds: int = 8
+    #: ...with this weight on the point offsets against the normal distances;
+    mirror_field_tangential: float = 0.1
+    #: the reflections are moved by the field when, after one round, its median length exceeds
+    #: this fraction of the median edge length...
+    mirror_field_min: float = 0.02
+    #: ...and it explains at least this share of the squared normal distances.
+    mirror_field_explained: float = 0.5
     #: rounds of the mirror's topological refinement (one-rings mapped onto one-rings).
     mirror_topology_rounds: int = 6
     #: weight of a pair's disagreement with its neighbours' pairs (0: all agree, 1: none), in
