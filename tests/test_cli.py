@@ -116,6 +116,45 @@ def test_build_uv_on_an_smpl_format_pickle(tmp_path):
     assert load_uvmap(out, template).meta["stats"]["flipped_triangles"] == 0
 
 
+@pytest.mark.slow
+def test_build_uv_on_an_smpl_like_pickle(tmp_path):
+    """What a user's SMPL file is like, end to end: an SMPL-format pickle (chumpy stand-ins, a
+    sparse regressor, no stored mirror) of a body whose sides differ smoothly by up to 13 mm,
+    on a triangulation that is almost mirror symmetric, with a 24-joint rig. The mirror found is
+    the true one, and the default map is exactly symmetric with no flip."""
+    import pickle
+
+    import scipy.sparse
+
+    from smpl_format import fake_chumpy
+    from uvkit import load_template
+    from uvkit.build import symmetry_error
+    from uvkit.shapes import flip_edges, smooth_asymmetry
+    from uvkit.symmetry import template_mirror
+
+    body = load_template("open")
+    V = body.vertices + smooth_asymmetry(body.vertices, 0.013, 0.4, seed=3)
+    F = flip_edges(body.vertices, body.faces, body.vertices[:, 0] > 0, 0.002, seed=3)
+    data = {"v_template": V, "f": F.astype(np.uint32), "weights": body.weights,
+            "kintree_table": body.kintree_table.astype(np.int64), "posedirs": np.zeros((len(V), 3, 207)),
+            "shapedirs": np.zeros((len(V), 3, 10)), "bs_style": "lbs"}
+    path = tmp_path / "SMPL_LIKE.pkl"
+    with fake_chumpy() as Ch:
+        data["v_template"] = Ch(data["v_template"])
+        data["J_regressor"] = scipy.sparse.csc_matrix(body.J_regressor)
+        with open(path, "wb") as handle:
+            pickle.dump(data, handle, protocol=2)
+    out = tmp_path / "smpl_like_uv.npz"
+    assert main(["build-uv", "-t", str(path), "-o", str(out), "--resolutions", "64"]) == 0
+    template = load_template(path)
+    assert template.mirror is None  # found, not read
+    np.testing.assert_array_equal(template_mirror(template).permutation, body.mirror)
+    uvmap = load_uvmap(out, template)
+    stats = uvmap.meta["stats"]
+    assert stats["flipped_triangles"] == 0 and stats["boundary_self_overlaps"] == 0
+    assert symmetry_error(uvmap) <= 1e-6
+
+
 def test_bad_meshes_fail_fast_naming_the_file_and_write_nothing(tmp_path, capsys):
     """A body twisted so that no mirror plane exists, one far from symmetric, one with a hole,
     one lying down: each one error naming the file and the reason, no output (how fast:
