@@ -35,3 +35,10 @@ def test_probe_of_the_released_model(tmp_path, capsys):
     assert set(scale) == {"local features", "pixel x, y, occupancy", "global feature", "reference map"}
     assert all(v["input_rms"] > 0 and v["first_conv_contribution_rms"] > 0 for v in scale.values())
     assert "global feature" in capsys.readouterr().out
+    gradients = result["gradients"]
+    assert set(gradients) == set(scale)
+    assert abs(sum(g["share"] for g in gradients.values()) - 1.0) < 1e-9
+    assert all(g["gradient_rms"] > 0 for g in gradients.values())
+    # both feature blocks move the error; the reference map is the same for everyone (no share)
+    assert gradients["local features"]["share"] > 0.1 and gradients["global feature"]["share"] > 0.1
+    assert gradients["reference map"]["share"] < 1e-6

@@ -9,6 +9,12 @@ Two measurements on a held-out decomr-synth folder:
 2. Use: the held-out error when one block is replaced at test time by another person's (the
    batch rolled by one) or by the batch mean. A block the model relies on costs error when it
    is swapped; one it ignores costs nothing.
+3. Gradients: the gradient of the vertex error (mean distance of the predicted to the true
+   vertices, each mesh centred) with respect to each block of LNet's input, over the first
+   ``--gradient-batches`` batches: its RMS per channel, and the first-order share of each block
+   in what tells people apart (per person, ``|sum of gradient x (input - batch mean)|`` over the
+   block, summed over people, over the same for all blocks: the linearised cost of the
+   batch-mean replacement of 2).
 
     python tools/probe_global.py assets/models/decomr_open_resnet18.pt --data out/synth/test_allround128
 """
@@ -39,6 +45,50 @@ def _first_conv(module: torch.nn.Module) -> torch.nn.Conv2d:
     raise ValueError("LNet has no convolution")
 
 
+def block_gradients(model: torch.nn.Module, loader, conv: torch.nn.Conv2d, blocks: dict, local: int,
+                    batches: int) -> dict:
+    """Per block of LNet's input: the RMS of d(vertex error)/d(input) per channel over the texels
+    that received features, and the block's share of the per-person
+    ``|sum(gradient * (input - batch mean))|``."""
+    from decomr.evaluate import normalize_images
+
+    if batches <= 0:
+        return {}
+    captured = {}
+
+    def hook(_module, inputs):
+        (x,) = inputs
+        leaf = x.detach().requires_grad_(True)
+        captured["x"] = leaf
+        return (leaf,)
+
+    grad_sq = {name: 0.0 for name in blocks}
+    attribution = {name: 0.0 for name in blocks}
+    count = 0.0
+    handle = conv.register_forward_pre_hook(hook)
+    try:
+        for index, batch in enumerate(loader):
+            if index >= batches:
+                break
+            output = model(normalize_images(batch["image"].float()))
+            truth = batch["vertices"].float()
+            predicted = output.vertices - output.vertices.mean(dim=1, keepdim=True)
+            error = (predicted - (truth - truth.mean(dim=1, keepdim=True))).norm(dim=-1).mean()
+            (gradient,) = torch.autograd.grad(error, captured["x"])
+            x = captured["x"].detach()
+            weight = (x[:, local - 1:local] > 0).float()
+            count += float(weight.sum())
+            for name, sl in blocks.items():
+                grad_sq[name] += float((gradient[:, sl] ** 2 * weight).sum() / gradient[:, sl].shape[1])
+                centred = x[:, sl] - x[:, sl].mean(dim=0, keepdim=True)
+                attribution[name] += float((gradient[:, sl] * centred).flatten(1).sum(dim=1).abs().sum())
+    finally:
+        handle.remove()
+    total = max(sum(attribution.values()), 1e-300)
+    return {name: {"gradient_rms": (grad_sq[name] / max(count, 1.0)) ** 0.5, "share": attribution[name] / total}
+            for name in blocks}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("checkpoint", help="a global+local checkpoint")
@@ -46,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--limit", type=int, default=None, help="use only the first N people")
     parser.add_argument("--json", default=None, help="also write the numbers to this JSON file")
+    parser.add_argument("--gradient-batches", type=int, default=4, help="batches for the gradients (0: none)")
     args = parser.parse_args(argv)
 
     model, _config = load_model(args.checkpoint)
@@ -101,6 +152,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"PA-MPJPE {results[mode]['pa_mpjpe_mm']:6.1f} mm", flush=True)
     finally:
         handle.remove()
+    gradients = block_gradients(model, loader, conv, blocks, local, args.gradient_batches)
     count = max(state["count"], 1.0)
     scale = {name: {"input_rms": (state["input_sq"][name] / count) ** 0.5,
                     "first_conv_contribution_rms": (state["contrib_sq"][name] / count) ** 0.5} for name in blocks}
@@ -109,11 +161,16 @@ def main(argv: list[str] | None = None) -> int:
     for name, sl in blocks.items():
         channels = len(range(*sl.indices(conv.in_channels)))
         print(f"{name:24s} {channels:8d} {scale[name]['input_rms']:10.3f} {scale[name]['first_conv_contribution_rms']:30.3f}")
+    if gradients:
+        print(f"\ngradient of the vertex error with respect to each block ({args.gradient_batches} batches):")
+        print(f"{'block':24s} {'gradient RMS':>14s} {'share of |gradient x (input - mean)|':>37s}")
+        for name in blocks:
+            print(f"{name:24s} {gradients[name]['gradient_rms']:14.3e} {gradients[name]['share']:37.3f}")
     if args.json:
         from uvkit.atomic import write_text
 
         write_text(args.json, json.dumps({"checkpoint": args.checkpoint, "data": args.data, "errors": results,
-                                          "scale": scale}, indent=2) + "\n")
+                                          "scale": scale, "gradients": gradients}, indent=2) + "\n")
     return 0
 
 
