@@ -1,21 +1,18 @@
 """tools/ablation_allround.py's report: variants paired on the same people at each seed, and
 the mean over seeds with its standard error over seeds."""
-import importlib.util
 import json
 import math
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from tool_scripts import load_tool
+
 
 
 @pytest.fixture(scope="module")
 def tool():
-    spec = importlib.util.spec_from_file_location("ablation_allround_tool", ROOT / "tools" / "ablation_allround.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool("ablation_allround")
 
 
 def _fake_eval(folder: Path, pve: list[float]) -> None:

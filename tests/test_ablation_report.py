@@ -1,19 +1,16 @@
 """tools/ablation.py's report: paired comparisons per training seed, read from decomr-eval folders."""
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from tool_scripts import load_tool
+
 
 
 @pytest.fixture(scope="module")
 def ablation():
-    spec = importlib.util.spec_from_file_location("ablation_tool", ROOT / "tools" / "ablation.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool("ablation")
 
 
 def _fake_eval(folder: Path, pve: list[float]) -> None:

@@ -203,14 +203,9 @@ def test_cli_info_reports_landmarks(figure, tmp_path, capsys):
 
 
 def _tool():
-    import importlib.util
-    from pathlib import Path
+    from tool_scripts import load_tool
 
-    path = Path(__file__).resolve().parent.parent / "tools" / "make_test_templates.py"
-    spec = importlib.util.spec_from_file_location("make_test_templates_tool", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool("make_test_templates")
 
 
 def test_test_templates_d_and_e(figure, tmp_path):

@@ -1,20 +1,17 @@
 """tools/learning_curve.py: snapshots found by step, rows read from decomr-eval folders, the table
 and the resumable evaluation loop (evaluations already there are not redone)."""
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from tool_scripts import load_tool
+
 
 
 @pytest.fixture(scope="module")
 def tool():
-    spec = importlib.util.spec_from_file_location("learning_curve_tool", ROOT / "tools" / "learning_curve.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool("learning_curve")
 
 
 def _fake_eval(folder: Path, pve: float, paired: float | None = None) -> None:

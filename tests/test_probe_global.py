@@ -1,10 +1,11 @@
 """tools/probe_global.py on the released model: every test-time replacement is applied and scored,
 and the scale table covers every block of LNet's input."""
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
+
+from tool_scripts import load_tool
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = ROOT / "assets" / "models" / "decomr_open_resnet18.pt"
@@ -14,9 +15,7 @@ MODEL = ROOT / "assets" / "models" / "decomr_open_resnet18.pt"
 def test_probe_of_the_released_model(tmp_path, capsys):
     from decomr.data.synth_cli import main as synth_main
 
-    spec = importlib.util.spec_from_file_location("probe_global_tool", ROOT / "tools" / "probe_global.py")
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = load_tool("probe_global")
     data = tmp_path / "people"
     assert synth_main(["--out", str(data), "--n", "8", "--seed", "1000003", "--size", "128", "--uv",
                        str(ROOT / "assets" / "open_body_uv.npz"), "--no-progress"]) == 0
