@@ -773,12 +773,20 @@ def resolve_rotation_conflicts(faces: np.ndarray, permutation: np.ndarray, fixed
                     if locked[q] or q == mp or mq == p:
                         continue
                     around = touched((p, q, mp, mq))
-                    before = sum(conflict(v) for v in around)
+                    # the swap must bring the conflicts below this to beat the best so far; the
+                    # terms are >= 0, so the sum stops as soon as it cannot
+                    bound = sum(conflict(v) for v in around) - best_gain - 1e-9
+                    if bound <= 0.0:
+                        continue
                     m[p], m[q], m[mp], m[mq] = mq, mp, q, p
-                    after = sum(_rotation_conflict(rings, m, v) for v in around)
+                    after = 0.0
+                    for v in around:
+                        after += _rotation_conflict(rings, m, v)
+                        if after >= bound:
+                            break
                     m[p], m[q], m[mp], m[mq] = mp, mq, p, q
-                    if before - after > best_gain + 1e-9:
-                        best, best_gain = (p, q), before - after
+                    if after < bound:
+                        best, best_gain = (p, q), bound + best_gain + 1e-9 - after
             if best is not None:
                 p, q = best
                 mp, mq = m[p], m[q]
