@@ -281,7 +281,8 @@ def build_model(model_config: Any, template: Any = None, uv_map: str | os.PathLi
     lookup = UVLookup.load(source, template=template, resolution=model_config.resolution)
     model = DecoMR(lookup, variant=model_config.variant, backbone=model_config.backbone,
                    backbone_weights=model_config.backbone_weights, lnet_channels=model_config.lnet_channels,
-                   transfer_resolution=model_config.transfer_resolution, location_resolution=model_config.resolution)
+                   transfer_resolution=model_config.transfer_resolution, location_resolution=model_config.resolution,
+                   global_init=getattr(model_config, "global_init", "default"))
     return model, digest
 
 

@@ -88,6 +88,10 @@ class ModelConfig:
         a local torchvision-format ImageNet checkpoint for the encoder.
     transfer_iuv : str
         ``predicted`` or ``ground-truth``: the IUV image used for the transfer in training.
+    global_init : str
+        ``default`` or ``zero``: the initial weights of LNet's first layer on the global feature
+        (``zero``: LNet starts from the local features alone; an initialisation only, so
+        checkpoints of either load the same way).
     """
 
     backbone: str = field(default="resnet50", metadata={"choices": _backbones})
@@ -100,6 +104,7 @@ class ModelConfig:
     lnet_channels: int | None = None
     backbone_weights: str | None = None
     transfer_iuv: str = field(default="predicted", metadata=_choices(*TRANSFER_IUV))
+    global_init: str = field(default="default", metadata=_choices("default", "zero"))
 
 
 @dataclass

@@ -261,3 +261,31 @@ def test_forward_on_cuda(lookup):
     model = small_model(lookup).cuda()
     out = model(torch.randn(2, 3, IMAGE, IMAGE, device="cuda"))
     assert out.vertices.device.type == "cuda" and torch.isfinite(out.location_map).all()
+
+
+def test_lnet_input_blocks_and_a_zero_global_init(lookup):
+    """The blocks cover LNet's input channels in order; global_init='zero' starts LNet's first
+    layer blind to the global feature (its output does not change when the global feature
+    does), and the other weights are those of the default initialisation."""
+    from decomr.models.cnet import GLOBAL_CHANNELS
+
+    torch.manual_seed(0)
+    default = DecoMR(lookup, variant="global+local", backbone="resnet18", transfer_resolution=16)
+    torch.manual_seed(0)
+    zero = DecoMR(lookup, variant="global+local", backbone="resnet18", transfer_resolution=16, global_init="zero")
+    blocks = zero.lnet_input_blocks()
+    assert list(blocks) == ["local features", "pixel x, y, occupancy", "global feature", "reference map"]
+    assert blocks["global feature"].stop - blocks["global feature"].start == GLOBAL_CHANNELS
+    assert blocks["reference map"].stop == zero.lnet.stem[0].in_channels
+    weight, reference = zero.lnet.stem[0].weight, default.lnet.stem[0].weight
+    assert torch.count_nonzero(weight[:, blocks["global feature"]]) == 0
+    assert torch.count_nonzero(reference[:, blocks["global feature"]]) > 0
+    torch.testing.assert_close(weight[:, blocks["local features"]], reference[:, blocks["local features"]])
+    x = torch.randn(2, weight.shape[1], 16, 16)
+    y = x.clone()
+    y[:, blocks["global feature"]] += 5.0
+    torch.testing.assert_close(zero.lnet.stem[0](x), zero.lnet.stem[0](y))
+    local = DecoMR(lookup, variant="local", backbone="resnet18", transfer_resolution=16, global_init="zero")
+    assert "global feature" not in local.lnet_input_blocks()
+    with pytest.raises(ValueError, match="global_init"):
+        DecoMR(lookup, variant="local", backbone="resnet18", transfer_resolution=16, global_init="small")

@@ -26,6 +26,18 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 METRICS = ("pve_mm", "mpjpe_mm", "pa_mpjpe_mm")
+#: the variants: what LNet reads, and how it starts (``:zero``: its first layer's weights on the
+#: global feature start at zero, ``model.global_init=zero``), as config overrides.
+VARIANTS = {
+    "global+local": ["model.variant=global+local"],
+    "local": ["model.variant=local"],
+    "global": ["model.variant=global"],
+    "global+local:zero": ["model.variant=global+local", "model.global_init=zero"],
+}
+
+
+def folder_name(variant: str) -> str:
+    return variant.replace("+", "_").replace(":", "_")
 
 
 def log(text: str) -> None:
@@ -65,7 +77,7 @@ def stage2(config: str, out: Path, seed: int, variant: str, init: Path, steps: i
         raise SystemExit(f"{out} ran past step {steps} without a snapshot there (snapshots every {every} "
                          f"steps)")
     log(f"seed {seed}: stage 2, {variant}, to step {steps} -> {out}")
-    overrides = ["run.stage=2", f"run.seed={seed}", f"model.variant={variant}", f"run.max_steps={steps}",
+    overrides = ["run.stage=2", f"run.seed={seed}", *VARIANTS[variant], f"run.max_steps={steps}",
                  f"run.keep_every={every}"]
     if not last.is_file():
         overrides += [f"run.init={init}", "run.init_parts=cnet"]
@@ -97,7 +109,7 @@ def _pm(value: float, sem: float | None) -> str:
 def report(out: Path, seeds: list[int], variants: list[str], steps: int, mean_body: str | None) -> dict:
     from decomr.evaluate import paired_comparison, read_per_sample
 
-    folders = {(s, v): out / f"seed{s}" / v.replace("+", "_") / f"eval_{steps:07d}" for s in seeds for v in variants}
+    folders = {(s, v): out / f"seed{s}" / folder_name(v) / f"eval_{steps:07d}" for s in seeds for v in variants}
     have = {k: f for k, f in folders.items() if (f / "summary.json").is_file()}
     rows = []
     for (seed, variant), folder in sorted(have.items(), key=lambda item: (variants.index(item[0][1]), item[0][0])):
@@ -176,14 +188,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mean-body", help="decomr-eval folder of the mean body (paired baseline)")
     parser.add_argument("--config", default="configs/cpu_allround.yaml")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--variants", nargs="+", default=["global+local", "local", "global"],
-                        choices=["global+local", "local", "global"])
+    parser.add_argument("--variants", nargs="+", default=["global+local", "local", "global"], choices=list(VARIANTS))
     parser.add_argument("--stage2-steps", type=int, default=500,
                         help="stage-2 steps per variant (a multiple of --snapshot-every)")
     parser.add_argument("--snapshot-every", type=int, default=250, help="stage-2 weight snapshots every N steps")
     parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
                         help="further config overrides for every run (e.g. data.samples_per_epoch=...)")
-    parser.add_argument("--train-only", nargs="+", default=None, metavar="VARIANT",
+    parser.add_argument("--train-only", nargs="+", default=None, metavar="VARIANT", choices=list(VARIANTS),
                         help="train (and score) only these of --variants now; the report still covers all")
     parser.add_argument("--report-only", action="store_true", help="only write the tables from what is done")
     args = parser.parse_args(argv)
@@ -198,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
         for seed in args.seeds:
             init = stage1(args.config, out / f"seed{seed}" / "stage1", seed, args.set)
             for variant in train_now:
-                run = out / f"seed{seed}" / variant.replace("+", "_")
+                run = out / f"seed{seed}" / folder_name(variant)
                 snapshot = stage2(args.config, run, seed, variant, init, args.stage2_steps, args.snapshot_every,
                                   args.set)
                 evaluate(snapshot, args.data, run / f"eval_{args.stage2_steps:07d}", args.mean_body)

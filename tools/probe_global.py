@@ -32,17 +32,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from decomr.body import BodyModel  # noqa: E402
 from decomr.checkpoint import load_model  # noqa: E402
 from decomr.evaluate import _synth_dataset, evaluate_model  # noqa: E402
-from decomr.models.cnet import GLOBAL_CHANNELS  # noqa: E402
 
 MODES = ("as trained", "global: another person's", "global: batch mean", "local: another person's",
          "local: batch mean")
-
-
-def _first_conv(module: torch.nn.Module) -> torch.nn.Conv2d:
-    for child in module.modules():
-        if isinstance(child, torch.nn.Conv2d):
-            return child
-    raise ValueError("LNet has no convolution")
 
 
 def block_gradients(model: torch.nn.Module, loader, conv: torch.nn.Conv2d, blocks: dict, local: int,
@@ -104,9 +96,8 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(model, "variant", None) != "global+local":
         raise SystemExit(f"{args.checkpoint}: variant {getattr(model, 'variant', None)!r}, this probe needs global+local")
     local = model.transferred_channels
-    blocks = {"local features": slice(0, local - 3), "pixel x, y, occupancy": slice(local - 3, local),
-              "global feature": slice(local, local + GLOBAL_CHANNELS), "reference map": slice(local + GLOBAL_CHANNELS, None)}
-    conv = _first_conv(model.lnet)
+    blocks = model.lnet_input_blocks()
+    conv = model.lnet.stem[0]
     body = BodyModel("open")
     dataset = _synth_dataset(args.data, body, None)
     if args.limit is not None:

@@ -18,6 +18,8 @@ from uvkit.errors import check_choice
 #: ``raw-pixels`` the image pixels transferred instead of features, plus the global feature and
 #: the reference map.
 VARIANTS: tuple[str, ...] = ("global", "local", "global+local", "raw-pixels")
+#: initialisations of LNet's weights on the global feature (DecoMR's ``global_init``).
+GLOBAL_INITS: tuple[str, ...] = ("default", "zero")
 #: LNet width at the transfer resolution when ``lnet_channels`` is not given.
 DEFAULT_LNET_CHANNELS: dict[str, int] = {"resnet18": 64, "resnet34": 64, "resnet50": 256}
 
@@ -82,6 +84,11 @@ class DecoMR(nn.Module):
         T, the UV grid the features are transferred to (64), divisible by 8.
     location_resolution : int, optional
         R, the location-map resolution (default ``uv_lookup.resolution``, 128 normally).
+    global_init : str
+        the initial weights of LNet's first convolution on the tiled global feature:
+        ``default`` (PyTorch's, like every other input) or ``zero`` (LNet starts from the local
+        features alone and takes in the global feature as training finds it useful; see
+        :meth:`lnet_input_blocks`).
 
     Input images are (B, 3, H, W) float tensors, ImageNet-normalised, H and W multiples of 32
     (224 in the reference). The CNet alone (stage 1 of training) is ``model.cnet``.
@@ -89,7 +96,7 @@ class DecoMR(nn.Module):
 
     def __init__(self, uv_lookup: nn.Module, variant: str = "global+local", backbone: str = "resnet50",
                  backbone_weights=None, lnet_channels: int | None = None, transfer_resolution: int = 64,
-                 location_resolution: int | None = None):
+                 location_resolution: int | None = None, global_init: str = "default"):
         super().__init__()
         self.variant = check_variant(variant)
         self.backbone = check_backbone(backbone)
@@ -110,9 +117,31 @@ class DecoMR(nn.Module):
         in_channels = self.transferred_channels + (GLOBAL_CHANNELS if self.uses_global else 0) + 3
         channels = DEFAULT_LNET_CHANNELS[backbone] if lnet_channels is None else int(lnet_channels)
         self.lnet = LNet(in_channels, channels, self.location_resolution)
+        if global_init not in GLOBAL_INITS:
+            raise ValueError(f"global_init must be one of {GLOBAL_INITS}, got {global_init!r}")
+        if global_init == "zero" and self.uses_global:
+            with torch.no_grad():
+                self.lnet.stem[0].weight[:, self.lnet_input_blocks()["global feature"]] = 0.0
         # added to LNet's output; training starts it at the mean ground-truth location map of the
         # training data, so an untrained network predicts the mean body, not a shrunken one
         self.register_buffer("location_offset", torch.zeros(1, 3, self.location_resolution, self.location_resolution))
+
+    def lnet_input_blocks(self) -> dict[str, slice]:
+        """The blocks of LNet's input channels, in the order :meth:`forward` concatenates them:
+        ``local features`` (or ``pixels`` for ``raw-pixels``) and ``pixel x, y, occupancy``
+        (the transfer's), ``global feature`` (tiled), ``reference map``; only those the
+        variant has."""
+        blocks, start = {}, 0
+        if self.transferred_channels:
+            name = "pixels" if self.variant == "raw-pixels" else "local features"
+            blocks[name] = slice(0, self.transferred_channels - 3)
+            blocks["pixel x, y, occupancy"] = slice(self.transferred_channels - 3, self.transferred_channels)
+            start = self.transferred_channels
+        if self.uses_global:
+            blocks["global feature"] = slice(start, start + GLOBAL_CHANNELS)
+            start += GLOBAL_CHANNELS
+        blocks["reference map"] = slice(start, start + 3)
+        return blocks
 
     def set_location_offset(self, location_map: torch.Tensor) -> None:
         """Set the offset added to LNet's output: a (3, R, R) or (1, 3, R, R) location map."""
