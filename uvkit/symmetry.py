@@ -50,6 +50,10 @@ class Mirror:
         nearest-neighbour rule would not be one-to-one.
     seconds : float
         time taken to find (or check) the mirror.
+    smooth_asymmetry : float
+        median length of the smooth asymmetry taken out before matching
+        (:func:`asymmetry_field`), in the template's units; 0 when the template has none (or
+        the mirror was given).
     """
 
     permutation: np.ndarray
@@ -59,6 +63,7 @@ class Mirror:
     diagonal: float
     n_not_mutual: int = 0
     seconds: float = 0.0
+    smooth_asymmetry: float = 0.0
 
     @property
     def mean_mismatch(self) -> float:
@@ -75,10 +80,12 @@ class Mirror:
 
     def describe(self, unit_mm: float = 1000.0) -> str:
         """One line; ``unit_mm`` converts template units to millimetres (1000 for metres)."""
+        smooth = (f", smooth asymmetry taken out (median {self.smooth_asymmetry * unit_mm:.1f} mm)"
+                  if self.smooth_asymmetry > 0 else "")
         return (
             f"mirror plane normal {np.round(self.normal, 4).tolist()}, {self.n_self} vertices on the plane, "
             f"mismatch mean {self.mean_mismatch * unit_mm:.3f} mm, max {self.max_mismatch * unit_mm:.3f} mm, "
-            f"{self.n_not_mutual} vertices not mutual nearest neighbours ({self.seconds:.2f} s)"
+            f"{self.n_not_mutual} vertices not mutual nearest neighbours{smooth} ({self.seconds:.2f} s)"
         )
 
     def stats(self, unit_mm: float = 1000.0) -> dict:
@@ -88,6 +95,7 @@ class Mirror:
             "max_mismatch_mm": self.max_mismatch * unit_mm,
             "self_vertices": self.n_self,
             "not_mutual_nearest": self.n_not_mutual,
+            "smooth_asymmetry_mm": self.smooth_asymmetry * unit_mm,
             "seconds": self.seconds,
         }
 
@@ -839,6 +847,7 @@ def find_mirror(
     normal, offset = _fit_plane(vertices)
     reflected = reflect(vertices, normal, offset)
     tree = cKDTree(vertices)
+    smooth_asymmetry = 0.0
     if permutation is None:
         positions, positions_reflected = vertices, reflected
         noise = 0.0
@@ -849,6 +858,8 @@ def find_mirror(
             # that it is not mistaken for noise
             positions_reflected = _compensated(vertices, reflected, faces, diagonal)
             asymmetric = positions_reflected is not reflected
+            if asymmetric:
+                smooth_asymmetry = float(np.median(np.linalg.norm(reflected - positions_reflected, axis=1)))
             # vertex noise, from the distance of each reflection to the nearest vertex (a cheap
             # lower bound of the pairs' mismatch), in median edge lengths
             noise = (float(np.median(tree.query(positions_reflected)[0]))
@@ -892,7 +903,7 @@ def find_mirror(
     _, nearest = tree.query(reflected)
     mutual = (nearest == permutation) & (nearest[permutation] == np.arange(n))
     mirror = Mirror(permutation, normal, offset, mismatch, diagonal, int((~mutual).sum()),
-                    time.perf_counter() - start)
+                    time.perf_counter() - start, smooth_asymmetry)
     too_far = (
         mirror.mean_mismatch > tol.mirror_mean_fraction * diagonal
         or mirror.max_mismatch > tol.mirror_max_fraction * diagonal
