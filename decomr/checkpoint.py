@@ -282,7 +282,7 @@ def build_model(model_config: Any, template: Any = None, uv_map: str | os.PathLi
     model = DecoMR(lookup, variant=model_config.variant, backbone=model_config.backbone,
                    backbone_weights=model_config.backbone_weights, lnet_channels=model_config.lnet_channels,
                    transfer_resolution=model_config.transfer_resolution, location_resolution=model_config.resolution,
-                   global_init=getattr(model_config, "global_init", "default"))
+                   global_init=model_config.global_init)
     return model, digest
 
 

@@ -39,6 +39,7 @@ DATA_SOURCES: tuple[str, ...] = ("synthetic", "ondevice", "shards", "datasets")
 AMP_MODES: tuple[str, ...] = ("off", "bf16", "fp16")
 #: which training stages one call runs: CNet alone, end to end, or one then the other.
 STAGES: tuple[str, ...] = ("1", "2", "both")
+#: what ``run.init`` loads from its checkpoint: every weight, or CNet and the location offset.
 INIT_PARTS: tuple[str, ...] = ("all", "cnet")
 #: which IUV image decides where features land in UV space during training.
 TRANSFER_IUV: tuple[str, ...] = ("predicted", "ground-truth")
@@ -60,6 +61,11 @@ def _backbones() -> tuple[str, ...]:
 def _variants() -> tuple[str, ...]:
     from decomr.models.decomr import VARIANTS
     return tuple(VARIANTS)
+
+
+def _global_inits() -> tuple[str, ...]:
+    from decomr.models.decomr import GLOBAL_INITS
+    return tuple(GLOBAL_INITS)
 
 
 @dataclass
@@ -104,7 +110,7 @@ class ModelConfig:
     lnet_channels: int | None = None
     backbone_weights: str | None = None
     transfer_iuv: str = field(default="predicted", metadata=_choices(*TRANSFER_IUV))
-    global_init: str = field(default="default", metadata=_choices("default", "zero"))
+    global_init: str = field(default="default", metadata={"choices": _global_inits})
 
 
 @dataclass
