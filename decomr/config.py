@@ -137,6 +137,10 @@ class DataConfig:
     samples_per_epoch : int
         samples in one epoch of on-the-fly synthetic data (and of a dataset mixture; 0: the
         total size of the datasets).
+    new_people : bool
+        ``synthetic``: every epoch draws people no other epoch draws (default; a long run cannot
+        learn its training people by heart); false: the same ``samples_per_epoch`` people every
+        epoch. (``ondevice`` always draws new people per epoch.)
     batch_size : int
         the global batch, split evenly across the processes of a distributed run.
     workers : int
@@ -161,6 +165,7 @@ class DataConfig:
     prepared: list[str] = field(default_factory=list)
     proportions: list[float] = field(default_factory=list)
     samples_per_epoch: int = 10000
+    new_people: bool = True
     batch_size: int = 128
     workers: int = 4
     augment: bool = True

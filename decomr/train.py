@@ -331,7 +331,8 @@ def build_dataset(config: TrainConfig, template: Any, seed: int, symmetric_uv: b
                 options = OnDeviceConfig(texture_bank=d.texture_bank, background_bank=d.background_bank)
                 return OnDevicePeople(synthetic, uvmap=m.uv_map, template=template, augment=augment, options=options,
                                       device=device)
-            return data_module.SyntheticPeople(synthetic, uvmap=m.uv_map, template=template, augment=augment)
+            return data_module.SyntheticPeople(synthetic, uvmap=m.uv_map, template=template, augment=augment,
+                                               new_people=d.new_people)
         except ValueError as error:
             raise TrainError(f"synthetic data: {error}") from None
     parts: list[Dataset] = []

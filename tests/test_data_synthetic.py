@@ -136,3 +136,27 @@ def test_cli(tmp_path, capsys):
     # stored poses are in camera axes; the 180 degree turn about x is its own inverse
     body_pose = body_to_camera_pose(SyntheticShards(facing)[0]["pose"].double().numpy())
     assert -20 <= np.degrees(global_angles(body_pose[None, :3])[0, 0]) <= 20
+
+
+def test_new_people_each_epoch():
+    kwargs = dict(uvmap=projection_uvmap(), template=open_template())
+    cfg = SyntheticConfig(size=32, length=3, seed=2, texture_resolution=16)
+    fresh = SyntheticPeople(cfg, new_people=True, **kwargs)
+    same = SyntheticPeople(cfg, **kwargs)
+    longer = SyntheticPeople(SyntheticConfig(size=32, length=8, seed=2, texture_resolution=16), **kwargs)
+    # epoch 0: person i, with or without new people
+    torch.testing.assert_close(fresh[1]["image"], same[1]["image"])
+    assert int(fresh[1]["index"]) == 1
+    fresh.set_epoch(2)
+    same.set_epoch(2)
+    # epoch 2's sample 1 is person 2 * 3 + 1 = 7 of the seed's stream (person 7 of a longer set)
+    assert fresh.person(1) == 7 and int(fresh[1]["index"]) == 7
+    torch.testing.assert_close(fresh[1]["image"], longer[7]["image"])
+    torch.testing.assert_close(fresh[1]["vertices"], longer[7]["vertices"])
+    assert not torch.equal(fresh[1]["vertices"], same[1]["vertices"])
+    # without new people, the epoch changes nothing
+    torch.testing.assert_close(same[1]["vertices"], longer[1]["vertices"])
+    with pytest.raises(IndexError):
+        fresh.person(3)
+    with pytest.raises(ValueError, match="epoch"):
+        fresh.set_epoch(-1)

@@ -341,6 +341,9 @@ def test_on_the_fly_synthetic_people_take_the_yaw_range(tmp_path):
     dataset = build_dataset(config, load_template("open"), seed=3)
     assert len(dataset) == 4
     assert dataset.engine.config.pose.yaw_deg == (-30.0, 30.0)
+    assert dataset.new_people  # the default: every epoch new people
+    config.data.new_people = False
+    assert not build_dataset(config, load_template("open"), seed=3).new_people
 
 
 @pytest.mark.parametrize("cues", [True, False])

@@ -361,6 +361,13 @@ class SyntheticPeople(Dataset):
         when given, each sample is augmented with a generator of ``(seed, index, epoch)``
         (:meth:`set_epoch`), so augmentations change between epochs and stay reproducible.
     body : BodyModel, optional
+    new_people : bool
+        False (default): sample ``i`` is person ``i`` in every epoch. True: epoch ``e``
+        (:meth:`set_epoch`) draws people never drawn in another epoch: its sample ``i`` is person
+        ``e * len(self) + i`` of the seed's stream (epoch 0: person ``i``, as without). A training
+        run then sees ``len(self)`` new people per epoch instead of the same ones again, so it
+        cannot learn them by heart; runs stay reproducible (the people are a function of
+        ``(seed, epoch, i)``).
 
     ``DataLoader`` fetches whole batches through ``__getitems__`` (one batched render per
     batch); worker processes need nothing else (no per-worker seeding: nothing random is drawn
@@ -368,9 +375,10 @@ class SyntheticPeople(Dataset):
     """
 
     def __init__(self, config: SyntheticConfig | None = None, uvmap: Any = None, template: Any = "open",
-                 augment: Any = None, body: Any = None) -> None:
+                 augment: Any = None, body: Any = None, new_people: bool = False) -> None:
         self.config = config or SyntheticConfig()
         self.engine = SyntheticRenderer(self.config, uvmap=uvmap, template=template, body=body)
+        self.new_people = bool(new_people)
         self.augmenter = None
         if augment is not None:
             from .augment import Augmenter
@@ -380,8 +388,15 @@ class SyntheticPeople(Dataset):
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
-        """Change the augmentation stream (samples themselves never change)."""
+        """Change the augmentation stream (and, with ``new_people``, the people)."""
+        if epoch < 0:
+            raise ValueError(f"epoch must be >= 0, got {epoch}")
         self.epoch = int(epoch)
+
+    def person(self, index: int) -> int:
+        """The person (index into the seed's stream) that sample ``index`` of this epoch shows."""
+        index = self._check(index)
+        return self.epoch * len(self) + index if self.new_people else index
 
     def __len__(self) -> int:
         return self.config.length
@@ -395,8 +410,7 @@ class SyntheticPeople(Dataset):
         return index
 
     def __getitems__(self, indices: Sequence[int]) -> list[dict[str, torch.Tensor]]:
-        indices = [self._check(i) for i in indices]
-        samples = unbatch(self.engine.render(indices))
+        samples = unbatch(self.engine.render([self.person(i) for i in indices]))
         if self.augmenter is not None:
             samples = [self.augmenter(sample, sample_rng(self.config.seed, int(sample["index"]), 1 + self.epoch))
                        for sample in samples]
