@@ -265,7 +265,8 @@ class RunConfig:
         continue exactly where that run stopped.
     init : str
         a checkpoint whose model weights start this run (e.g. stage 1's for a stage-2 run);
-        optimizer and progress start fresh.
+        optimizer and progress start fresh. Ignored when ``resume`` is given (the resumed
+        checkpoint holds the weights), so a config with ``init`` is resumed as it is.
     init_parts : str
         what ``init`` loads: ``all`` (every weight; the network must be the same) or ``cnet``
         (CNet and the location offset; LNet starts fresh, so stage 2 of any LNet input variant
@@ -560,5 +561,4 @@ def validate_config(config: TrainConfig) -> TrainConfig:
         _require(value >= 0, f"run.{name} must be >= 0, got {value}")
     _require(r.log_every >= 1, f"run.log_every must be >= 1, got {r.log_every}")
     _require(bool(r.out_dir), "run.out_dir must not be empty")
-    _require(not (r.resume and r.init), "run.resume and run.init exclude each other (resume restores the weights)")
     return config

@@ -451,7 +451,7 @@ class Trainer:
         self.metrics: dict[str, float] = {}
         self.skipped_samples = 0
         self.last_checkpoint: Path | None = None
-        if run.init:
+        if run.init and not run.resume:  # a resumed run restores its own weights
             self._load_weights(_resolve_path(run.init, self.out_dir), init=True)
         if run.resume:
             self._load_weights(_resolve_path(run.resume, self.out_dir), init=False)

@@ -308,6 +308,13 @@ def test_stage2_of_another_variant_starts_from_a_stage1_cnet(folder):
     assert any(lnet_shapes[k] != tuple(state[k].shape) for k in lnet_shapes)  # LNet reads fewer channels
     result = trainer.run()
     assert result.status == "finished" and result.progress.stage == 2
+    # the same config resumed: its own checkpoint's weights, run.init ignored
+    finished = weights(Path(trainer.config.run.out_dir) / "checkpoints" / "last.pt")
+    resumed = Trainer(tiny_config(folder, "local_cnet", **common, **{"run.init_parts": "cnet", "run.resume": "last"}),
+                      dataset)
+    state = resumed.model.state_dict()
+    assert all(torch.equal(state[k], finished[k]) for k in finished)
+    assert resumed.progress.global_step == result.progress.global_step
 
 
 def test_load_model_gives_the_trained_network(folder):
