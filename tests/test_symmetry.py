@@ -185,3 +185,54 @@ def test_asymmetry_field_tells_smooth_asymmetry_from_noise():
     noisy = body.vertices + np.random.default_rng(0).uniform(-0.013, 0.013, body.vertices.shape)
     assert field(noisy, 0.02 * edge) is None
     assert field(noisy, 0.0) is not None  # without the test it fits whatever is there
+
+
+def _striped_tube(columns=16, rows=8):
+    """A tube whose columns straddle the mid-plane x = 0 (no vertex on it), its quads split
+    mirror-symmetrically except the two quads across the plane. Returns V, F, the true mirror."""
+    theta = (np.arange(columns) + 0.5) * 2.0 * np.pi / columns
+    y = np.linspace(0.0, 1.5, rows)
+    # flattened front to back and leaning forward: x = 0 is its only mirror plane
+    V = np.array([[np.sin(t), yy, 0.5 * np.cos(t) + 0.15 * np.cos(t) ** 2 + 0.3 * yy] for yy in y for t in theta])
+    index = lambda r, k: r * columns + k % columns  # noqa: E731
+    F = []
+    for r in range(rows - 1):
+        for k in range(columns):
+            a, b, c, d = index(r, k), index(r, k + 1), index(r + 1, k + 1), index(r + 1, k)
+            F += [[a, b, c], [a, c, d]] if k < columns // 2 else [[a, b, d], [b, c, d]]
+    mirror = np.array([index(r, columns - 1 - k) for r in range(rows) for k in range(columns)])
+    return V, np.array(F), mirror
+
+
+def test_refine_midline_pairs_undoes_a_shifted_pair_and_keeps_a_right_mirror():
+    from uvkit.symmetry import consistent_edge_fraction, refine_midline_pairs
+
+    V, F, truth = _striped_tube()
+    assert np.array_equal(truth[truth], np.arange(len(V)))
+    reflected = reflect(V, np.array([1.0, 0.0, 0.0]), 0.0)
+    off_plane = np.abs(V[:, 0])
+    # the right mirror is left as it is
+    assert np.array_equal(refine_midline_pairs(V, reflected, F, truth, off_plane), truth)
+    # two mid-line pairs of neighbouring rings paired one ring off: (a, d), (c, b)
+    columns = 16
+    a, b, c, d = 3 * columns, 3 * columns + columns - 1, 4 * columns, 4 * columns + columns - 1
+    shifted = truth.copy()
+    shifted[a], shifted[d], shifted[c], shifted[b] = d, a, b, c
+    assert consistent_edge_fraction(F, shifted) < consistent_edge_fraction(F, truth)
+    assert np.array_equal(refine_midline_pairs(V, reflected, F, shifted, off_plane), truth)
+
+
+def test_repair_mirror_near_moves_only_pairs_near_the_given_vertices():
+    from uvkit.symmetry import repair_mirror_near
+
+    V, F, truth = _striped_tube()
+    columns = 16
+    a, b, c, d = 3 * columns, 3 * columns + columns - 1, 4 * columns, 4 * columns + columns - 1
+    shifted = truth.copy()
+    shifted[a], shifted[d], shifted[c], shifted[b] = d, a, b, c
+    mirror = find_mirror(V, permutation=shifted, allow_asymmetric=True, faces=F)
+    far_away = np.array([columns // 2, columns // 2 + 1])          # the other side of the tube, ring 0
+    assert np.array_equal(repair_mirror_near(V, F, mirror, far_away, rings=1).permutation, shifted)
+    repaired = repair_mirror_near(V, F, mirror, np.array([a]), rings=1)
+    assert np.array_equal(repaired.permutation, truth)
+    assert repaired.max_mismatch < mirror.max_mismatch

@@ -11,11 +11,11 @@ from typing import Callable
 
 import numpy as np
 
-from .errors import SymmetryError, UvkitError
+from .errors import FoldedMapError, SymmetryError, UvkitError
 from .landmarks import Landmarks, template_landmarks
 from .mesh import require_closed_genus0
 from .param import libigl_version, validate_solver
-from .symmetry import template_mirror
+from .symmetry import repair_mirror_near, template_mirror
 from .template import Template
 from .unwrap import (
     DEFAULT_AREA_ITERATIONS,
@@ -28,6 +28,13 @@ from .unwrap import (
     parameterize_template,
 )
 from .uvmap import DEFAULT_RESOLUTIONS, UVMap, build_uvmap
+
+
+def _named(error: UvkitError, source) -> UvkitError:
+    """``error`` with the template's file name in front (unless it is there already)."""
+    if str(error).startswith(str(source)):
+        return error
+    return type(error)(f"{source}: {error}")
 
 
 def build_uv(
@@ -86,16 +93,28 @@ def build_uv(
     say(f"template {template.name}: {template.report.describe()}; {mirror.describe(1000.0 * landmarks.frame.scale)}")
     for line in landmarks.describe().splitlines():
         say(line)
-    try:
-        unwrap = parameterize_template(
-            landmarks.vertices, template.faces, mirror.permutation, landmarks.parts,
-            seams=seams, solver=solver, iterations=iterations, warmup=warmup,
-            area_iterations=area_iterations, margin=margin, detail_scale=detail_scale, progress=say,
-        )
-    except UvkitError as error:
-        if str(error).startswith(str(template.source)):
-            raise
-        raise type(error)(f"{template.source}: {error}") from None
+    refined = 0
+    while True:
+        try:
+            unwrap = parameterize_template(
+                landmarks.vertices, template.faces, mirror.permutation, landmarks.parts,
+                seams=seams, solver=solver, iterations=iterations, warmup=warmup,
+                area_iterations=area_iterations, margin=margin, detail_scale=detail_scale, progress=say,
+            )
+            break
+        except FoldedMapError as error:
+            # folds that no symmetric placement removes: where the triangulation does not
+            # mirror, a chain of mid-line pairs found from positions can be one step off; re-pair
+            # near the folds (once) and build again
+            repaired = repair_mirror_near(template.vertices, template.faces, mirror, error.vertices) \
+                if not refined else mirror
+            changed = int(np.sum(repaired.permutation != mirror.permutation))
+            if not changed:
+                raise _named(error, template.source) from None
+            say(f"{error}; re-paired {changed} mirror vertices near the folds, building again")
+            mirror, refined = repaired, changed
+        except UvkitError as error:
+            raise _named(error, template.source) from None
     table_start = time.perf_counter()
     meta = {
         "template_sha256": template.sha256,
@@ -106,6 +125,8 @@ def build_uv(
         "mirror_mean_mismatch": mirror.mean_mismatch,
         "mirror_max_mismatch": mirror.max_mismatch,
         "mirror": mirror.stats(),
+        # vertices re-paired after a first layout left folds (repair_mirror_near)
+        "mirror_refined_vertices": refined,
         "seam_edges": int(len(unwrap.cut.seam_edges)),
         # vertices whose mirror partner changed so that a spine could run over mid-plane gaps
         "mirror_repaired_vertices": int(np.sum(unwrap.cut.mirror != mirror.permutation)),

@@ -27,3 +27,13 @@ def check_choice(value: str, choices, what: str, error: type[Exception] = UvkitE
     if value not in choices:
         raise error(f"unknown {what} {value!r}; valid {listed}: {', '.join(map(str, choices))}")
     return value
+
+
+class FoldedMapError(UvkitError):
+    """The symmetric UV map keeps folded triangles. ``vertices`` holds the corners of the folded
+    triangles: UV vertex ids where the layout raises it, template vertex ids once
+    :func:`uvkit.unwrap.parameterize_template` has passed it on."""
+
+    def __init__(self, message: str, vertices=()) -> None:
+        super().__init__(message)
+        self.vertices = vertices

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from .errors import UvkitError
+from .errors import FoldedMapError, UvkitError
 from .mesh import vertex_adjacency
 from .tolerances import tol
 
@@ -274,9 +274,11 @@ def _repair_flips(UV: np.ndarray, ft: np.ndarray, vt_mirror: np.ndarray, max_rou
         UV = UV.copy()
         UV[region] = mean[region]
         UV = _average_mirror(UV, vt_mirror)
-    raise UvkitError(f"symmetrizing the UV map left {int(np.sum(_signed_areas(UV, ft) <= 0))} flipped triangles "
+    folded = _signed_areas(UV, ft) <= 0
+    raise FoldedMapError(f"symmetrizing the UV map left {int(np.sum(folded))} flipped triangles "
                      f"after {max_rounds} repair rounds: the two halves of the mesh are triangulated too differently "
-                     "(or are too noisy) for an exactly symmetric map without flips (docs/seams.md, 'Limits found')")
+                     "(or are too noisy) for an exactly symmetric map without flips (docs/seams.md, 'Limits found')",
+                     np.unique(ft[folded]))
 
 
 @dataclass

@@ -13,8 +13,9 @@ one-rings (noise comparable to the edge length, or a triangulation that is not s
 """
 from __future__ import annotations
 
+import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import igl
 import numpy as np
@@ -709,6 +710,140 @@ def rotation_conflicts(faces: np.ndarray, permutation: np.ndarray) -> np.ndarray
     m = np.asarray(permutation, dtype=np.int64).tolist()
     return np.array([a for a in range(len(m)) if _rotation_conflict(rings, m, a) >= 1.0],
                     dtype=np.int64)
+
+
+def refine_midline_pairs(positions: np.ndarray, reflected: np.ndarray, faces: np.ndarray, permutation: np.ndarray,
+                         off_plane: np.ndarray, region: np.ndarray | None = None, max_sweeps: int = 10) -> np.ndarray:
+    """Re-pair vertices near the mid-plane where a shifted chain of pairs breaks the topology.
+
+    Near the mid-plane a vertex's partner and the partners of its neighbours are all close to
+    it, and a mirror found from positions can pair a chain of mid-line vertices one step off
+    (measured on a decimated body with smooth asymmetry: 7 vertices along the head's mid-line,
+    after which no exactly symmetric flip-free map exists). For each vertex within one median
+    edge of the plane (``off_plane``) at a face that does not mirror, the re-pairings of its
+    pair with one other pair or self-paired vertex near its reflection are tried (the two pairs
+    {a, b}, {c, d} become {a, c}, {b, d} or {a, d}, {b, c}; a self-paired vertex may take one
+    member of a pair, leaving the other as its own mirror); a move is kept when it maps more
+    edges onto edges and its gain outweighs the change of the pairs' summed reflection distance
+    in median edges. Sweeps stop when no move helps.
+
+    positions, reflected : (V, 3) what the pairing was matched on (the reflection of each
+    position, smooth asymmetry taken out); faces : (F, 3); permutation : (V,) involution;
+    off_plane : (V,) distance of each vertex from being its own mirror; region : (V,) bool,
+    optional: only these vertices start moves. Returns (V,) int64.
+    """
+    from .cut import face_mirror
+
+    faces = np.asarray(faces, dtype=np.int64)
+    permutation = np.array(permutation, dtype=np.int64)
+    n = len(permutation)
+    mirrored = face_mirror(faces, permutation) >= 0
+    if np.all(mirrored):
+        return permutation
+    edge = max(median_edge_length(positions, faces), 1e-300)
+    candidates = np.zeros(n, dtype=bool)
+    candidates[faces[~mirrored].ravel()] = True
+    candidates &= off_plane < edge
+    if region is not None:
+        candidates &= region
+    if not np.any(candidates):
+        return permutation
+    adjacency = vertex_adjacency(faces, n).tocsr()
+    neighbours = [adjacency.indices[adjacency.indptr[i]:adjacency.indptr[i + 1]].tolist() for i in range(n)]
+    pairs = np.sort(np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]]), axis=1)
+    edges = set((pairs[:, 0] * n + pairs[:, 1]).tolist())
+    mismatch = np.linalg.norm(reflected - positions[permutation], axis=1)
+    limit = max(2.0 * edge, 1.5 * float(np.quantile(mismatch, 0.99)))
+    tree = cKDTree(positions)
+    # plain Python lists: the search below is scalar work
+    points, images, far = positions.tolist(), reflected.tolist(), (off_plane > 0.5 * limit).tolist()
+    perm = permutation.tolist()
+
+    def distance(x: int, y: int) -> float:
+        return math.dist(images[x], points[y])
+
+    def mapped_edges(p: list, moved: set) -> int:
+        seen, count = set(), 0
+        for i in moved:
+            for k in neighbours[i]:
+                code = i * n + k if i < k else k * n + i
+                if code in seen:
+                    continue
+                seen.add(code)
+                x, y = p[i], p[k]
+                count += (x * n + y if x < y else y * n + x) in edges
+        return count
+
+    def apply(p: list, option: tuple) -> None:
+        for x, y in option:
+            p[x], p[y] = y, x
+
+    nearby = tree.query_ball_point(reflected[candidates], limit)
+    for _ in range(max_sweeps):
+        changed = False
+        for u, around in zip(np.flatnonzero(candidates).tolist(), nearby):
+            a, b = u, perm[u]
+            best, best_value = None, 0.0
+            for c in around:
+                d = perm[c]
+                if c == a or c == b:
+                    continue
+                if a != b and c != d:
+                    options = [((a, c), (b, d)), ((a, d), (b, c))]
+                elif a != b:
+                    options = [((a, c), (b, b)), ((b, c), (a, a))]
+                elif c != d:
+                    options = [((a, c), (d, d)), ((a, d), (c, c))]
+                else:
+                    options = [((a, c),)]
+                moved = {a, b, c, d}
+                before = mapped_edges(perm, moved)
+                old = sum(distance(x, perm[x]) for x in moved)
+                undo = ((a, b), (c, d))
+                for option in options:
+                    if any((x == y and far[x]) or (x != y and max(distance(x, y), distance(y, x)) > limit)
+                           for x, y in option):
+                        continue
+                    apply(perm, option)
+                    gain = mapped_edges(perm, moved) - before
+                    value = gain - (sum(distance(x, perm[x]) for x in moved) - old) / edge
+                    apply(perm, undo)
+                    if gain > 0 and value > best_value:
+                        best, best_value = option, value
+            if best is not None:
+                apply(perm, best)
+                changed = True
+        if not changed:
+            break
+    return np.asarray(perm, dtype=np.int64)
+
+
+def repair_mirror_near(vertices: np.ndarray, faces: np.ndarray, mirror: Mirror, around: np.ndarray,
+                       rings: int = 3) -> Mirror:
+    """The mirror re-paired near ``around`` (template vertex ids, e.g. the corners of the
+    triangles that a symmetric map could not unfold) by :func:`refine_midline_pairs`, within
+    ``rings`` rings of them; the plane and the smooth asymmetry are those of ``mirror``.
+    Returns a new :class:`Mirror` (the same permutation if no move helps)."""
+    vertices = np.asarray(vertices, dtype=np.float64)
+    faces = np.asarray(faces, dtype=np.int64)
+    n = len(vertices)
+    reflected = reflect(vertices, mirror.normal, mirror.offset)
+    images = reflected
+    off_plane = np.abs(vertices @ mirror.normal - mirror.offset)
+    if mirror.smooth_asymmetry > 0:
+        images = _compensated(vertices, reflected, faces, mirror.diagonal)
+        off_plane = np.minimum(off_plane, 0.5 * np.linalg.norm(images - vertices, axis=1))
+    region = np.zeros(n, dtype=bool)
+    region[np.asarray(around, dtype=np.int64)] = True
+    adjacency = vertex_adjacency(faces, n)
+    for _ in range(rings):
+        region |= (adjacency @ region.astype(float)) > 0
+    region |= region[mirror.permutation]
+    permutation = refine_midline_pairs(vertices, images, faces, mirror.permutation, off_plane, region)
+    mismatch = np.linalg.norm(reflected - vertices[permutation], axis=1)
+    _, nearest = cKDTree(vertices).query(reflected)
+    mutual = (nearest == permutation) & (nearest[permutation] == np.arange(n))
+    return replace(mirror, permutation=permutation, mismatch=mismatch, n_not_mutual=int((~mutual).sum()))
 
 
 def resolve_rotation_conflicts(faces: np.ndarray, permutation: np.ndarray, fixed: np.ndarray | None = None,

@@ -15,7 +15,7 @@ import numpy as np
 
 from . import param
 from .cut import DEFAULT_SEAMS, Cut, SeamConfig, cut_template, seam_config
-from .errors import UvkitError
+from .errors import FoldedMapError, UvkitError
 from .layout import symmetrize_and_pack
 from .mesh import taubin_smooth
 from .symmetry import average_with_mirror, median_edge_length, mirror_plane_x, reflected_partners
@@ -187,8 +187,11 @@ def parameterize_template(
         up = np.isin(np.asarray(parts)[cut.vt2v], (12, 15))
     # which side of the body each UV vertex is on: the chart's halves must not join across the mid-line
     sides = np.sign(V[:, 0] - V[cut.mirror, 0])[cut.vt2v]
-    layout = symmetrize_and_pack(UV, ft, cut.vt_mirror, up=up, margin=margin, boundary=cut.boundary,
-                                 reference=solved if relax_rounds else None, sides=sides)
+    try:
+        layout = symmetrize_and_pack(UV, ft, cut.vt_mirror, up=up, margin=margin, boundary=cut.boundary,
+                                     reference=solved if relax_rounds else None, sides=sides)
+    except FoldedMapError as error:   # its UV vertices, as template vertices
+        raise FoldedMapError(str(error), np.unique(cut.vt2v[error.vertices])) from None
     flips = len(param.flipped_triangles(layout.vt, ft))
     overlaps = param.boundary_self_overlaps(layout.vt, cut.boundary)
     final = param.area_distortion(V[cut.vt2v], ft, layout.vt)
