@@ -30,8 +30,9 @@ def check_choice(value: str, choices, what: str, error: type[Exception] = UvkitE
 
 
 class FoldedMapError(UvkitError):
-    """The symmetric UV map keeps folded triangles. ``vertices`` holds the corners of the folded
-    triangles: UV vertex ids where the layout raises it, template vertex ids once
+    """The symmetric UV map keeps folded triangles. ``vertices`` holds the corners of the
+    triangles that folded when the map was made symmetric (before the flip repair spread them):
+    UV vertex ids where the layout raises it, template vertex ids once
     :func:`uvkit.unwrap.parameterize_template` has passed it on."""
 
     def __init__(self, message: str, vertices=()) -> None:

@@ -361,8 +361,12 @@ def symmetrize_and_pack(UV: np.ndarray, ft: np.ndarray, vt_mirror: np.ndarray,
         # a floor far below any real triangle: 1e-4 of the median area
         floor = 1e-4 * float(np.median(np.abs(_signed_areas(sym, ft))))
         sym, rounds = _untangle(sym, ft, vt_mirror, floor)
-    if np.any(_signed_areas(sym, ft) <= 0):
-        sym, more = _repair_flips(sym, ft, vt_mirror)
+    folded = _signed_areas(sym, ft) <= 0
+    if np.any(folded):
+        try:
+            sym, more = _repair_flips(sym, ft, vt_mirror)
+        except FoldedMapError as error:   # where the folds were before the repair spread them
+            raise FoldedMapError(str(error), np.unique(ft[folded])) from None
         rounds += more
     half_width = np.abs(sym[:, 0]).max()
     v_min, v_max = sym[:, 1].min(), sym[:, 1].max()
