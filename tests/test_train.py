@@ -364,3 +364,32 @@ def test_on_the_fly_synthetic_people_take_the_appearance_switch(tmp_path, cues):
     dataset = build_dataset(config, load_template("open"), seed=3)
     assert dataset.engine.config.appearance.front_back_cues is cues
     assert dataset.engine.painter.config.front_back_cues is cues
+
+
+def test_release_tool_writes_a_standalone_model_and_its_card(folder, tmp_path):
+    """tools/release_model.py: float16 weights that load without the run folder, a card with the
+    run's summary and, with --started-from, the card of the model the run started from."""
+    from decomr.checkpoint import load_model
+    from tool_scripts import load_tool
+
+    config = tiny_config(folder, "to_release")
+    dataset = TinyPeople(Path(config.model.template), length=4)
+    assert train(config, dataset).status == "finished"
+    checkpoint = Path(config.run.out_dir) / "checkpoints" / "last.pt"
+    previous = tmp_path / "previous.json"
+    previous.write_text(json.dumps({"file": "old.pt", "sha256": "ab" * 32, "source_commit": "abc1234",
+                                    "training": {"progress": {"global_step": 7}}, "config": {"not": "kept"}}))
+    out = tmp_path / "released" / "model.pt"
+    release = load_tool("release_model")
+    assert release.main([str(checkpoint), "--out", str(out), "--commit", "def5678", "--note", "a test",
+                         "--started-from", str(previous)]) == 0
+    card = json.loads(out.with_suffix(".json").read_text())
+    assert card["weights_dtype"] == "float16" and card["source_commit"] == "def5678" and card["note"] == "a test"
+    assert card["training"]["progress"]["global_step"] == 4
+    assert card["started_from"] == {"file": "old.pt", "sha256": "ab" * 32, "source_commit": "abc1234",
+                                    "training": {"progress": {"global_step": 7}}}
+    released, _ = load_model(out)
+    trained, _ = load_model(checkpoint)
+    image = dataset[0]["image"][None]
+    with torch.no_grad():
+        torch.testing.assert_close(released(image).vertices, trained(image).vertices, atol=1e-2, rtol=0)

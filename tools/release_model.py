@@ -3,14 +3,15 @@ without ``--checkpoint``).
 
     python tools/release_model.py runs/allround/checkpoints/last.pt \\
         --eval out/eval/allround --curve out/curve/allround/curve.json --commit 75bc647 \\
-        [--out assets/models/decomr_open_resnet18.pt]
+        [--out assets/models/decomr_open_resnet18.pt] [--started-from previous_card.json]
 
 Writes, atomically:
 - the standalone checkpoint (``decomr.checkpoint.standalone_checkpoint``: float16 weights, the UV
   map embedded, the resolved config, no optimizer state) with a ``training`` summary inside;
 - ``<out>.json``: the same summary as a model card (config, steps, training time, last logged
   losses, the held-out evaluation and its paired comparison with the mean body, the learning
-  curve, the commit that trained it, the file's sha256).
+  curve, the commit that trained it, the file's sha256, and with ``--started-from`` the card of
+  the model the run started from).
 The summary is read from the run folder (``logs/metrics.jsonl``) and the given evaluation
 folders; nothing in it is typed in by hand except ``--commit`` and ``--note``.
 """
@@ -76,6 +77,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--curve", help="curve.json of tools/learning_curve.py for this run")
     parser.add_argument("--commit", required=True, help="the code revision the run trained with")
     parser.add_argument("--note", default="", help="a sentence stored in the model card")
+    parser.add_argument("--started-from", default=None, metavar="CARD",
+                        help="the model card (.json) of the model whose weights started the run (its "
+                             "run.init), stored in the new card as its lineage")
     args = parser.parse_args(argv)
 
     from decomr.checkpoint import default_model_path, load_checkpoint, standalone_checkpoint
@@ -91,6 +95,11 @@ def main(argv: list[str] | None = None) -> int:
         summary["learning_curve"] = json.loads(Path(args.curve).read_text())["rows"]
     if args.note:
         summary["note"] = args.note
+    if args.started_from:
+        previous = json.loads(Path(args.started_from).read_text())
+        summary["started_from"] = {key: previous[key] for key in
+                                   ("file", "sha256", "source_commit", "checkpoint", "training", "evaluation",
+                                    "started_from", "note") if key in previous}
     standalone_checkpoint(checkpoint, out, half=True, training=summary, source_commit=args.commit)
     data = load_checkpoint(out)
     card = {"file": out.name, "sha256": file_sha256(out), "bytes": out.stat().st_size,
