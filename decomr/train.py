@@ -27,12 +27,14 @@ that are a function of their index and seed, as the project's datasets are).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
 import json
 import logging
 import math
 import os
 import random
+import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -175,6 +177,18 @@ def _seed_worker(worker_id: int) -> None:
     seed = torch.initial_seed() % (1 << 32)
     np.random.seed(seed)
     random.seed(seed)
+
+
+def _leave_signals_to_the_trainer(init: Callable[[int], None], worker_id: int) -> None:
+    """A loader worker's start: Ctrl-C and SIGTERM are ignored, then ``init`` runs.
+
+    A signal sent to the whole process group (Ctrl-C in a terminal, ``kill -- -PGID``, a job
+    scheduler's SIGTERM) would otherwise kill the workers mid-batch and end the run with a
+    DataLoader error before the training process could finish its step and write ``last.pt``.
+    Workers still end with the training process (the loader's watchdog) and with SIGKILL."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    init(worker_id)
 
 
 def _seed_everything(seed: int) -> None:
@@ -600,7 +614,8 @@ class Trainer:
         workers = self.config.data.workers
         return DataLoader(self.dataset, batch_sampler=self.sampler, num_workers=workers, collate_fn=collate_samples,
                           pin_memory=self.device.type == "cuda", generator=generator,
-                          worker_init_fn=getattr(self.dataset, "worker_init_fn", _seed_worker),
+                          worker_init_fn=functools.partial(_leave_signals_to_the_trainer,
+                                                           getattr(self.dataset, "worker_init_fn", _seed_worker)),
                           prefetch_factor=4 if workers else None, persistent_workers=False)
 
     def _to_device(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:

@@ -244,3 +244,31 @@ def test_the_released_model_stands_alone(tmp_path, capsys):
     vertices = np.asarray([line.split()[1:] for line in (tmp_path / "out" / "person.obj").read_text().splitlines()
                            if line.startswith("v ")], dtype=float)
     assert vertices.shape == (model.uv_lookup.n_vertices, 3) and np.isfinite(vertices).all()
+
+
+@pytest.mark.skipif(not hasattr(os, "killpg"), reason="needs process groups")
+def test_sigterm_to_the_process_group_spares_the_loader_workers(tmp_path):
+    """SIGTERM to the whole process group (a job scheduler, ``kill -- -PGID``), loader workers
+    running: the training process still finishes its step and writes last.pt (exit status 143)
+    instead of dying of a DataLoader error."""
+    from decomr.data.synth_cli import main as synth_main
+
+    data = tmp_path / "people"
+    assert synth_main(["--out", str(data), "--n", "8", "--seed", "3", "--size", "32", "--uv",
+                       str(assets_dir() / "open_body_uv.npz"), "--no-progress"]) == 0
+    out = tmp_path / "run"
+    command = _train_command(out, data, "run.checkpoint_every=0", "data.workers=1")
+    process = subprocess.Popen(command, env={**os.environ, "OMP_NUM_THREADS": "1"}, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, text=True, start_new_session=True)
+    log = out / "logs" / "metrics.jsonl"
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline and process.poll() is None and not (
+            log.is_file() and '"stage": 2' in log.read_text()):
+        time.sleep(0.01)
+    os.killpg(process.pid, signal.SIGTERM)
+    _, err = process.communicate(timeout=300)
+    assert process.returncode == 128 + signal.SIGTERM, err[-2000:]
+    assert "SIGTERM: stopping after this step" in err and "DataLoader worker" not in err
+    step = _step_of(out / "checkpoints" / "last.pt")
+    logged = [json.loads(line)["step"] for line in log.read_text().splitlines()]
+    assert step == max(logged) and step < 16
