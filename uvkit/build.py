@@ -110,6 +110,9 @@ def build_uv(
                 if not refined else mirror
             changed = int(np.sum(repaired.permutation != mirror.permutation))
             if not changed:
+                if refined:
+                    error = FoldedMapError(f"{error} (after {refined} mirror vertices near the first folds were "
+                                           "re-paired)", error.vertices)
                 raise _named(error, template.source) from None
             say(f"{error}; re-paired {changed} mirror vertices near the folds, building again")
             mirror, refined = repaired, changed
