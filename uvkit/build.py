@@ -37,6 +37,27 @@ def _named(error: UvkitError, source) -> UvkitError:
     return type(error)(f"{source}: {error}")
 
 
+def _unwrap_repairing_folds(unwrap_with: Callable, template: Template, mirror, say: Callable):
+    """``unwrap_with(mirror.permutation)``; if its symmetric map keeps folds that no symmetric
+    placement removes (where the triangulation does not mirror, a chain of mid-line pairs found
+    from positions can be one step off), the mirror is re-paired near the folds once
+    (:func:`uvkit.symmetry.repair_mirror_near`) and the map made again. Returns the unwrap, the
+    mirror used and the number of vertices re-paired."""
+    try:
+        return unwrap_with(mirror.permutation), mirror, 0
+    except FoldedMapError as error:
+        repaired = repair_mirror_near(template.vertices, template.faces, mirror, error.vertices)
+        refined = int(np.sum(repaired.permutation != mirror.permutation))
+        if not refined:
+            raise
+        say(f"{error}; re-paired {refined} mirror vertices near the folds, building again")
+    try:
+        return unwrap_with(repaired.permutation), repaired, refined
+    except FoldedMapError as again:
+        raise FoldedMapError(f"{again} (after {refined} mirror vertices near the first folds were re-paired)",
+                             again.vertices) from None
+
+
 def build_uv(
     template: Template,
     *,
@@ -93,31 +114,17 @@ def build_uv(
     say(f"template {template.name}: {template.report.describe()}; {mirror.describe(1000.0 * landmarks.frame.scale)}")
     for line in landmarks.describe().splitlines():
         say(line)
-    refined = 0
-    while True:
-        try:
-            unwrap = parameterize_template(
-                landmarks.vertices, template.faces, mirror.permutation, landmarks.parts,
-                seams=seams, solver=solver, iterations=iterations, warmup=warmup,
-                area_iterations=area_iterations, margin=margin, detail_scale=detail_scale, progress=say,
-            )
-            break
-        except FoldedMapError as error:
-            # folds that no symmetric placement removes: where the triangulation does not
-            # mirror, a chain of mid-line pairs found from positions can be one step off; re-pair
-            # near the folds (once) and build again
-            repaired = repair_mirror_near(template.vertices, template.faces, mirror, error.vertices) \
-                if not refined else mirror
-            changed = int(np.sum(repaired.permutation != mirror.permutation))
-            if not changed:
-                if refined:
-                    error = FoldedMapError(f"{error} (after {refined} mirror vertices near the first folds were "
-                                           "re-paired)", error.vertices)
-                raise _named(error, template.source) from None
-            say(f"{error}; re-paired {changed} mirror vertices near the folds, building again")
-            mirror, refined = repaired, changed
-        except UvkitError as error:
-            raise _named(error, template.source) from None
+    def unwrap_with(permutation: np.ndarray):
+        return parameterize_template(
+            landmarks.vertices, template.faces, permutation, landmarks.parts,
+            seams=seams, solver=solver, iterations=iterations, warmup=warmup,
+            area_iterations=area_iterations, margin=margin, detail_scale=detail_scale, progress=say,
+        )
+
+    try:
+        unwrap, mirror, refined = _unwrap_repairing_folds(unwrap_with, template, mirror, say)
+    except UvkitError as error:
+        raise _named(error, template.source) from None
     table_start = time.perf_counter()
     meta = {
         "template_sha256": template.sha256,

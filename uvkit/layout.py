@@ -274,11 +274,9 @@ def _repair_flips(UV: np.ndarray, ft: np.ndarray, vt_mirror: np.ndarray, max_rou
         UV = UV.copy()
         UV[region] = mean[region]
         UV = _average_mirror(UV, vt_mirror)
-    folded = _signed_areas(UV, ft) <= 0
-    raise FoldedMapError(f"symmetrizing the UV map left {int(np.sum(folded))} flipped triangles "
+    raise FoldedMapError(f"symmetrizing the UV map left {int(np.sum(_signed_areas(UV, ft) <= 0))} flipped triangles "
                      f"after {max_rounds} repair rounds: the two halves of the mesh are triangulated too differently "
-                     "(or are too noisy) for an exactly symmetric map without flips (docs/seams.md, 'Limits found')",
-                     np.unique(ft[folded]))
+                     "(or are too noisy) for an exactly symmetric map without flips (docs/seams.md, 'Limits found')")
 
 
 @dataclass

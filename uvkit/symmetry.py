@@ -712,6 +712,14 @@ def rotation_conflicts(faces: np.ndarray, permutation: np.ndarray) -> np.ndarray
                     dtype=np.int64)
 
 
+def _not_mutual(tree: cKDTree, reflected: np.ndarray, permutation: np.ndarray) -> int:
+    """How many vertices are not paired with the mutual nearest neighbour of their reflection
+    (``tree`` holds the vertices)."""
+    _, nearest = tree.query(reflected)
+    mutual = (nearest == permutation) & (nearest[permutation] == np.arange(len(permutation)))
+    return int((~mutual).sum())
+
+
 def refine_midline_pairs(positions: np.ndarray, reflected: np.ndarray, faces: np.ndarray, permutation: np.ndarray,
                          off_plane: np.ndarray, region: np.ndarray | None = None, max_sweeps: int = 10) -> np.ndarray:
     """Re-pair vertices near the mid-plane where a shifted chain of pairs breaks the topology.
@@ -750,8 +758,7 @@ def refine_midline_pairs(positions: np.ndarray, reflected: np.ndarray, faces: np
         return permutation
     adjacency = vertex_adjacency(faces, n).tocsr()
     neighbours = [adjacency.indices[adjacency.indptr[i]:adjacency.indptr[i + 1]].tolist() for i in range(n)]
-    pairs = np.sort(np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]]), axis=1)
-    edges = set((pairs[:, 0] * n + pairs[:, 1]).tolist())
+    edges = set(_edge_codes(faces, n).tolist())
     mismatch = np.linalg.norm(reflected - positions[permutation], axis=1)
     limit = max(2.0 * edge, 1.5 * float(np.quantile(mismatch, 0.99)))
     tree = cKDTree(positions)
@@ -840,10 +847,8 @@ def repair_mirror_near(vertices: np.ndarray, faces: np.ndarray, mirror: Mirror, 
         region |= (adjacency @ region.astype(float)) > 0
     region |= region[mirror.permutation]
     permutation = refine_midline_pairs(vertices, images, faces, mirror.permutation, off_plane, region)
-    mismatch = np.linalg.norm(reflected - vertices[permutation], axis=1)
-    _, nearest = cKDTree(vertices).query(reflected)
-    mutual = (nearest == permutation) & (nearest[permutation] == np.arange(n))
-    return replace(mirror, permutation=permutation, mismatch=mismatch, n_not_mutual=int((~mutual).sum()))
+    return replace(mirror, permutation=permutation, mismatch=np.linalg.norm(reflected - vertices[permutation], axis=1),
+                   n_not_mutual=_not_mutual(cKDTree(vertices), reflected, permutation))
 
 
 def resolve_rotation_conflicts(faces: np.ndarray, permutation: np.ndarray, fixed: np.ndarray | None = None,
@@ -1037,9 +1042,7 @@ def find_mirror(
     if not np.array_equal(permutation[permutation], np.arange(n)):
         raise SymmetryError(f"{source}: the mirror permutation is not an involution")
     mismatch = np.linalg.norm(reflected - vertices[permutation], axis=1)
-    _, nearest = tree.query(reflected)
-    mutual = (nearest == permutation) & (nearest[permutation] == np.arange(n))
-    mirror = Mirror(permutation, normal, offset, mismatch, diagonal, int((~mutual).sum()),
+    mirror = Mirror(permutation, normal, offset, mismatch, diagonal, _not_mutual(tree, reflected, permutation),
                     time.perf_counter() - start, smooth_asymmetry)
     too_far = (
         mirror.mean_mismatch > tol.mirror_mean_fraction * diagonal
