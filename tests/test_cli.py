@@ -181,3 +181,38 @@ def test_bad_meshes_fail_fast_naming_the_file_and_write_nothing(tmp_path, capsys
         err = capsys.readouterr().err
         assert name in err and reason in err, err
         assert not out.exists() and not list(tmp_path.glob("*.tmp*")), name
+
+
+def test_no_symmetry_builds_a_map_where_an_exactly_symmetric_one_folds(tmp_path, capsys):
+    """A template whose mirror no exactly symmetric flat map can honour (60 pairs of
+    neighbours on the left swapped partners, as vertex noise larger than the edges does): the
+    default stops with one error that names --no-symmetry and writes nothing; --no-symmetry
+    builds a flip-free map and reports that it is not symmetric."""
+    from uvkit.mesh import vertex_adjacency
+
+    mesh = stick_figure()
+    V, F, mirror = mesh.vertices, mesh.faces, mesh.mirror.copy()
+    adjacency = vertex_adjacency(F, len(V)).tocsr()
+    rng = np.random.default_rng(0)
+    used: set = set()
+    for p in rng.permutation(np.flatnonzero(V[:, 0] > 0.05)):
+        q = int(rng.choice(adjacency[p].indices))
+        if len(used) == 120 or p in used or q in used or V[q, 0] <= 0.05:
+            continue
+        mp, mq = mirror[p], mirror[q]
+        mirror[p], mirror[q], mirror[mp], mirror[mq] = mq, mp, q, p
+        used |= {int(p), q}
+    path = tmp_path / "swapped.npz"
+    save_npz(path, v_template=V, f=F, parts=mesh.parts, mirror=mirror)
+    out = tmp_path / "map.npz"
+    assert main(["build-uv", "-t", str(path), "-o", str(out), "--resolutions", "32"]) == 2
+    error = capsys.readouterr().err
+    assert "swapped.npz" in error and "flipped triangles" in error and "--no-symmetry" in error
+    assert not out.exists()
+    assert main(["build-uv", "-t", str(path), "-o", str(out), "--resolutions", "32", "--no-symmetry"]) == 0
+    assert "symmetry error" in capsys.readouterr().out
+    uvmap = load_uvmap(out)
+    stats = uvmap.meta["stats"]
+    assert stats["flipped_triangles"] == 0 and stats["boundary_self_overlaps"] == 0
+    assert stats["symmetric"] is False
+    assert stats["symmetry_error"] > 1e-3

@@ -70,6 +70,22 @@ def test_symmetrize_repairs_a_fold():
     assert out.symmetry_error <= 1e-12
 
 
+def test_not_symmetric_only_turns_and_packs():
+    """symmetric=False: the map is a similarity transform of the solver's (no averaging, so
+    the fold of the fan above stays out), inside the square, its symmetry error reported."""
+    UV = np.array([[0.9, 0.0], [-1.0, -1.0], [1.0, -1.0], [1.0, 1.0], [-1.0, 1.0]])
+    F = np.array([[0, 1, 2], [0, 2, 3], [0, 3, 4], [0, 4, 1]])
+    mirror = np.array([0, 2, 1, 4, 3])
+    out = layout.symmetrize_and_pack(UV, F, mirror, margin=0.1, symmetric=False)
+    before = np.linalg.norm(UV[:, None] - UV[None], axis=-1)
+    after = np.linalg.norm(out.vt[:, None] - out.vt[None], axis=-1)
+    ratio = after[before > 0] / before[before > 0]
+    assert np.ptp(ratio) < 1e-12
+    assert np.all(param.signed_areas(out.vt, F) > 0)
+    assert out.vt.min() >= 0.1 - 1e-12 and out.vt.max() <= 0.9 + 1e-12
+    assert out.symmetry_error == pytest.approx(layout.symmetry_error(out.vt, mirror)) and out.symmetry_error > 0.1
+
+
 def test_bad_layout_arguments(figure):
     with pytest.raises(UvkitError, match="margin"):
         layout.symmetrize_and_pack(np.zeros((3, 2)), np.array([[0, 1, 2]]), np.arange(3), margin=0.6)

@@ -49,13 +49,14 @@ def _unwrap_repairing_folds(unwrap_with: Callable, template: Template, mirror, s
         repaired = repair_mirror_near(template.vertices, template.faces, mirror, error.vertices)
         refined = int(np.sum(repaired.permutation != mirror.permutation))
         if not refined:
-            raise
+            raise FoldedMapError(f"{error}; --no-symmetry builds a map that is not made exactly symmetric",
+                                 error.vertices) from None
         say(f"{error}; re-paired {refined} mirror vertices near the folds, building again")
     try:
         return unwrap_with(repaired.permutation), repaired, refined
     except FoldedMapError as again:
-        raise FoldedMapError(f"{again} (after {refined} mirror vertices near the first folds were re-paired)",
-                             again.vertices) from None
+        raise FoldedMapError(f"{again} (after {refined} mirror vertices near the first folds were re-paired); "
+                             "--no-symmetry builds a map that is not made exactly symmetric", again.vertices) from None
 
 
 def build_uv(
@@ -70,6 +71,7 @@ def build_uv(
     detail_scale: str | float = DEFAULT_DETAIL_SCALE,
     resolutions: tuple[int, ...] = DEFAULT_RESOLUTIONS,
     allow_asymmetric: bool = False,
+    symmetric: bool = True,
     up: str | None = None,
     front: str | None = None,
     units: str | None = None,
@@ -87,8 +89,13 @@ def build_uv(
     resolutions : tuple of int
         lookup-table sizes.
     allow_asymmetric : bool
-        accept a template far from symmetric (its best mirror matching is used; the map is
-        still made exactly symmetric with respect to it).
+        accept a template far from symmetric (its best mirror matching is used).
+    symmetric : bool
+        True (default): the map is exactly symmetric with respect to the mirror. False: the
+        seams are still mirrored, but the solver's map is not averaged with its mirror image
+        (no folds from that; the symmetry error is measured in ``meta['stats']``). For a
+        template whose two sides no exactly symmetric flat map can draw, e.g. vertex noise as
+        large as its edges (``uvkit build-uv --no-symmetry``).
     up, front, units : str, optional
         the file's up and front axes (``"y"``, ``"z"``, ``"-y"``, ...) and units (``"m"``,
         ``"cm"``, ``"mm"``); detected when not given (:mod:`uvkit.frame`). The map is built in
@@ -118,7 +125,8 @@ def build_uv(
         return parameterize_template(
             landmarks.vertices, template.faces, permutation, landmarks.parts,
             seams=seams, solver=solver, iterations=iterations, warmup=warmup,
-            area_iterations=area_iterations, margin=margin, detail_scale=detail_scale, progress=say,
+            area_iterations=area_iterations, margin=margin, detail_scale=detail_scale, symmetric=symmetric,
+            progress=say,
         )
 
     try:

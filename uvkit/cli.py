@@ -213,6 +213,7 @@ def cmd_build_uv(args: argparse.Namespace) -> int:
         detail_scale=args.detail_scale,
         resolutions=args.resolutions,
         allow_asymmetric=args.no_symmetry,
+        symmetric=not args.no_symmetry,
         up=args.up,
         front=args.front,
         units=args.units,
@@ -289,7 +290,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     build.add_argument("--resolutions", type=_resolutions, default=(64, 128, 256), help="lookup-table sizes (default 64,128,256)")
     build.add_argument("--figure", help="also write the UV layout figure (PNG), faces coloured by body part")
-    build.add_argument("--no-symmetry", action="store_true", help="accept a template far from left-right symmetric")
+    build.add_argument("--no-symmetry", action="store_true",
+                       help="accept a template far from left-right symmetric, and do not make the map exactly "
+                            "symmetric (the seams are still mirrored; the symmetry error is reported): for a "
+                            "template whose sides no exactly symmetric map can draw without folds, e.g. vertex "
+                            "noise as large as its edges")
     _frame_options(build)
     build.set_defaults(func=cmd_build_uv)
 

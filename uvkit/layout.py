@@ -300,7 +300,7 @@ class Layout:
 def symmetrize_and_pack(UV: np.ndarray, ft: np.ndarray, vt_mirror: np.ndarray,
                         up: np.ndarray | None = None, margin: float = 0.02,
                         boundary: np.ndarray | None = None, reference: np.ndarray | None = None,
-                        sides: np.ndarray | None = None) -> Layout:
+                        sides: np.ndarray | None = None, symmetric: bool = True) -> Layout:
     """Symmetrize a UV map about a fitted axis and pack it into the unit square.
 
     Parameters
@@ -325,6 +325,10 @@ def symmetrize_and_pack(UV: np.ndarray, ft: np.ndarray, vt_mirror: np.ndarray,
         +1 / -1 for UV vertices on the body's left / right (the sign of ``x(i) - x(m(i))`` on
         the template), 0 where unknown: needed where the faces do not mirror, so that
         triangles across the mid-line do not join the chart's halves (:func:`_keep_sides`).
+    symmetric : bool
+        False: the map is only turned (axis vertical, head up) and packed, not averaged with its
+        mirror image; its symmetry error is measured, not enforced (``uvkit build-uv
+        --no-symmetry``, for a template whose two sides no exactly symmetric flat map can draw).
 
     Returns
     -------
@@ -344,6 +348,8 @@ def symmetrize_and_pack(UV: np.ndarray, ft: np.ndarray, vt_mirror: np.ndarray,
     flipped_up = up is not None and np.any(up) and local[up, 1].mean() > local[:, 1].mean()
     if flipped_up:
         local = -local
+    if not symmetric:
+        return _pack(local, ft, vt_mirror, margin, axis, 0.0, 0, enforce=False)
     sym = _average_mirror(local, vt_mirror)
     shift = np.linalg.norm(sym - local, axis=1).max()
     sym = _keep_sides(sym, ft, vt_mirror, 1e-4 * np.ptp(sym, axis=0).max(), sides)
@@ -366,6 +372,14 @@ def symmetrize_and_pack(UV: np.ndarray, ft: np.ndarray, vt_mirror: np.ndarray,
         except FoldedMapError as error:   # where the folds were before the repair spread them
             raise FoldedMapError(str(error), np.unique(ft[folded])) from None
         rounds += more
+    return _pack(sym, ft, vt_mirror, margin, axis, shift, rounds, enforce=True)
+
+
+def _pack(sym: np.ndarray, ft: np.ndarray, vt_mirror: np.ndarray, margin: float, axis: SymmetryAxis,
+          shift: float, rounds: int, enforce: bool) -> Layout:
+    """Scale and move a chart whose symmetry axis is u = 0 into the unit square (axis at
+    u = 0.5, ``margin`` left on every side); with ``enforce`` its symmetry error must be within
+    ``tol.uv_symmetry``."""
     half_width = np.abs(sym[:, 0]).max()
     v_min, v_max = sym[:, 1].min(), sym[:, 1].max()
     extent = max(2.0 * half_width, v_max - v_min)
@@ -374,7 +388,7 @@ def symmetrize_and_pack(UV: np.ndarray, ft: np.ndarray, vt_mirror: np.ndarray,
     vt[:, 0] = 0.5 + scale * sym[:, 0]
     vt[:, 1] = margin + ((1.0 - 2.0 * margin) - scale * (v_max - v_min)) / 2.0 + scale * (sym[:, 1] - v_min)
     error = symmetry_error(vt, vt_mirror)
-    if error > tol.uv_symmetry:
+    if enforce and error > tol.uv_symmetry:
         raise UvkitError(f"symmetrized UV map is off by {error:.3g} (> {tol.uv_symmetry})")
     coverage = float(_signed_areas(vt, ft).sum())
     return Layout(vt, coverage, error, axis, float(shift * scale), rounds)

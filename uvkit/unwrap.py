@@ -85,6 +85,7 @@ def parameterize_template(
     area_strength: float = DEFAULT_AREA_STRENGTH,
     margin: float = DEFAULT_MARGIN,
     detail_scale: float | str = DEFAULT_DETAIL_SCALE,
+    symmetric: bool = True,
     progress: Callable[[str], None] | None = None,
 ) -> Unwrap:
     """Cut a closed genus-0 template open and map it to a symmetric chart in the unit square.
@@ -123,6 +124,11 @@ def parameterize_template(
         asks; ``"auto"`` (default) derives one factor per group from the mesh's vertex density
         (:func:`auto_detail_scales`: about 3 on the open body, whose face and hands are meshed
         finely; 1 on a uniformly meshed template). docs/seams.md has the measured trade-off.
+    symmetric : bool
+        True (default): the map is made exactly symmetric (``u(m(t)) = 1 - u(t)``,
+        ``v(m(t)) = v(t)``). False: the seams are still mirrored, but the template itself is
+        flattened and the solver's map is only turned and packed (no averaging with its mirror
+        image, so no folds from it); its symmetry error is measured in ``stats``.
     progress : callable(str), optional
         receives one line per finished step.
 
@@ -150,7 +156,7 @@ def parameterize_template(
     F = np.ascontiguousarray(F, dtype=np.int64)
     # the seams are routed on the mirror-symmetric, denoised shape: on the template itself, vertex
     # noise comparable to the edges bends the seam paths of the two sides differently
-    rest = symmetric_rest_shape(V, F, mirror)
+    rest = symmetric_rest_shape(V, F, mirror) if symmetric else V
     cut = cut_template(rest, F, mirror, parts, config)
     say(f"cut: {len(cut.seam_edges)} seam edges, {len(cut.vt2v)} UV vertices ({lap('cut'):.2f} s)")
     scales = [1.0] * len(DETAIL_GROUPS)
@@ -158,7 +164,7 @@ def parameterize_template(
         scales = auto_detail_scales(V, F, parts) if detail_scale == "auto" else [float(detail_scale)] * len(DETAIL_GROUPS)
     elif detail_scale != "auto" and not float(detail_scale) > 0:
         raise UvkitError(f"detail_scale must be > 0 or 'auto', got {detail_scale}")
-    if not np.array_equal(cut.mirror, mirror):
+    if symmetric and not np.array_equal(cut.mirror, mirror):
         rest = symmetric_rest_shape(V, F, cut.mirror)
     rest = open_degenerate_faces(rest, F, cut.mirror)
     Vs = enlarge_details(rest, F, parts, scales) if any(x != 1.0 for x in scales) else rest
@@ -179,7 +185,7 @@ def parameterize_template(
     after = param.area_distortion(Vc, ft, UV)
     say(f"area: mean |log ratio| {before.mean_abs_log:.3f} -> {after.mean_abs_log:.3f} ({lap('area'):.2f} s)")
     solved = UV
-    UV, relax_rounds = _relax_towards_symmetry(Vc, ft, UV, cut)
+    UV, relax_rounds = _relax_towards_symmetry(Vc, ft, UV, cut) if symmetric else (UV, 0)
     if relax_rounds:
         say(f"symmetric relaxation: {relax_rounds} rounds ({lap('relax'):.2f} s)")
     up = None
@@ -189,7 +195,7 @@ def parameterize_template(
     sides = np.sign(V[:, 0] - V[cut.mirror, 0])[cut.vt2v]
     try:
         layout = symmetrize_and_pack(UV, ft, cut.vt_mirror, up=up, margin=margin, boundary=cut.boundary,
-                                     reference=solved if relax_rounds else None, sides=sides)
+                                     reference=solved if relax_rounds else None, sides=sides, symmetric=symmetric)
     except FoldedMapError as error:   # its UV vertices, as template vertices
         raise FoldedMapError(str(error), np.unique(cut.vt2v[error.vertices])) from None
     flips = len(param.flipped_triangles(layout.vt, ft))
@@ -207,6 +213,7 @@ def parameterize_template(
         "area_distortion_equalized": after.as_dict(),
         "area_distortion_final": final.as_dict(),  # against the template itself, detail scale included
         "coverage": layout.coverage,
+        "symmetric": bool(symmetric),
         "symmetry_error": layout.symmetry_error,
         "symmetry_axis_residual": layout.axis.residual,
         "symmetry_averaging_shift": layout.averaging_shift,
