@@ -20,7 +20,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .errors import FoldedMapError, UvkitError
-from .mesh import vertex_adjacency
+from .mesh import grow_region, vertex_adjacency
 from .tolerances import tol
 
 
@@ -239,7 +239,7 @@ def _relax_around(UV: np.ndarray, ft: np.ndarray, vt_mirror: np.ndarray, bad: np
     region = np.zeros(n, dtype=bool)
     region[ft[bad].ravel()] = True
     for _ in range(max_rings):
-        region |= (adjacency @ region.astype(float)) > 0
+        region = grow_region(adjacency, region)
         region |= region[vt_mirror]
         free = region & ~on_boundary & ~on_boundary[vt_mirror]
         trial = UV.copy()
@@ -268,7 +268,7 @@ def _repair_flips(UV: np.ndarray, ft: np.ndarray, vt_mirror: np.ndarray, max_rou
             return UV, rounds
         region = np.zeros(n, dtype=bool)
         region[ft[bad].ravel()] = True
-        region |= (adjacency @ region.astype(float)) > 0
+        region = grow_region(adjacency, region)
         region |= region[vt_mirror]
         mean = (adjacency @ UV) / degree[:, None]
         UV = UV.copy()

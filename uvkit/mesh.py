@@ -275,6 +275,15 @@ def vertex_adjacency(faces: np.ndarray, n: int) -> scipy.sparse.csr_matrix:
     return adjacency
 
 
+def grow_region(adjacency: scipy.sparse.csr_matrix, region: np.ndarray, rings: int = 1) -> np.ndarray:
+    """``region`` (V,) bool grown by ``rings`` rings of neighbours along ``adjacency`` (from
+    :func:`vertex_adjacency`). Returns a new (V,) bool array."""
+    region = np.asarray(region, dtype=bool).copy()
+    for _ in range(rings):
+        region |= (adjacency @ region.astype(float)) > 0
+    return region
+
+
 def taubin_smooth(vertices: np.ndarray, faces: np.ndarray, iterations: int, lam: float = 0.5,
                   mu: float = -0.53) -> np.ndarray:
     """Taubin's low-pass smoothing (uniform weights): removes vertex noise without shrinking.

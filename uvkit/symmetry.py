@@ -25,7 +25,7 @@ import scipy.sparse.csgraph
 from scipy.spatial import cKDTree
 
 from .errors import SymmetryError
-from .mesh import taubin_smooth, vertex_adjacency
+from .mesh import grow_region, taubin_smooth, vertex_adjacency
 from .tolerances import tol
 
 
@@ -842,9 +842,7 @@ def repair_mirror_near(vertices: np.ndarray, faces: np.ndarray, mirror: Mirror, 
         off_plane = np.minimum(off_plane, 0.5 * np.linalg.norm(images - vertices, axis=1))
     region = np.zeros(n, dtype=bool)
     region[np.asarray(around, dtype=np.int64)] = True
-    adjacency = vertex_adjacency(faces, n)
-    for _ in range(rings):
-        region |= (adjacency @ region.astype(float)) > 0
+    region = grow_region(vertex_adjacency(faces, n), region, rings)
     region |= region[mirror.permutation]
     permutation = refine_midline_pairs(vertices, images, faces, mirror.permutation, off_plane, region)
     return replace(mirror, permutation=permutation, mismatch=np.linalg.norm(reflected - vertices[permutation], axis=1),
