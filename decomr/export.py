@@ -143,11 +143,18 @@ class ExportableDecoMR(nn.Module):
         self.copies = width
 
     def vertices(self, location_map: torch.Tensor) -> torch.Tensor:
-        """(B, 3, R, R) -> (B, V, 3): bilinear read-out at the UV vertices, seam copies averaged."""
+        """(B, 3, R, R) -> (B, V, 3): bilinear read-out at the UV vertices (as
+        :meth:`decomr.uv.UVLookup.sample_uv_vertices`), seam copies averaged."""
         batch = location_map.shape[0]
-        samples = F.grid_sample(location_map, self.grid.to(location_map.dtype).expand(batch, -1, -1, -1),
-                                mode="bilinear", padding_mode="border", align_corners=True)  # (B, 3, 1, T)
-        samples = samples[:, :, 0].transpose(1, 2)  # (B, T, 3)
+        size = location_map.shape[-1]
+        lookup = self.model.uv_lookup
+        if location_map.shape[-2] == size and size in lookup.resolutions:
+            # the map's own read-out: no taps from across a cut (a gather and a weighted sum)
+            samples = lookup.sample_uv_vertices(location_map)  # (B, T, 3)
+        else:
+            samples = F.grid_sample(location_map, self.grid.to(location_map.dtype).expand(batch, -1, -1, -1),
+                                    mode="bilinear", padding_mode="border", align_corners=True)  # (B, 3, 1, T)
+            samples = samples[:, :, 0].transpose(1, 2)  # (B, T, 3)
         copies = samples[:, self.copy_index].reshape(batch, self.n_vertices, self.copies, 3)
         return (copies * self.copy_weight.to(samples.dtype)).sum(dim=2)
 

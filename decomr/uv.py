@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from uvkit.raster import bilinear_taps, sample_weights
 from uvkit.uvmap import UVMap, load_uvmap
 
 __all__ = ["UVLookup", "pixel_coordinates"]
@@ -177,6 +178,13 @@ class UVLookup(nn.Module):
             buffer(f"mask_{r}", mask, torch.bool)
             buffer(f"inside_{r}", table.inside, torch.bool)
             buffer(f"weight_{r}", uvmap.weights[r], dtype)
+            # the read-out at the UV vertices: bilinear taps without those from across a cut
+            # (uvkit.raster.sample_weights); derived from the map, so not part of state_dict
+            rows, cols, _ = bilinear_taps(uvmap.vt, r)
+            self.register_buffer(f"tap_index_{r}", torch.as_tensor((rows * r + cols).reshape(-1), dtype=torch.int64),
+                                 persistent=False)
+            self.register_buffer(f"tap_weight_{r}", torch.as_tensor(sample_weights(uvmap.vt, uvmap.ft, table)).to(dtype),
+                                 persistent=False)
 
     @classmethod
     def load(cls, path: str | os.PathLike, template: Any = None, resolution: int | None = None,
@@ -291,6 +299,11 @@ class UVLookup(nn.Module):
     def sample_uv_vertices(self, location_map: torch.Tensor) -> torch.Tensor:
         """Bilinear sample of a location map at every UV vertex (before seam averaging).
 
+        At a resolution the map holds a table for, a tap that would read a texel from across a
+        cut (a fingertip within a texel of the palm across its seam) is left out and the other
+        taps renormalised (:func:`uvkit.raster.sample_weights`); at any other size, plain
+        bilinear sampling.
+
         Parameters
         ----------
         location_map : (B, C, H, W) float tensor, H, W >= 2
@@ -300,6 +313,14 @@ class UVLookup(nn.Module):
         samples : (B, T, C) tensor, dtype of ``location_map``
         """
         self._check_map(location_map)
+        size = location_map.shape[-1]
+        if location_map.shape[-2] == size and size in self.resolutions:
+            index = getattr(self, f"tap_index_{size}")
+            weight = getattr(self, f"tap_weight_{size}").to(location_map.dtype)
+            batch, channels = location_map.shape[:2]
+            taps = location_map.reshape(batch, channels, size * size).index_select(2, index)
+            samples = (taps.view(batch, channels, self.n_uv, 4) * weight).sum(dim=3)  # (B, C, T)
+            return samples.transpose(1, 2)
         grid = (2.0 * self.vt.to(location_map.dtype) - 1.0).expand(len(location_map), 1, self.n_uv, 2)
         samples = F.grid_sample(location_map, grid, mode="bilinear", padding_mode="border",
                                 align_corners=True)  # (B, C, 1, T)
@@ -308,9 +329,10 @@ class UVLookup(nn.Module):
     def vertices(self, location_map: torch.Tensor) -> torch.Tensor:
         """Mesh vertices read from location maps.
 
-        Bilinear sample at every UV vertex (``grid_sample``, ``align_corners=True``, border
-        padding = coordinates clamped to the map), then the mean over each vertex's UV copies.
-        Any resolution works: the UV vertices are sampled in normalised coordinates.
+        Bilinear sample at every UV vertex (:meth:`sample_uv_vertices`: ``align_corners=True``,
+        coordinates clamped to the map, no taps from across a cut at the map's own
+        resolutions), then the mean over each vertex's UV copies. Any resolution works: the UV
+        vertices are sampled in normalised coordinates.
 
         Parameters
         ----------

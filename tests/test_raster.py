@@ -7,9 +7,11 @@ from uvkit.errors import UVMapError
 from uvkit.raster import (
     bilinear_taps,
     fill_report,
+    foreign_taps,
     location_map_from_vertices,
     rasterize,
     round_trip_error,
+    sample_weights,
     vertices_from_location_map,
 )
 
@@ -198,13 +200,25 @@ def test_fill_report_counts_charts_packed_too_close():
     table = rasterize(vt, ft, 64)
     report = fill_report(vt, ft, table)
     assert report["foreign_filled"] > 0 and report["foreign_inside"] == 0
-    error = round_trip_error(vertices, faces, vt, ft, vt2v, table)
-    assert error.max() > 0.01  # the losing chart's border reads the other chart
+    error = round_trip_error(vertices, faces, vt, ft, vt2v, table, local=False)
+    assert error.max() > 0.01  # plain bilinear: the losing chart's border reads the other chart
+    # sample_weights leave the foreign taps out: only the renormalisation's small error is left
+    local = round_trip_error(vertices, faces, vt, ft, vt2v, table)
+    assert local.max() < 0.5 * error.max()
+    foreign, invalid = foreign_taps(vt, ft, table)
+    weights = sample_weights(vt, ft, table)
+    assert not invalid.any() and np.all(weights[foreign] == 0) and np.allclose(weights.sum(axis=1), 1.0)
+    _, _, bilinear = bilinear_taps(vt, 64)
+    clean = ~foreign.any(axis=1)
+    np.testing.assert_array_equal(weights[clean], bilinear[clean])
 
-    # the other chart's face covers the tapped column: nothing a fill can do
+    # the other chart's face covers the tapped column: nothing a fill can do, but the weights
+    # leave it out
     vertices, faces, vt, ft, vt2v = two_squares(gap_px=0.7)
     table = rasterize(vt, ft, 64)
     assert fill_report(vt, ft, table)["foreign_inside"] > 0
+    assert (round_trip_error(vertices, faces, vt, ft, vt2v, table).max()
+            < 0.5 * round_trip_error(vertices, faces, vt, ft, vt2v, table, local=False).max())
 
 
 def test_batch_equals_loop():

@@ -1,3 +1,4 @@
+from pathlib import Path
 import io
 
 import numpy as np
@@ -9,6 +10,8 @@ from uvkit.raster import location_map_from_vertices, vertices_from_location_map
 from uvkit.uvmap import build_uvmap
 
 from uvfixtures import cylinder, flat_grid
+
+ROOT = Path(__file__).resolve().parents[1]
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA is not available")
 
@@ -116,14 +119,16 @@ def test_every_table_is_a_buffer_and_the_state_dict_carries_it(tube):
     for resolution in (16, 32):
         for kind in ("face", "corners", "bary", "mask", "inside", "weight"):
             assert f"{kind}_{resolution}" in names
-    assert set(lookup.state_dict()) == set(names)
+    # the read-out taps are derived from the map (not saved: older checkpoints load unchanged)
+    assert set(lookup.state_dict()) == {name for name in names if not name.startswith("tap_")}
     assert not [key for key, value in vars(lookup).items() if isinstance(value, torch.Tensor)]
 
     buffer = io.BytesIO()
     torch.save(lookup.state_dict(), buffer)
     fresh = UVLookup(uvmap)  # no template: the reference map comes from the state_dict
-    for value in fresh.buffers():
-        value.zero_()
+    for name, value in fresh.named_buffers():
+        if not name.startswith("tap_"):         # derived from the map at construction
+            value.zero_()
     buffer.seek(0)
     fresh.load_state_dict(torch.load(buffer, weights_only=True))
     vertices = deformed(template, 2).float()
@@ -298,3 +303,32 @@ def test_cuda_matches_cpu(tube, lookup64):
     assert torch.allclose(device_lookup.transfer_to_uv(features.cuda(), iuv.cuda()).cpu(),
                           lookup64.transfer_to_uv(features, iuv), rtol=0, atol=1e-12)
     assert device_lookup.reference_location_map().is_cuda
+
+
+def test_vertices_read_no_taps_from_across_a_cut():
+    """At a resolution the map holds, the read-out at the UV vertices uses
+    uvkit.raster.sample_weights (the open body's map has foreign taps at 64: a fingertip
+    within a texel of the palm); at another size plain bilinear sampling (grid_sample)."""
+    from uvkit.raster import bilinear_taps, foreign_taps, sample_weights, vertices_from_location_map
+    from uvkit.uvmap import load_uvmap
+
+    uvmap = load_uvmap(ROOT / "assets" / "open_body_uv.npz")
+    lookup = UVLookup(uvmap, resolutions=(64,), resolution=64, dtype=torch.float64)
+    table = uvmap.tables[64]
+    foreign, _ = foreign_taps(uvmap.vt, uvmap.ft, table)
+    assert foreign.sum() > 100
+    rng = np.random.default_rng(0)
+    location_map = rng.normal(size=(2, 64, 64, 3))
+    torch_map = torch.as_tensor(location_map, dtype=torch.float64).permute(0, 3, 1, 2)
+    ours = lookup.vertices(torch_map).numpy()
+    weights = sample_weights(uvmap.vt, uvmap.ft, table)
+    np.testing.assert_allclose(ours, vertices_from_location_map(location_map, uvmap.vt, uvmap.vt2v, uvmap.n_vertices,
+                                                                weights=weights), atol=1e-10)
+    plain = vertices_from_location_map(location_map, uvmap.vt, uvmap.vt2v, uvmap.n_vertices)
+    assert np.abs(ours - plain).max() > 0.1
+    # another size: grid_sample, plain bilinear
+    other = rng.normal(size=(1, 48, 48, 3))
+    got = lookup.vertices(torch.as_tensor(other).permute(0, 3, 1, 2)).numpy()
+    np.testing.assert_allclose(got, vertices_from_location_map(other, uvmap.vt, uvmap.vt2v, uvmap.n_vertices), atol=1e-10)
+    _, _, bilinear = bilinear_taps(uvmap.vt, 64)
+    assert np.abs(weights - bilinear).max() > 0.1

@@ -12,7 +12,7 @@ import numpy as np
 
 from . import metrics
 from .pose import pose_vertices, sample_poses
-from .raster import location_map_from_vertices, vertices_from_location_map
+from .raster import location_map_from_vertices, sample_weights, vertices_from_location_map
 from .template import Template
 from .uvmap import UVMap
 
@@ -37,8 +37,10 @@ def lookup_quality(uvmap: UVMap, template: Template, n_poses: int = 4, unit_mm: 
     """Per resolution: valid texels, shared texels, round-trip error (mm) at rest and posed.
 
     The round trip is vertices -> location map -> vertices with the map's tables (the numpy
-    reference functions). ``n_poses`` random moderate poses (fixed seed) are measured too
-    when the template has a rig.
+    reference functions), read back with the weights of :func:`uvkit.raster.sample_weights`
+    (bilinear without taps from across a cut, what decomr does); ``round_trip_plain_mm`` is
+    the same with plain bilinear sampling (the DecoMR paper's read-out). ``n_poses`` random
+    moderate poses (fixed seed) are measured too when the template has a rig.
     """
     bodies = [template.vertices]
     if n_poses and template.has_rig:
@@ -47,11 +49,15 @@ def lookup_quality(uvmap: UVMap, template: Template, n_poses: int = 4, unit_mm: 
     out: dict[int, dict[str, Any]] = {}
     for resolution in uvmap.resolutions:
         table = uvmap.tables[resolution]
-        errors = []
+        weights = sample_weights(uvmap.vt, uvmap.ft, table)
+        errors, plain = [], None
         for vertices in bodies:
             location_map = location_map_from_vertices(vertices, template.faces, table)
-            back = vertices_from_location_map(location_map, uvmap.vt, uvmap.vt2v, template.n_vertices)
+            back = vertices_from_location_map(location_map, uvmap.vt, uvmap.vt2v, template.n_vertices, weights=weights)
             errors.append(np.linalg.norm(back - vertices, axis=1))
+            if plain is None:
+                back = vertices_from_location_map(location_map, uvmap.vt, uvmap.vt2v, template.n_vertices)
+                plain = np.linalg.norm(back - vertices, axis=1)
         rest = errors[0]
         worst = np.argsort(rest)[::-1][:5]
         entry = {
@@ -59,6 +65,7 @@ def lookup_quality(uvmap: UVMap, template: Template, n_poses: int = 4, unit_mm: 
             "inside_texels": float(table.inside.mean()),
             "shared_texel_vertices": shared_texel_fraction(uv, resolution),
             "round_trip_mm": _stats_mm(rest, unit_mm),
+            "round_trip_plain_mm": _stats_mm(plain, unit_mm),
             "worst_vertices": worst.tolist(),
         }
         if template.parts is not None:
@@ -119,9 +126,9 @@ def format_table(results: dict[str, dict[str, Any]]) -> str:
     for resolution in first.get("lookup", {}):
         add(f"[{resolution}] valid texels", lambda r, s=resolution: r["lookup"][s]["valid_texels"], "{:.1%}")
         add(f"[{resolution}] shared-texel vertices", lambda r, s=resolution: r["lookup"][s]["shared_texel_vertices"], "{:.1%}")
-        for kind in ("round_trip_mm", "round_trip_posed_mm"):
+        for kind, name in (("round_trip_mm", ""), ("round_trip_posed_mm", "posed "), ("round_trip_plain_mm", "plain bilinear ")):
             for stat in ("mean", "p99", "max"):
-                label = f"[{resolution}] {'posed ' if 'posed' in kind else ''}round trip {stat} (mm)"
+                label = f"[{resolution}] {name}round trip {stat} (mm)"
                 add(label, lambda r, s=resolution, k=kind, t=stat: r["lookup"][s][k][t], "{:.2f}")
     width = max(len(label) for label, _ in rows)
     columns = [max(len(name), *(len(values[i]) for _, values in rows)) for i, name in enumerate(names)]
