@@ -147,6 +147,7 @@ class UVLookup(nn.Module):
         self.n_vertices: int = n_vertices
         self.template_sha256: str = uvmap.template_sha256
         self.meta: dict[str, Any] = dict(uvmap.meta)
+        self._symmetric: bool = uvmap.symmetric
 
         faces = np.asarray(uvmap.vt2v, dtype=np.int64)[np.asarray(uvmap.ft, dtype=np.int64)]
         vertices = np.zeros((n_vertices, 3))
@@ -240,8 +241,10 @@ class UVLookup(nn.Module):
 
     @property
     def symmetric(self) -> bool:
-        """The map is left-right symmetric (its ``vt_mirror`` is known)."""
-        return bool(self.vt_mirror.numel()) and bool((self.vt_mirror >= 0).all())
+        """The map is left-right symmetric: its ``vt_mirror`` is known and ``u(mirror(t)) = 1 - u(t)``,
+        ``v(mirror(t)) = v(t)`` within ``uvkit.tol.uv_symmetry`` (a map built with
+        ``uvkit build-uv --no-symmetry`` has mirror pairs but is not)."""
+        return self._symmetric
 
     def _resolution(self, resolution: int | None) -> int:
         resolution = self.resolution if resolution is None else int(resolution)
@@ -446,7 +449,8 @@ class UVLookup(nn.Module):
     def _require_symmetric(self, what: str) -> None:
         if not self.symmetric:
             raise ValueError(f"{what} needs a left-right symmetric UV map, and this map's vt_mirror is "
-                             f"unknown (-1): a mirrored body is not u -> 1 - u on it")
+                             f"unknown (-1) or the map is not symmetric about it (built with --no-symmetry): a "
+                             f"mirrored body is not u -> 1 - u on it")
 
     def flip_iuv(self, iuv: torch.Tensor) -> torch.Tensor:
         """IUV image of the horizontally flipped image.

@@ -332,3 +332,20 @@ def test_vertices_read_no_taps_from_across_a_cut():
     np.testing.assert_allclose(got, vertices_from_location_map(other, uvmap.vt, uvmap.vt2v, uvmap.n_vertices), atol=1e-10)
     _, _, bilinear = bilinear_taps(uvmap.vt, 64)
     assert np.abs(weights - bilinear).max() > 0.1
+
+
+def test_a_map_with_mirror_pairs_but_not_symmetric_is_not_symmetric(tube):
+    """A map built with --no-symmetry keeps vt_mirror but is not symmetric about it: neither
+    uvkit nor the lookup treats it as symmetric (no flip augmentation, no flip_iuv)."""
+    import dataclasses
+
+    _, uvmap = tube
+    assert uvmap.symmetric and UVLookup(uvmap).symmetric
+    vt = uvmap.vt.copy()
+    vt[0, 0] += 1e-3
+    bent = dataclasses.replace(uvmap, vt=vt)
+    assert (bent.vt_mirror >= 0).all() and not bent.symmetric
+    lookup = UVLookup(bent)
+    assert not lookup.symmetric
+    with pytest.raises(ValueError, match="not symmetric"):
+        lookup.flip_iuv(torch.zeros(1, 3, 8, 8))

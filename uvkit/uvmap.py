@@ -20,6 +20,7 @@ import numpy as np
 from uvkit.atomic import save_npz
 from uvkit.errors import UVMapError
 from uvkit.raster import LookupTable, rasterize
+from uvkit.tolerances import tol
 from uvkit.weights import part_weight_map
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "UVMap", "build_uvmap", "load_uvmap", "uvmap_keys"]
@@ -80,6 +81,18 @@ class UVMap:
     @property
     def template_sha256(self) -> str:
         return str(self.meta["template_sha256"])
+
+    @property
+    def symmetric(self) -> bool:
+        """Left-right symmetric: every UV vertex has a mirror (``vt_mirror >= 0``) and
+        ``u(mirror(t)) = 1 - u(t)``, ``v(mirror(t)) = v(t)`` within ``tol.uv_symmetry`` (a map
+        built with ``build-uv --no-symmetry`` has mirror pairs but is not symmetric about them)."""
+        from uvkit.layout import symmetry_error
+
+        mirror = np.asarray(self.vt_mirror, dtype=np.int64)
+        if len(mirror) != len(self.vt) or not len(mirror) or np.any(mirror < 0):
+            return False
+        return symmetry_error(np.asarray(self.vt, dtype=np.float64), mirror) <= tol.uv_symmetry
 
     def arrays(self) -> dict[str, np.ndarray]:
         """Every key of the file, as written (see docs/formats.md)."""

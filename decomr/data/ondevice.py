@@ -285,7 +285,7 @@ class OnDeviceSynthetic(nn.Module):
             self.symmetric = False
         else:
             vt, ft = uvmap.vt, uvmap.ft
-            self.symmetric = bool(np.all(uvmap.vt_mirror >= 0))
+            self.symmetric = uvmap.symmetric
         flips = augment is not None and augment.flip_probability > 0
         if flips and (not self.symmetric or template.mirror is None):
             raise ValueError("flip augmentation needs a left-right symmetric UV map (u -> 1 - u) and a template "

@@ -205,7 +205,7 @@ class SyntheticRenderer:
             self.uv_name = "native"
         else:
             vt, ft = uvmap.vt, uvmap.ft
-            self.symmetric = bool(np.all(uvmap.vt_mirror >= 0))
+            self.symmetric = uvmap.symmetric
             self.uv_name = str(uvmap.meta.get("generator", "uvmap"))
         if template.parts is None:
             raise ValueError(f"{template.source}: the template has no per-vertex 'parts'")
