@@ -106,8 +106,6 @@ class ExportableDecoMR(nn.Module):
     -------
     mean, std : (1, 3, 1, 1) float
         ImageNet normalisation.
-    grid : (1, 1, T, 2) float
-        the UV vertices in ``grid_sample`` coordinates (``2 vt - 1``).
     copy_index : (V * K,) int64
         the UV copies of each vertex, K per vertex (padded with the first copy).
     copy_weight : (V, K, 1) float
@@ -136,7 +134,6 @@ class ExportableDecoMR(nn.Module):
         dtype = lookup.vt.dtype
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN, dtype=dtype).reshape(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor(IMAGENET_STD, dtype=dtype).reshape(1, 3, 1, 1))
-        self.register_buffer("grid", (2.0 * lookup.vt.detach() - 1.0).reshape(1, 1, -1, 2).clone())
         self.register_buffer("copy_index", torch.as_tensor(table.reshape(-1), dtype=torch.int64))
         self.register_buffer("copy_weight", torch.as_tensor(weight[..., None], dtype=dtype))
         self.n_vertices = n_vertices
@@ -146,15 +143,7 @@ class ExportableDecoMR(nn.Module):
         """(B, 3, R, R) -> (B, V, 3): bilinear read-out at the UV vertices (as
         :meth:`decomr.uv.UVLookup.sample_uv_vertices`), seam copies averaged."""
         batch = location_map.shape[0]
-        size = location_map.shape[-1]
-        lookup = self.model.uv_lookup
-        if location_map.shape[-2] == size and size in lookup.resolutions:
-            # the map's own read-out: no taps from across a cut (a gather and a weighted sum)
-            samples = lookup.sample_uv_vertices(location_map)  # (B, T, 3)
-        else:
-            samples = F.grid_sample(location_map, self.grid.to(location_map.dtype).expand(batch, -1, -1, -1),
-                                    mode="bilinear", padding_mode="border", align_corners=True)  # (B, 3, 1, T)
-            samples = samples[:, :, 0].transpose(1, 2)  # (B, T, 3)
+        samples = self.model.uv_lookup.sample_uv_vertices(location_map)  # (B, T, 3)
         copies = samples[:, self.copy_index].reshape(batch, self.n_vertices, self.copies, 3)
         return (copies * self.copy_weight.to(samples.dtype)).sum(dim=2)
 
