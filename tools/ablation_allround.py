@@ -1,13 +1,17 @@
-"""The paper's LNet-input ablation (global+local / global / local) at the released model's setting.
+"""The paper's ablation (its Table 5: global+local / global / local, continuous / atlas) at the released model's setting.
 
     python tools/ablation_allround.py --out runs/ablation_allround --data out/synth/test_allround128 \\
         --mean-body out/eval/allround_mean_body [--seeds 0 1 2] [--variants global+local local global] \\
         [--stage2-steps 500] [--report-only]
+    python tools/ablation_allround.py ... --variants global+local global+local@atlas
 
-Per training seed, one stage-1 run (CNet alone, ``configs/cpu_allround.yaml``: people all around,
-128 px, 1,000 steps), then for every variant a stage-2 run of ``--stage2-steps`` steps started
-from that stage 1 (``run.init_parts=cnet``: CNet and the location offset shared, LNet fresh), so
-within a seed the variants differ only in what LNet reads. Each stage-2 run's final snapshot is
+A variant is what LNet reads, optionally followed by ``@atlas``: the UV map is then the open
+body's native atlas (``assets/open_body_native_uv.npz``: per-part charts) instead of the
+continuous map of the config. Per training seed and UV map, one stage-1 run (CNet alone,
+``configs/cpu_allround.yaml``: people all around, 128 px, 1,000 steps; CNet predicts the IUV of
+that map, so each map needs its own), then for every variant a stage-2 run of ``--stage2-steps``
+steps started from its map's stage 1 (``run.init_parts=cnet``: CNet and the location offset
+shared, LNet fresh), so within a seed the variants of one map differ only in what LNet reads. Each stage-2 run's final snapshot is
 scored with ``decomr-eval`` on the held-out people. Everything is resumable: finished runs and
 evaluations are skipped, an interrupted run continues with ``run.resume=last``, and a larger
 ``--stage2-steps`` extends the finished runs. Writes ``OUT/results.json`` and ``OUT/results.md``:
@@ -34,10 +38,33 @@ VARIANTS = {
     "global": ["model.variant=global"],
     "global+local:zero": ["model.variant=global+local", "model.global_init=zero"],
 }
+#: the UV maps a variant may name after ``@`` (none: the config's continuous map), as overrides
+#: that apply to both stages.
+UV_MAPS = {"atlas": ["model.uv_map=assets/open_body_native_uv.npz"]}
+
+
+def parse_variant(name: str) -> tuple[str, str | None]:
+    """``"global+local@atlas"`` -> ``("global+local", "atlas")``; no ``@``: the config's map (None)."""
+    lnet_input, _, uv = name.partition("@")
+    if lnet_input not in VARIANTS or (uv and uv not in UV_MAPS):
+        raise argparse.ArgumentTypeError(
+            f"unknown variant {name!r}: give one of {', '.join(VARIANTS)}, optionally followed by "
+            f"@{' or @'.join(UV_MAPS)}")
+    return lnet_input, uv or None
+
+
+def variant_overrides(name: str) -> list[str]:
+    lnet_input, uv = parse_variant(name)
+    return VARIANTS[lnet_input] + (UV_MAPS[uv] if uv else [])
+
+
+def stage1_folder(seed_folder: Path, name: str) -> Path:
+    uv = parse_variant(name)[1]
+    return seed_folder / ("stage1" if uv is None else f"stage1_{uv}")
 
 
 def folder_name(variant: str) -> str:
-    return variant.replace("+", "_").replace(":", "_")
+    return variant.replace("+", "_").replace(":", "_").replace("@", "_")
 
 
 def log(text: str) -> None:
@@ -59,11 +86,11 @@ def _train(config: str, out: Path, overrides: list[str], extra: list[str]) -> No
     subprocess.run(argv, check=True, cwd=ROOT)
 
 
-def stage1(config: str, out: Path, seed: int, extra: list[str]) -> Path:
+def stage1(config: str, out: Path, seed: int, extra: list[str], uv_overrides: list[str] = ()) -> Path:
     done = out / "checkpoints" / "stage1.pt"
     if not done.is_file():
         log(f"seed {seed}: stage 1 -> {out}")
-        _train(config, out, ["run.stage=1", f"run.seed={seed}", "run.keep_every=0"], extra)
+        _train(config, out, ["run.stage=1", f"run.seed={seed}", "run.keep_every=0", *uv_overrides], extra)
     return done
 
 
@@ -77,7 +104,7 @@ def stage2(config: str, out: Path, seed: int, variant: str, init: Path, steps: i
         raise SystemExit(f"{out} ran past step {steps} without a snapshot there (snapshots every {every} "
                          f"steps)")
     log(f"seed {seed}: stage 2, {variant}, to step {steps} -> {out}")
-    overrides = ["run.stage=2", f"run.seed={seed}", *VARIANTS[variant], f"run.max_steps={steps}",
+    overrides = ["run.stage=2", f"run.seed={seed}", *variant_overrides(variant), f"run.max_steps={steps}",
                  f"run.keep_every={every}"]
     if not last.is_file():
         overrides += [f"run.init={init}", "run.init_parts=cnet"]
@@ -139,10 +166,10 @@ def report(out: Path, seeds: list[int], variants: list[str], steps: int, mean_bo
     result = {"stage2_steps": steps, "seeds": seeds, "variants": variants, "mean_body": mean_body,
               "rows": rows, "pairs": pairs}
 
-    stage1_steps = sorted({_global_step(p) for p in out.glob("seed*/stage1/checkpoints/stage1.pt")})
+    stage1_steps = sorted({_global_step(p) for p in out.glob("seed*/stage1*/checkpoints/stage1.pt")})
     result["stage1_steps"] = stage1_steps
     lines = [f"stage 2: {steps} steps after a stage 1 of {'/'.join(map(str, stage1_steps)) or '?'} steps "
-             f"(shared by the variants of a seed)", "",
+             f"(shared by the variants of a seed and UV map)", "",
              "| LNet input | seed | PVE (mm) | MPJPE (mm) | PA-MPJPE (mm) | PVE - mean body (mm) |",
              "|---|---|---|---|---|---|"]
     for row in rows:
@@ -188,13 +215,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mean-body", help="decomr-eval folder of the mean body (paired baseline)")
     parser.add_argument("--config", default="configs/cpu_allround.yaml")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--variants", nargs="+", default=["global+local", "local", "global"], choices=list(VARIANTS))
+    def variant(name: str) -> str:
+        parse_variant(name)
+        return name
+
+    parser.add_argument("--variants", nargs="+", type=variant, default=["global+local", "local", "global"],
+                        help=f"what LNet reads ({', '.join(VARIANTS)}), each optionally followed by "
+                             f"@{' or @'.join(UV_MAPS)} for that UV map (default: the config's)")
     parser.add_argument("--stage2-steps", type=int, default=500,
                         help="stage-2 steps per variant (a multiple of --snapshot-every)")
     parser.add_argument("--snapshot-every", type=int, default=250, help="stage-2 weight snapshots every N steps")
     parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
                         help="further config overrides for every run (e.g. data.samples_per_epoch=...)")
-    parser.add_argument("--train-only", nargs="+", default=None, metavar="VARIANT", choices=list(VARIANTS),
+    parser.add_argument("--train-only", nargs="+", type=variant, default=None, metavar="VARIANT",
                         help="train (and score) only these of --variants now; the report still covers all")
     parser.add_argument("--report-only", action="store_true", help="only write the tables from what is done")
     args = parser.parse_args(argv)
@@ -207,8 +240,10 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"--data {args.data}: not a decomr-synth folder")
         train_now = args.train_only or args.variants
         for seed in args.seeds:
-            init = stage1(args.config, out / f"seed{seed}" / "stage1", seed, args.set)
             for variant in train_now:
+                uv = parse_variant(variant)[1]
+                init = stage1(args.config, stage1_folder(out / f"seed{seed}", variant), seed, args.set,
+                              UV_MAPS[uv] if uv else [])
                 run = out / f"seed{seed}" / folder_name(variant)
                 snapshot = stage2(args.config, run, seed, variant, init, args.stage2_steps, args.snapshot_every,
                                   args.set)
