@@ -55,3 +55,22 @@ def test_snapshot_interval_is_checked(tool, capsys):
     with pytest.raises(SystemExit):
         tool.main(["--stage2-steps", "300", "--report-only"])
     assert "multiple of --snapshot-every (250)" in capsys.readouterr().err
+
+
+def test_atlas_variants_get_their_map_and_their_own_stage1(tool, tmp_path):
+    assert tool.parse_variant("global+local") == ("global+local", None)
+    assert tool.parse_variant("local@atlas") == ("local", "atlas")
+    overrides = tool.variant_overrides("global+local@atlas")
+    assert "model.variant=global+local" in overrides
+    assert "model.uv_map=assets/open_body_native_uv.npz" in overrides
+    assert not any(o.startswith("model.uv_map=") for o in tool.variant_overrides("global+local"))
+    assert tool.stage1_folder(tmp_path, "global+local") == tmp_path / "stage1"
+    assert tool.stage1_folder(tmp_path, "local@atlas") == tmp_path / "stage1_atlas"
+    assert tool.folder_name("global+local@atlas") == "global_local_atlas"
+    assert (tool.ROOT / "assets" / "open_body_native_uv.npz").is_file()
+
+
+def test_unknown_variant_is_refused_by_name(tool, capsys):
+    with pytest.raises(SystemExit):
+        tool.main(["--variants", "global+local@native", "--report-only"])
+    assert "unknown variant 'global+local@native'" in capsys.readouterr().err
