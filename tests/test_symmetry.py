@@ -52,6 +52,25 @@ def test_far_from_symmetric_is_refused_unless_allowed():
     assert _is_involution(mirror.permutation)
 
 
+def test_early_refusal_bounds_every_pairing():
+    """A far-from-symmetric body is refused from the distances of its reflections to the
+    nearest vertices, before any pairing is searched; those distances bound from below the
+    mismatch of the pairing that ``allow_asymmetric`` returns."""
+    import re
+
+    V, _ = icosphere(3, stretch=(1.0, 1.7, 0.6))
+    twist = 1.2 * (V[:, 1] - V[:, 1].min()) / np.ptp(V[:, 1])      # radians, feet to head
+    V = np.stack([V[:, 0] * np.cos(twist) + V[:, 2] * np.sin(twist), V[:, 1],
+                  -V[:, 0] * np.sin(twist) + V[:, 2] * np.cos(twist)], axis=1)
+    with pytest.raises(SymmetryError, match="mean at least .* reflection is that far") as refused:
+        find_mirror(V, source="lopsided.obj")
+    mean, largest = map(float, re.search(r"mean at least ([\d.e+-]+), max at least ([\d.e+-]+)",
+                                         str(refused.value)).groups())
+    mirror = find_mirror(V, allow_asymmetric=True)
+    assert mean <= mirror.mean_mismatch + 1e-3 and largest <= mirror.max_mismatch + 1e-3
+    assert mirror.mean_mismatch > 0.01 * mirror.diagonal or mirror.max_mismatch > 0.05 * mirror.diagonal
+
+
 def test_given_permutation_is_checked():
     V, _ = icosphere(2)
     with pytest.raises(SymmetryError, match="not a permutation"):

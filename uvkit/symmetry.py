@@ -988,6 +988,12 @@ def find_mirror(
     reflected = reflect(vertices, normal, offset)
     tree = cKDTree(vertices)
     smooth_asymmetry = 0.0
+    if permutation is None and not allow_asymmetric:
+        # no pairing can match a reflection closer than the vertex nearest to it, so these
+        # distances bound the mismatch of any mirror from below: a template that is refused
+        # anyway is refused here, before the pairing is searched (bad input fails fast)
+        nearest = tree.query(reflected)[0]
+        _refuse_if_far(source, float(nearest.mean()), float(nearest.max()), diagonal, lower_bound=True)
     if permutation is None:
         positions, positions_reflected = vertices, reflected
         noise = 0.0
@@ -1042,18 +1048,25 @@ def find_mirror(
     mismatch = np.linalg.norm(reflected - vertices[permutation], axis=1)
     mirror = Mirror(permutation, normal, offset, mismatch, diagonal, _not_mutual(tree, reflected, permutation),
                     time.perf_counter() - start, smooth_asymmetry)
-    too_far = (
-        mirror.mean_mismatch > tol.mirror_mean_fraction * diagonal
-        or mirror.max_mismatch > tol.mirror_max_fraction * diagonal
-    )
-    if too_far and not allow_asymmetric:
-        raise SymmetryError(
-            f"{source}: not left-right symmetric: mirror mismatch mean {mirror.mean_mismatch:.4g}, "
-            f"max {mirror.max_mismatch:.4g} (template units) exceeds {tol.mirror_mean_fraction:.0%} / "
-            f"{tol.mirror_max_fraction:.0%} of the bounding-box diagonal {diagonal:.4g}; "
-            "pass allow_asymmetric (--no-symmetry) to build a map without the symmetry step"
-        )
+    if not allow_asymmetric:
+        _refuse_if_far(source, mirror.mean_mismatch, mirror.max_mismatch, diagonal)
     return mirror
+
+
+def _refuse_if_far(source: str, mean: float, largest: float, diagonal: float, lower_bound: bool = False) -> None:
+    """Raise SymmetryError if a mirror mismatch of this ``mean`` and ``largest`` exceeds
+    ``tol.mirror_mean_fraction`` / ``tol.mirror_max_fraction`` of the bounding-box ``diagonal``
+    (``lower_bound``: the values bound every pairing's mismatch from below)."""
+    if mean <= tol.mirror_mean_fraction * diagonal and largest <= tol.mirror_max_fraction * diagonal:
+        return
+    least = "at least " if lower_bound else ""
+    raise SymmetryError(
+        f"{source}: not left-right symmetric: mirror mismatch mean {least}{mean:.4g}, "
+        f"max {least}{largest:.4g} (template units) exceeds {tol.mirror_mean_fraction:.0%} / "
+        f"{tol.mirror_max_fraction:.0%} of the bounding-box diagonal {diagonal:.4g}"
+        + (" (each vertex's reflection is that far from the nearest vertex)" if lower_bound else "")
+        + "; pass allow_asymmetric (--no-symmetry) to build a map without the symmetry step"
+    )
 
 
 def template_mirror(template, allow_asymmetric: bool = False) -> Mirror:
