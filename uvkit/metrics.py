@@ -48,6 +48,7 @@ import scipy.sparse
 from scipy.sparse.csgraph import breadth_first_order, connected_components, dijkstra, shortest_path
 
 from uvkit.errors import TemplateError, UVMapError, UvkitError, check_choice
+from uvkit.mesh import sorted_unique
 from uvkit.tolerances import tol
 
 __all__ = [
@@ -795,7 +796,7 @@ def boundary_self_overlaps(vt, ft) -> int:
     width = int(cell_high[:, 0].max()) + 2
     first, second = _pairs_within_groups(cy * width + cx, segment)
     a, b = np.minimum(first, second), np.maximum(first, second)
-    pair = np.unique(a * len(edges) + b)
+    pair = sorted_unique(a * len(edges) + b)
     a, b = pair // len(edges), pair % len(edges)
     ea, eb = edges[a], edges[b]
     shares = (ea[:, :1] == eb).any(axis=1) | (ea[:, 1:] == eb).any(axis=1)

@@ -36,6 +36,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from uvkit.errors import UVMapError
+from uvkit.mesh import sorted_unique
 from uvkit.tolerances import tol
 
 __all__ = [
@@ -511,7 +512,7 @@ def foreign_taps(vt: np.ndarray, ft: np.ndarray, table: LookupTable) -> tuple[np
     inc_node = node_of(tap_texel[inc_owner], incident[start[tap_vertex[inc_owner]] + inc_offset])
     found = inc_node >= 0
     stride = max(n_nodes, 1)
-    local_key = np.unique(inc_owner[found] * stride + component[inc_node[found]])
+    local_key = sorted_unique(inc_owner[found] * stride + component[inc_node[found]])
     tap_node = node_of(tap_texel, tap_face)
     tap_key = np.arange(len(tap_vertex)) * stride + component[np.maximum(tap_node, 0)] if n_nodes else np.zeros(len(tap_vertex), dtype=np.int64)
     pos = np.clip(np.searchsorted(local_key, tap_key), 0, max(len(local_key) - 1, 0))

@@ -25,7 +25,7 @@ import scipy.sparse.csgraph
 from scipy.spatial import cKDTree
 
 from .errors import SymmetryError
-from .mesh import grow_region, taubin_smooth, vertex_adjacency
+from .mesh import grow_region, sorted_unique, taubin_smooth, vertex_adjacency
 from .tolerances import tol
 
 
@@ -227,7 +227,7 @@ def _global_assignment(vertices: np.ndarray, reflected: np.ndarray, current: np.
     partner = local[current[free]]
     rows = np.concatenate([np.repeat(own, k), index.ravel(), own, own, partner])
     cols = np.concatenate([index.ravel(), np.repeat(own, k), own, partner, own])
-    code = np.unique(rows * m + cols)
+    code = sorted_unique(rows * m + cols)
     rows, cols = code // m, code % m
     cost = np.rint((_pair_cost(vertices, reflected, free[rows], free[cols]) / (tol.mirror_cost_unit * scale)) ** 2)
     graph = scipy.sparse.csr_matrix((cost + 1.0, (rows, cols)), shape=(m, m))
@@ -486,7 +486,7 @@ def _candidates(vertices: np.ndarray, reflected: np.ndarray, free: np.ndarray,
 def _edge_codes(faces: np.ndarray, n: int) -> np.ndarray:
     """The mesh's edges as sorted unique codes ``a * n + b`` (a < b). faces : (F, 3) int64."""
     e = np.sort(np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]]), axis=1)
-    return np.unique(e[:, 0] * n + e[:, 1])
+    return sorted_unique(e[:, 0] * n + e[:, 1])
 
 
 def _consistent_share(code: np.ndarray, permutation: np.ndarray) -> float:
@@ -515,10 +515,14 @@ def _agreement(adjacency: scipy.sparse.csr_matrix, permutation: np.ndarray, rows
     neighbour agrees. Symmetric in the pair. adjacency : (V, V) binary; permutation : (V,)
     int64; rows, cols : (N,) int64. Returns (N,) float64.
     """
-    counts = (adjacency @ adjacency[permutation]).tocsr()     # [i, j] = #{u in N(i): m(u) in N(j)}
+    adjacency = adjacency.tocsr()
+    needed = sorted_unique(np.concatenate([rows, cols]))
+    at = np.searchsorted(needed, np.concatenate([rows, cols]))
+    # [k, j] = #{u in N(needed[k]): m(u) in N(j)}: only the rows asked for
+    counts = (adjacency[needed] @ adjacency[permutation]).tocsr()
     degree = np.asarray(adjacency.sum(axis=1)).ravel()
-    forward = np.asarray(counts[rows, cols]).ravel()
-    backward = np.asarray(counts[cols, rows]).ravel()
+    forward = np.asarray(counts[at[:len(rows)], cols]).ravel()
+    backward = np.asarray(counts[at[len(rows):], rows]).ravel()
     return (forward + backward) / np.maximum(degree[rows] + degree[cols], 1.0)
 
 
@@ -532,15 +536,19 @@ def _topology_rounds(vertices: np.ndarray, reflected: np.ndarray, faces: np.ndar
     ``(pair cost / median edge length) ** 2 + tol.mirror_topology_weight * (1 - agreement)``
     (:func:`_agreement` under the current mirror), candidates the ``tol.mirror_candidates``
     nearest reflections both ways plus the vertex itself and its current partner; vertices
-    whose current pair is exact keep it. Rounds stop when the share of edges that map onto
-    edges stops growing; the best mirror seen is returned.
+    whose current pair is exact keep it. The first round re-assigns every other vertex; a pair's
+    cost changes only when a neighbour of one of its members changed partner, so each later
+    round re-assigns only the vertices within two rings of the last round's changes (and their
+    partners: the set stays closed under the pairing, so the current pairs keep it feasible),
+    the others keep their pairs. Rounds stop when the share of edges that map onto edges stops
+    growing; the best mirror seen is returned.
 
     vertices, reflected : (V, 3) float64; faces : (F, 3) int64; current : (V,) int64
     involution; scale : bounding-box diagonal. Returns (V,) int64, an involution.
     """
     n = len(vertices)
     ids = np.arange(n, dtype=np.int64)
-    adjacency = vertex_adjacency(faces, n)
+    adjacency = vertex_adjacency(faces, n).tocsr()
     unit = median_edge_length(vertices, faces)
     exact = _pair_cost(vertices, reflected, ids, current) <= tol.mirror_exact * scale
     free = np.flatnonzero(~exact)
@@ -550,26 +558,35 @@ def _topology_rounds(vertices: np.ndarray, reflected: np.ndarray, faces: np.ndar
         return current
     m = len(free)
     local, index, own, k = _candidates(vertices, reflected, free, n)
-    base_code = np.unique(np.concatenate([np.repeat(own, k) * m + index.ravel(), index.ravel() * m + np.repeat(own, k),
+    base_code = sorted_unique(np.concatenate([np.repeat(own, k) * m + index.ravel(), index.ravel() * m + np.repeat(own, k),
                                           own * m + own]))
     base_geometric = (_pair_cost(vertices, reflected, free[base_code // m], free[base_code % m]) / unit) ** 2
+    active = np.ones(n, dtype=bool)                       # the vertices re-assigned this round
     for _ in range(tol.mirror_topology_rounds):
         partner = local[current[free]]
-        extra = np.unique(np.concatenate([own * m + partner, partner * m + own]))
+        extra = sorted_unique(np.concatenate([own * m + partner, partner * m + own]))
         pos = np.minimum(np.searchsorted(base_code, extra), len(base_code) - 1)
         extra = extra[base_code[pos] != extra]
-        extra_geometric = (_pair_cost(vertices, reflected, free[extra // m], free[extra % m]) / unit) ** 2
         code = np.concatenate([base_code, extra])
-        order = np.argsort(code, kind="stable")
-        code, geometric = code[order], np.concatenate([base_geometric, extra_geometric])[order]
         rows, cols = code // m, code % m
-        agree = _agreement(adjacency, current, free[rows], free[cols])
-        cost = geometric + tol.mirror_topology_weight * (1.0 - agree)
+        keep = active[free[rows]] & active[free[cols]]
+        code = code[keep]
+        geometric = np.concatenate([base_geometric, np.full(len(extra), np.nan)])[keep]
+        order = np.argsort(code, kind="stable")
+        code, geometric = code[order], geometric[order]
+        rows, cols = code // m, code % m
+        missing = np.isnan(geometric)
+        geometric[missing] = (_pair_cost(vertices, reflected, free[rows[missing]], free[cols[missing]]) / unit) ** 2
+        cost = geometric + tol.mirror_topology_weight * (1.0 - _agreement(adjacency, current, free[rows], free[cols]))
+        # the assignment over the active vertices only (local ids renumbered)
+        members = np.flatnonzero(active[free])
+        renumber = np.full(m, -1, dtype=np.int64)
+        renumber[members] = np.arange(len(members))
         weights = np.rint(cost / tol.mirror_topology_cost_unit) + 1.0
-        graph = scipy.sparse.csr_matrix((weights, (rows, cols)), shape=(m, m))
+        graph = scipy.sparse.csr_matrix((weights, (renumber[rows], renumber[cols])), shape=(len(members),) * 2)
         _, columns = scipy.sparse.csgraph.min_weight_full_bipartite_matching(graph)
         proposal = current.copy()
-        proposal[free] = free[np.asarray(columns, dtype=np.int64)]
+        proposal[free[members]] = free[members[np.asarray(columns, dtype=np.int64)]]
         def pair_cost(a: np.ndarray, b: np.ndarray, code=code, cost=cost) -> np.ndarray:
             key = local[np.asarray(a)] * m + local[np.asarray(b)]
             pos = np.minimum(np.searchsorted(code, key), len(code) - 1)
@@ -581,7 +598,10 @@ def _topology_rounds(vertices: np.ndarray, reflected: np.ndarray, faces: np.ndar
         score = _consistent_share(edges, proposal)
         if score <= best_score:
             break
+        changed = proposal != current
         best, best_score, current = proposal, score, proposal
+        active = grow_region(adjacency, changed, 2)
+        active |= active[current]
     return best
 
 
