@@ -305,10 +305,18 @@ def taubin_smooth(vertices: np.ndarray, faces: np.ndarray, iterations: int, lam:
 
     vertices : (V, 3) float64; faces : (F, 3) int64. Returns (V, 3) float64.
     """
-    adjacency = vertex_adjacency(faces, len(vertices))
-    degree = np.maximum(np.asarray(adjacency.sum(axis=1)).ravel(), 1.0)[:, None]
+    mean = neighbour_mean(faces, len(vertices))
     out = np.array(vertices, dtype=np.float64)
     for _ in range(iterations):
         for factor in (lam, mu):
-            out = out + factor * ((adjacency @ out) / degree - out)
+            out = out + factor * (mean(out) - out)
     return out
+
+
+def neighbour_mean(faces: np.ndarray, n: int):
+    """The uniform neighbour mean of per-vertex rows: ``neighbour_mean(F, n)(X)`` is, for each of
+    the ``n`` vertices, the mean of its neighbours' rows of X (N, ...) (0 for a vertex in no
+    face). faces : (F, 3) int64. Returns a function of X."""
+    adjacency = vertex_adjacency(faces, n).tocsr()
+    degree = np.maximum(np.asarray(adjacency.sum(axis=1)).ravel(), 1.0)[:, None]
+    return lambda values: (adjacency @ values) / degree

@@ -17,7 +17,7 @@ from . import param
 from .cut import DEFAULT_SEAMS, Cut, SeamConfig, cut_template, seam_config
 from .errors import FoldedMapError, UvkitError
 from .layout import symmetrize_and_pack
-from .mesh import taubin_smooth, vertex_adjacency
+from .mesh import neighbour_mean, taubin_smooth, vertex_adjacency
 from .symmetry import average_with_mirror, median_edge_length, mirror_plane_x, reflected_partners
 
 #: defaults chosen on the open body (docs/seams.md).
@@ -276,9 +276,7 @@ def mismatch_roughness(mismatch: np.ndarray, F: np.ndarray) -> float:
 
     mismatch : (V, 3) float64 (a reflected partner minus the vertex); F : (F, 3) int64.
     """
-    adjacency = vertex_adjacency(F, len(mismatch))
-    degree = np.maximum(np.asarray(adjacency.sum(axis=1)).ravel(), 1.0)[:, None]
-    return float(np.median(np.linalg.norm(mismatch - (adjacency @ mismatch) / degree, axis=1)))
+    return float(np.median(np.linalg.norm(mismatch - neighbour_mean(F, len(mismatch))(mismatch), axis=1)))
 
 
 def symmetric_rest_shape(V: np.ndarray, F: np.ndarray, mirror: np.ndarray) -> np.ndarray:
@@ -329,7 +327,6 @@ def open_degenerate_faces(V: np.ndarray, F: np.ndarray, mirror: np.ndarray, roun
     mirror : (V,) int64. Returns (V, 3) float64 (``V`` itself when no face is degenerate).
     Raises UvkitError if faces stay degenerate (a face whose three corners coincide).
     """
-    from .mesh import vertex_adjacency
     from .param import triangle_areas
 
     area = triangle_areas(V, F)
