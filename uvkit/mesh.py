@@ -317,6 +317,6 @@ def neighbour_mean(faces: np.ndarray, n: int):
     """The uniform neighbour mean of per-vertex rows: ``neighbour_mean(F, n)(X)`` is, for each of
     the ``n`` vertices, the mean of its neighbours' rows of X (N, ...) (0 for a vertex in no
     face). faces : (F, 3) int64. Returns a function of X."""
-    adjacency = vertex_adjacency(faces, n).tocsr()
+    adjacency = vertex_adjacency(faces, n)
     degree = np.maximum(np.asarray(adjacency.sum(axis=1)).ravel(), 1.0)[:, None]
     return lambda values: (adjacency @ values) / degree

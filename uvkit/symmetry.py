@@ -515,7 +515,6 @@ def _agreement(adjacency: scipy.sparse.csr_matrix, permutation: np.ndarray, rows
     neighbour agrees. Symmetric in the pair. adjacency : (V, V) binary; permutation : (V,)
     int64; rows, cols : (N,) int64. Returns (N,) float64.
     """
-    adjacency = adjacency.tocsr()
     needed = sorted_unique(np.concatenate([rows, cols]))
     at = np.searchsorted(needed, np.concatenate([rows, cols]))
     # [k, j] = #{u in N(needed[k]): m(u) in N(j)}: only the rows asked for
@@ -548,7 +547,7 @@ def _topology_rounds(vertices: np.ndarray, reflected: np.ndarray, faces: np.ndar
     """
     n = len(vertices)
     ids = np.arange(n, dtype=np.int64)
-    adjacency = vertex_adjacency(faces, n).tocsr()
+    adjacency = vertex_adjacency(faces, n)
     unit = median_edge_length(vertices, faces)
     exact = _pair_cost(vertices, reflected, ids, current) <= tol.mirror_exact * scale
     free = np.flatnonzero(~exact)
@@ -567,16 +566,12 @@ def _topology_rounds(vertices: np.ndarray, reflected: np.ndarray, faces: np.ndar
         extra = sorted_unique(np.concatenate([own * m + partner, partner * m + own]))
         pos = np.minimum(np.searchsorted(base_code, extra), len(base_code) - 1)
         extra = extra[base_code[pos] != extra]
+        extra_geometric = (_pair_cost(vertices, reflected, free[extra // m], free[extra % m]) / unit) ** 2
         code = np.concatenate([base_code, extra])
+        keep = active[free[code // m]] & active[free[code % m]]
+        order = np.argsort(code[keep], kind="stable")
+        code, geometric = code[keep][order], np.concatenate([base_geometric, extra_geometric])[keep][order]
         rows, cols = code // m, code % m
-        keep = active[free[rows]] & active[free[cols]]
-        code = code[keep]
-        geometric = np.concatenate([base_geometric, np.full(len(extra), np.nan)])[keep]
-        order = np.argsort(code, kind="stable")
-        code, geometric = code[order], geometric[order]
-        rows, cols = code // m, code % m
-        missing = np.isnan(geometric)
-        geometric[missing] = (_pair_cost(vertices, reflected, free[rows[missing]], free[cols[missing]]) / unit) ** 2
         cost = geometric + tol.mirror_topology_weight * (1.0 - _agreement(adjacency, current, free[rows], free[cols]))
         # the assignment over the active vertices only (local ids renumbered)
         members = np.flatnonzero(active[free])
@@ -732,10 +727,9 @@ def rotation_conflicts(faces: np.ndarray, permutation: np.ndarray) -> np.ndarray
                     dtype=np.int64)
 
 
-def _not_mutual(tree: cKDTree, reflected: np.ndarray, permutation: np.ndarray) -> int:
+def _not_mutual(nearest: np.ndarray, permutation: np.ndarray) -> int:
     """How many vertices are not paired with the mutual nearest neighbour of their reflection
-    (``tree`` holds the vertices)."""
-    _, nearest = tree.query(reflected)
+    (``nearest`` (V,) int: the vertex nearest to each vertex's reflection)."""
     mutual = (nearest == permutation) & (nearest[permutation] == np.arange(len(permutation)))
     return int((~mutual).sum())
 
@@ -866,7 +860,7 @@ def repair_mirror_near(vertices: np.ndarray, faces: np.ndarray, mirror: Mirror, 
     region |= region[mirror.permutation]
     permutation = refine_midline_pairs(vertices, images, faces, mirror.permutation, off_plane, region)
     return replace(mirror, permutation=permutation, mismatch=np.linalg.norm(reflected - vertices[permutation], axis=1),
-                   n_not_mutual=_not_mutual(cKDTree(vertices), reflected, permutation))
+                   n_not_mutual=_not_mutual(cKDTree(vertices).query(reflected)[1], permutation))
 
 
 def resolve_rotation_conflicts(faces: np.ndarray, permutation: np.ndarray, fixed: np.ndarray | None = None,
@@ -1007,13 +1001,14 @@ def find_mirror(
     normal, offset = _fit_plane(vertices)
     reflected = reflect(vertices, normal, offset)
     tree = cKDTree(vertices)
+    nearest_distance, nearest = tree.query(reflected)
     smooth_asymmetry = 0.0
     if permutation is None and not allow_asymmetric:
         # no pairing can match a reflection closer than the vertex nearest to it, so these
         # distances bound the mismatch of any mirror from below: a template that is refused
         # anyway is refused here, before the pairing is searched (bad input fails fast)
-        nearest = tree.query(reflected)[0]
-        _refuse_if_far(source, float(nearest.mean()), float(nearest.max()), diagonal, lower_bound=True)
+        _refuse_if_far(source, float(nearest_distance.mean()), float(nearest_distance.max()), diagonal,
+                       lower_bound=True)
     if permutation is None:
         positions, positions_reflected = vertices, reflected
         noise = 0.0
@@ -1066,7 +1061,7 @@ def find_mirror(
     if not np.array_equal(permutation[permutation], np.arange(n)):
         raise SymmetryError(f"{source}: the mirror permutation is not an involution")
     mismatch = np.linalg.norm(reflected - vertices[permutation], axis=1)
-    mirror = Mirror(permutation, normal, offset, mismatch, diagonal, _not_mutual(tree, reflected, permutation),
+    mirror = Mirror(permutation, normal, offset, mismatch, diagonal, _not_mutual(nearest, permutation),
                     time.perf_counter() - start, smooth_asymmetry)
     if not allow_asymmetric:
         _refuse_if_far(source, mirror.mean_mismatch, mirror.max_mismatch, diagonal)
