@@ -138,10 +138,14 @@ def _plane_error(vertices: np.ndarray, tree: cKDTree, normal: np.ndarray, offset
 PLANE_SAMPLE = 2000
 
 
-def _fit_plane(vertices: np.ndarray) -> tuple[np.ndarray, float]:
-    """Best symmetry plane: try coordinate and principal axes, then refine from matched pairs."""
+def _fit_plane(vertices: np.ndarray, tree: cKDTree) -> tuple[np.ndarray, float, np.ndarray, np.ndarray]:
+    """Best symmetry plane: try coordinate and principal axes, then refine from matched pairs.
+
+    tree : KD-tree of ``vertices``. Returns (normal (3,), offset, distance (V,), nearest (V,)):
+    the plane ``normal . x = offset`` and, for each vertex's reflection across it, the distance
+    to the nearest vertex and that vertex's id.
+    """
     centre = vertices.mean(axis=0)
-    tree = cKDTree(vertices)
     _, _, axes = np.linalg.svd(vertices - centre, full_matrices=False)
     candidates = [np.eye(3)[k] for k in range(3)] + [axes[k] for k in range(3)]
     # the axes are told apart on an evenly spread subset of at most PLANE_SAMPLE vertices
@@ -149,9 +153,9 @@ def _fit_plane(vertices: np.ndarray) -> tuple[np.ndarray, float]:
     errors = [_plane_error(sample, tree, n, float(n @ centre)) for n in candidates]
     normal = candidates[int(np.argmin(errors))].astype(np.float64)
     offset = float(normal @ centre)
-    error = _plane_error(vertices, tree, normal, offset)
+    # each plane's query gives both its error and the matches the next plane is fitted to
+    distance, match = tree.query(reflect(vertices, normal, offset))
     for _ in range(5):
-        _, match = tree.query(reflect(vertices, normal, offset))
         delta = vertices - vertices[match]
         if not np.any(delta):
             break
@@ -159,14 +163,15 @@ def _fit_plane(vertices: np.ndarray) -> tuple[np.ndarray, float]:
         new_normal = vh[0] * np.sign(vh[0] @ normal or 1.0)
         midpoints = 0.5 * (vertices + vertices[match])
         new_offset = float(np.median(midpoints @ new_normal))
-        new_error = _plane_error(vertices, tree, new_normal, new_offset)
-        if new_error >= error:
+        new_distance, new_match = tree.query(reflect(vertices, new_normal, new_offset))
+        if new_distance.mean() >= distance.mean():
             break
-        normal, offset, error = new_normal, new_offset, new_error
-    # a canonical sign: the normal's largest component positive
+        normal, offset, distance, match = new_normal, new_offset, new_distance, new_match
+    # a canonical sign: the normal's largest component positive (the same plane, the same
+    # reflections)
     if normal[np.argmax(np.abs(normal))] < 0:
         normal, offset = -normal, -offset
-    return normal, offset
+    return normal, offset, distance, match
 
 
 def _pair_cost(vertices: np.ndarray, reflected: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -998,10 +1003,9 @@ def find_mirror(
     vertices = np.ascontiguousarray(vertices, dtype=np.float64)
     n = len(vertices)
     diagonal = float(np.linalg.norm(vertices.max(axis=0) - vertices.min(axis=0)))
-    normal, offset = _fit_plane(vertices)
-    reflected = reflect(vertices, normal, offset)
     tree = cKDTree(vertices)
-    nearest_distance, nearest = tree.query(reflected)
+    normal, offset, nearest_distance, nearest = _fit_plane(vertices, tree)
+    reflected = reflect(vertices, normal, offset)
     smooth_asymmetry = 0.0
     if permutation is None and not allow_asymmetric:
         # no pairing can match a reflection closer than the vertex nearest to it, so these
