@@ -153,6 +153,9 @@ class DataConfig:
         range, set by ``decomr-synth --yaw``).
     texture_bank, background_bank : int
         ``ondevice``: textures painted and backgrounds drawn at start-up, varied per sample.
+    sub_batches : int
+        ``ondevice``: each batch is made as this many sub-batches, in as many threads on the CPU
+        (:class:`decomr.data.ondevice.OnDeviceConfig`); it decides which people are drawn.
     front_back_cues : bool
         paint on-the-fly synthetic people with what tells their front from their back (faces,
         hairlines, shoe toes, clothing fronts; :class:`decomr.data.appearance.AppearanceConfig`);
@@ -172,6 +175,7 @@ class DataConfig:
     yaw: list[float] = field(default_factory=lambda: [-180.0, 180.0])
     texture_bank: int = 64
     background_bank: int = 64
+    sub_batches: int = 2
     front_back_cues: bool = True
 
 
@@ -525,6 +529,7 @@ def validate_config(config: TrainConfig) -> TrainConfig:
     _require(d.workers >= 0, f"data.workers must be >= 0, got {d.workers}")
     _require(d.texture_bank >= 1 and d.background_bank >= 1,
              f"data.texture_bank and data.background_bank must be >= 1, got {d.texture_bank}, {d.background_bank}")
+    _require(d.sub_batches >= 1, f"data.sub_batches must be >= 1, got {d.sub_batches}")
     _require(d.samples_per_epoch >= 0, f"data.samples_per_epoch must be >= 0, got {d.samples_per_epoch}")
     _require(len(d.yaw) == 2 and -180.0 <= d.yaw[0] <= d.yaw[1] <= 180.0,
              f"data.yaw must be [low, high] with -180 <= low <= high <= 180 (degrees), got {d.yaw}")

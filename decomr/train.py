@@ -342,7 +342,8 @@ def build_dataset(config: TrainConfig, template: Any, seed: int, symmetric_uv: b
             if d.source == "ondevice":
                 from decomr.data.ondevice import OnDeviceConfig, OnDevicePeople
 
-                options = OnDeviceConfig(texture_bank=d.texture_bank, background_bank=d.background_bank)
+                options = OnDeviceConfig(texture_bank=d.texture_bank, background_bank=d.background_bank,
+                                         sub_batches=d.sub_batches)
                 return OnDevicePeople(synthetic, uvmap=m.uv_map, template=template, augment=augment, options=options,
                                       device=device)
             return data_module.SyntheticPeople(synthetic, uvmap=m.uv_map, template=template, augment=augment,

@@ -119,6 +119,27 @@ def test_a_seed_gives_identical_batches(engine):
     assert batch_seed(0, 1, [1, 2]) != batch_seed(0, 1, [2, 1])
 
 
+def test_sub_batches_are_seeded_runs_made_alike_in_threads_or_in_turn(engine):
+    """options.sub_batches = 2 (OPTIONS): [0, 1, 2, 3, 4] is made as [0, 1, 2] and [3, 4], each
+    from its own seed; the threads on the CPU give exactly what one run after the other gives."""
+    assert engine.options.sub_batches == 2
+    indices = [0, 1, 2, 3, 4]
+    together = engine.batch(indices, epoch=1)
+    in_turn = engine.batch(indices, epoch=1, concurrent=False)
+    for key in together:
+        assert torch.equal(together[key], in_turn[key]), key
+    for run, rows in (([0, 1, 2], slice(0, 3)), ([3, 4], slice(3, 5))):
+        alone = engine.generate(len(run), torch.Generator().manual_seed(batch_seed(engine.config.seed, 1, run)),
+                                indices=run)
+        for key in together:
+            assert torch.equal(together[key][rows], alone[key]), key
+    assert together["index"].tolist() == indices
+    # the two runs are different people, not one draw repeated
+    assert not torch.equal(together["pose"][0], together["pose"][3])
+    with pytest.raises(ValueError, match="sub_batches"):
+        OnDeviceConfig(sub_batches=0)
+
+
 def test_flip_makes_the_mirror_image(body):
     """Flip on (p = 1) and off (p = 0) consume the same draws: the flipped person is the mirror
     image (mask mirrored, U mirrored, part labels swapped) when nothing else moves."""

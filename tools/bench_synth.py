@@ -6,14 +6,17 @@ both alike), and their ratio:
 - ``per-sample``: ``SyntheticPeople`` with augmentation through a DataLoader with ``--workers``
   worker processes (one torch thread each), the project's original path;
 - ``on-device``: ``OnDeviceSynthetic`` making whole batches in this process with
-  ``--threads`` torch threads on ``--device`` (no workers).
+  ``--threads`` torch threads on ``--device`` (no workers); on the CPU each batch is made as
+  ``--sub-batches`` sub-batches in as many threads, the torch threads shared among them.
 
     python tools/bench_synth.py [--uv UV.npz] [--size 224] [--workers 2] [--threads 2] [--batch 32]
                                 [--samples 256] [--rounds 3] [--device cpu] [--only on-device]
+                                [--sub-batches 2]
     python tools/bench_synth.py --uv UV.npz --clock cpu     # CPU seconds per sample of each path
 
 ``--clock cpu`` runs both paths in this process on one thread (the per-sample path as one loader
-worker runs it: ``SyntheticPeople.__getitems__``) and times the thread's CPU time: the work per
+worker runs it: ``SyntheticPeople.__getitems__``; the sub-batches one after the other) and
+times the thread's CPU time: the work per
 sample of each implementation, whatever else the machine is doing.
 
 Without ``--uv`` the template's native atlas is rendered. Flips are on only for a left-right
@@ -30,7 +33,7 @@ from torch.utils.data import DataLoader
 
 from decomr.cpu_memory import keep_freed_memory
 from decomr.data import AugmentConfig, SyntheticConfig, SyntheticPeople
-from decomr.data.ondevice import OnDeviceSynthetic
+from decomr.data.ondevice import OnDeviceConfig, OnDeviceSynthetic
 from uvkit.uvmap import load_uvmap
 
 PATHS = ("per-sample", "on-device")
@@ -58,11 +61,12 @@ def per_sample_rate(dataset: SyntheticPeople, batch: int, workers: int, samples:
 def on_device_rate(engine: OnDeviceSynthetic, batch: int, samples: int, first: int,
                    clock=time.perf_counter) -> float:
     sync = torch.cuda.synchronize if engine.device.type == "cuda" else (lambda: None)
-    engine.batch(list(range(first, first + batch)))  # warm up
+    concurrent = clock is time.perf_counter  # a CPU clock times this thread only: no sub-batch threads
+    engine.batch(list(range(first, first + batch)), concurrent=concurrent)  # warm up
     sync()
     count, start = 0, clock()
     while count < samples:
-        out = engine.batch(list(range(first + count, first + count + batch)))
+        out = engine.batch(list(range(first + count, first + count + batch)), concurrent=concurrent)
         count += len(out["image"])
     sync()
     return count / (clock() - start)
@@ -87,6 +91,8 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=256, help="samples timed per path and round")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--device", default="cpu", help="device of the on-device path")
+    parser.add_argument("--sub-batches", type=int, default=OnDeviceConfig.sub_batches,
+                        help="on-device: sub-batches per batch, made in as many threads on the CPU")
     parser.add_argument("--only", choices=PATHS, default=None, help="measure one path only")
     parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
                         help="cpu: both paths in this thread, timed by its CPU time (samples per CPU second)")
@@ -105,7 +111,8 @@ def main() -> None:
     if "on-device" in paths:
         start = time.perf_counter()
         engine = OnDeviceSynthetic(config, uvmap=uvmap, template="open" if dataset is None else dataset.engine.template,
-                                   augment=augment, device=args.device)
+                                   augment=augment, device=args.device,
+                                   options=OnDeviceConfig(sub_batches=args.sub_batches))
         print(f"on-device generator ready in {time.perf_counter() - start:.1f} s "
               f"({engine.options.texture_bank} textures, {engine.options.background_bank} backgrounds)")
     flips = "on" if symmetric else "off"
@@ -115,7 +122,7 @@ def main() -> None:
               f"CPU clock (samples per CPU second)")
     else:
         print(f"synthetic people, {args.size} px, batch {args.batch}, flips {flips}; per-sample: {args.workers} "
-              f"workers x 1 thread; on-device: {args.threads} threads on {args.device}")
+              f"workers x 1 thread; on-device: {args.threads} threads on {args.device}, {args.sub_batches} sub-batches")
     rates: dict[str, list[float]] = {path: [] for path in paths}
     for round_id in range(args.rounds):
         for path in paths:
