@@ -121,10 +121,21 @@ def test_negative_depths_and_no_culling_on_open_surface():
     assert (kept.face_ids == fragments.face_ids).float().mean() >= MIN_AGREEMENT
 
 
-def test_batch_equals_single_renders(monkeypatch):
-    """Samples of a batch render as they would alone, also when split into several passes."""
+@pytest.mark.parametrize("threads", [1, 3])
+def test_batch_equals_single_renders(monkeypatch, threads):
+    """Samples of a batch render as they would alone, also when split into several passes, and
+    with several torch threads (the passes then run in threads of their own)."""
     rasterize_module = importlib.import_module("decomr.render.rasterize")
     monkeypatch.setattr(rasterize_module, "_FACES_PER_PASS", 700)  # 2 samples per pass
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        batch_equals_single_renders()
+    finally:
+        torch.set_num_threads(before)
+
+
+def batch_equals_single_renders():
     vertices = []
     for seed in range(5):
         v, faces = scene(seed)
@@ -137,6 +148,7 @@ def test_batch_equals_single_renders(monkeypatch):
         alone = rasterize(batch[i:i + 1], faces_t, 40, camera)
         assert torch.equal(together.face_ids[i], alone.face_ids[0])
         torch.testing.assert_close(together.bary[i], alone.bary[0])
+        torch.testing.assert_close(together.depth[i], alone.depth[0])
 
 
 def test_faces_at_or_before_the_near_plane_are_skipped():

@@ -45,8 +45,6 @@ same index in another list is another person).
 """
 from __future__ import annotations
 
-import threading
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Any, Iterable, Iterator, Sequence
 
@@ -58,6 +56,7 @@ from torch import nn
 from uvkit.parts import MIRROR_JOINTS, NUM_JOINTS, PARENTS
 
 from ..render.shading import face_values_at_hits, iuv_from_hits
+from ..threads import map_in_threads
 from .appearance import HAIR, SHIRT, SHOES, SKIN, TROUSERS, BackgroundSampler, TexturePainter
 from .augment import AugmentConfig
 from .poses import JOINT_LIMITS, KEY_POSES, UPPER_BODY
@@ -138,19 +137,6 @@ def batch_seed(seed: int, epoch: int, indices: Sequence[int]) -> int:
     words = [int(seed) & 0xFFFFFFFF, int(epoch) & 0xFFFFFFFF, len(indices)] + [int(i) & 0xFFFFFFFF for i in indices]
     state = np.random.SeedSequence(words).generate_state(2, dtype=np.uint32)
     return int((int(state[0]) << 31) ^ int(state[1])) & ((1 << 63) - 1)
-
-
-_POOLS: dict[int, ThreadPoolExecutor] = {}
-_POOLS_LOCK = threading.Lock()
-
-
-def _thread_pool(workers: int) -> ThreadPoolExecutor:
-    """A process-wide pool of ``workers`` threads (made once, idle between batches)."""
-    with _POOLS_LOCK:
-        pool = _POOLS.get(workers)
-        if pool is None:
-            pool = _POOLS[workers] = ThreadPoolExecutor(workers, thread_name_prefix="ondevice")
-        return pool
 
 
 # ---------------------------------------------------------------------------- rotations
@@ -536,17 +522,14 @@ class OnDeviceSynthetic(nn.Module):
         runs = [run.tolist() for run in np.array_split(np.asarray(indices, dtype=np.int64),
                                                        min(self.options.sub_batches, max(1, len(indices))))]
 
-        def make(run: list[int], threads: int = 0) -> dict[str, torch.Tensor]:
-            if threads:
-                torch.set_num_threads(threads)         # this thread's own setting
+        def make(run: list[int]) -> dict[str, torch.Tensor]:
             generator = torch.Generator().manual_seed(batch_seed(self.config.seed, epoch, run))
             return self.generate(len(run), generator, indices=run)
 
         if len(runs) == 1:
             return make(runs[0])
         if concurrent and self.device.type == "cpu":
-            threads = max(1, torch.get_num_threads() // len(runs))
-            parts = list(_thread_pool(len(runs)).map(make, runs, [threads] * len(runs)))
+            parts = map_in_threads(make, runs)
         else:
             parts = [make(run) for run in runs]
         return {key: torch.cat([part[key] for part in parts]) for key in parts[0]}

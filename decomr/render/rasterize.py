@@ -411,17 +411,32 @@ def rasterize(vertices: torch.Tensor, faces: torch.Tensor, image_size: int | tup
     # where passes that fit the caches are also the fastest).
     per_pass = _FACES_PER_PASS_CUDA if vertices.device.type == "cuda" else _FACES_PER_PASS
     group = max(1, per_pass // max(n_faces, 1))
+    # On a CPU with several torch threads the groups are rasterized at the same time, one per
+    # thread (decomr.threads: most operations of a pass are too small for torch to spread them
+    # well); a batch that fits one pass is split so that every thread has samples. Not for a
+    # single sample (cutting its faces into runs in threads measured slower: the interpreter's
+    # lock is then the limit), nor when gradients are asked for.
+    threads = torch.get_num_threads() if vertices.device.type == "cpu" and not screen.requires_grad else 1
+    if threads > 1 and batch > 1:
+        group = min(group, -(-batch // threads))
     znear = camera.znear if perspective else None
     n_pixels = height * width
     face_ids = torch.empty(batch * n_pixels, dtype=torch.int64, device=view.device)
-    hits, bary_hits, depth_hits = [], [], []
-    for start in range(0, batch, group):
+    starts = list(range(0, batch, group))
+
+    def run(start: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         stop = min(batch, start + group)
         hit, bary_hit, depth_hit = _rasterize_group(screen[start:stop], faces, height, width, perspective,
                                                     cull_backfaces, znear, face_ids[start * n_pixels:stop * n_pixels])
-        hits.append(hit + start * n_pixels if start else hit)
-        bary_hits.append(bary_hit)
-        depth_hits.append(depth_hit)
+        return (hit + start * n_pixels if start else hit), bary_hit, depth_hit
+
+    if threads > 1 and len(starts) > 1:
+        from ..threads import map_in_threads
+
+        pieces = map_in_threads(run, starts, threads)
+    else:
+        pieces = [run(start) for start in starts]
+    hits, bary_hits, depth_hits = (list(values) for values in zip(*pieces))
     hit = torch.cat(hits) if len(hits) > 1 else hits[0]
     bary_hit = torch.cat(bary_hits) if len(hits) > 1 else bary_hits[0]
     depth_hit = torch.cat(depth_hits) if len(hits) > 1 else depth_hits[0]
