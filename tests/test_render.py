@@ -408,3 +408,15 @@ def test_bad_input_names_the_expected_shape():
         Renderer(faces, 16, vt=np.zeros((len(vertices), 2)), ft=faces[:5])
     with pytest.raises(ValueError, match="both vt and ft"):
         Renderer(faces, 16, vt=np.zeros((len(vertices), 2)))
+
+
+def test_face_columns_follow_in_place_changes_and_new_tensors():
+    """The rasterizer keeps the transposed faces between frames; a change must not go unseen."""
+    from decomr.render.rasterize import _face_columns
+
+    faces = torch.tensor([[0, 1, 2], [2, 3, 0]])
+    assert torch.equal(_face_columns(faces, torch.int32), faces.t().to(torch.int32))
+    faces[1] = torch.tensor([3, 2, 1])                   # in place: a new version
+    assert torch.equal(_face_columns(faces, torch.int32), faces.t().to(torch.int32))
+    other = faces.flip(1).contiguous()
+    assert torch.equal(_face_columns(other, torch.int64), other.t())
