@@ -32,6 +32,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from decomr.threads import map_in_threads  # absolute: tools/bench_render.py loads this package alone
+
 from .cameras import Camera, PerspectiveCamera, as_image_size, transform_points
 
 __all__ = ["Fragments", "rasterize", "check_faces"]
@@ -459,8 +461,6 @@ def rasterize(vertices: torch.Tensor, faces: torch.Tensor, image_size: int | tup
         return (hit + start * n_pixels if start else hit), bary_hit, depth_hit
 
     if threads > 1 and len(starts) > 1:
-        from ..threads import map_in_threads
-
         pieces = map_in_threads(run, starts, threads)
     else:
         pieces = [run(start) for start in starts]
