@@ -19,6 +19,7 @@ __all__ = ["thread_pool", "map_in_threads"]
 
 _POOLS: dict[int, ThreadPoolExecutor] = {}
 _POOLS_LOCK = threading.Lock()
+_INSIDE = threading.local()                                # set in the pools' threads while they work
 
 
 def thread_pool(workers: int) -> ThreadPoolExecutor:
@@ -33,14 +34,25 @@ def thread_pool(workers: int) -> ThreadPoolExecutor:
 def map_in_threads(function: Callable[..., Any], items: Sequence[Any], workers: int | None = None) -> list[Any]:
     """``[function(item) for item in items]``, computed in ``workers`` threads (default: one per
     item), each running torch with ``torch.get_num_threads() // workers`` threads (at least 1),
-    under the calling thread's grad mode. Exceptions are raised here; the order is kept."""
+    under the calling thread's grad mode. Exceptions are raised here; the order is kept.
+
+    Called from inside such a thread (a sub-batch that rasterizes its samples in groups), the
+    items are computed in the calling thread, one after the other: a pool's threads never wait
+    for work queued behind themselves.
+    """
+    if getattr(_INSIDE, "active", False):
+        return [function(item) for item in items]
     workers = max(1, min(len(items), workers or len(items)))
     threads = max(1, torch.get_num_threads() // workers)
     grad = torch.is_grad_enabled()
 
     def run(item: Any) -> Any:
         torch.set_num_threads(threads)
-        with torch.set_grad_enabled(grad):
-            return function(item)
+        _INSIDE.active = True
+        try:
+            with torch.set_grad_enabled(grad):
+                return function(item)
+        finally:
+            _INSIDE.active = False
 
     return list(thread_pool(workers).map(run, items))

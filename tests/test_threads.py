@@ -1,0 +1,55 @@
+"""decomr.threads: results in order, exceptions raised to the caller, grad mode carried over,
+the caller's torch threads untouched, and no deadlock when the work itself maps in threads."""
+import threading
+
+import pytest
+import torch
+
+from decomr.threads import map_in_threads
+
+
+def test_results_in_order_from_other_threads():
+    caller = threading.get_ident()
+    out = map_in_threads(lambda x: (x * x, threading.get_ident()), list(range(5)), workers=2)
+    assert [value for value, _ in out] == [0, 1, 4, 9, 16]
+    assert all(ident != caller for _, ident in out)
+
+
+def test_exceptions_reach_the_caller():
+    def fail(x):
+        if x == 2:
+            raise ValueError("item 2")
+        return x
+
+    with pytest.raises(ValueError, match="item 2"):
+        map_in_threads(fail, [0, 1, 2, 3])
+
+
+def test_grad_mode_and_torch_threads():
+    before = torch.get_num_threads()
+    with torch.no_grad():
+        modes = map_in_threads(lambda _: torch.is_grad_enabled(), [0, 1])
+    assert modes == [False, False]
+    assert map_in_threads(lambda _: torch.is_grad_enabled(), [0, 1]) == [True, True]
+    torch.set_num_threads(4)
+    try:
+        assert map_in_threads(lambda _: torch.get_num_threads(), [0, 1]) == [2, 2]
+        assert torch.get_num_threads() == 4                  # the caller's setting is its own
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_nested_maps_run_inline_instead_of_waiting_on_their_own_pool():
+    result = []
+
+    def outer(x):
+        return map_in_threads(lambda y: (x, y, threading.get_ident()), [0, 1], workers=2)
+
+    worker = threading.Thread(target=lambda: result.append(map_in_threads(outer, [0, 1], workers=2)), daemon=True)
+    worker.start()
+    worker.join(timeout=30)
+    assert not worker.is_alive(), "nested map_in_threads deadlocked"
+    (first, second), = result
+    assert [(x, y) for x, y, _ in first + second] == [(0, 0), (0, 1), (1, 0), (1, 1)]
+    # the inner items ran in the outer item's own thread
+    assert first[0][2] == first[1][2] and second[0][2] == second[1][2]
