@@ -1027,8 +1027,8 @@ def find_mirror(
                 smooth_asymmetry = float(np.median(np.linalg.norm(reflected - positions_reflected, axis=1)))
             # vertex noise, from the distance of each reflection to the nearest vertex (a cheap
             # lower bound of the pairs' mismatch), in median edge lengths
-            noise = (float(np.median(tree.query(positions_reflected)[0]))
-                     / max(median_edge_length(vertices, faces), 1e-300))
+            to_nearest = tree.query(positions_reflected)[0] if asymmetric else nearest_distance
+            noise = float(np.median(to_nearest)) / max(median_edge_length(vertices, faces), 1e-300)
         if noise > 2.0 * tol.mirror_noise_fraction:
             # clearly noisy: the smoothed surfaces match better (measured: 0.80 against 0.17 of
             # the edges mapped onto edges on the noisy 20k body), the raw match is skipped
