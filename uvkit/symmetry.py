@@ -694,13 +694,7 @@ def one_rings(faces: np.ndarray, n: int) -> list[list[int] | None]:
     return rings
 
 
-def ring_positions(rings: list) -> list[dict[int, int] | None]:
-    """For each one-ring of :func:`one_rings`, the position of each neighbour in it (None where
-    the ring is None)."""
-    return [None if ring is None else {x: k for k, x in enumerate(ring)} for ring in rings]
-
-
-def _rotation_conflict(rings: list, positions: list, permutation, a: int) -> float:
+def _rotation_conflict(rings: list, permutation: np.ndarray, a: int) -> float:
     """0 when the mirror maps the one-ring of ``m(a)`` onto that of ``a`` in a compatible order.
 
     A mirror reverses orientation: the one-ring of ``m(a)``, mapped by the mirror and read
@@ -708,19 +702,20 @@ def _rotation_conflict(rings: list, positions: list, permutation, a: int) -> flo
     one-ring of ``a``, else no exactly symmetric flat map of the two triangulations can exist
     (the order of the neighbours around a vertex is the same in every flip-free embedding).
     Returns 1 for such a conflict, plus 0.01 per neighbour the two rings do not share (a
-    preference for pairings that map edges onto edges). ``positions``: :func:`ring_positions`
-    of ``rings``. The order is compared through the shared neighbours' positions in the ring
-    of ``a``: read in the mapped order they are a rotation of an increasing run exactly when
-    they descend once, cyclically.
+    preference for pairings that map edges onto edges).
     """
-    position, other = positions[a], rings[permutation[a]]
-    if position is None or other is None:
+    ring, other = rings[a], rings[permutation[a]]
+    if ring is None or other is None:
         return 0.0
-    order = [position[y] for y in (permutation[x] for x in reversed(other)) if y in position]
-    shared = len(order)
-    cost = 0.01 * (len(position) + len(other) - 2 * shared)
-    if shared >= 3 and sum(order[k - 1] > order[k] for k in range(shared)) != 1:
-        cost += 1.0
+    members = set(ring)
+    second = [y for y in (permutation[x] for x in reversed(other)) if y in members]   # shared, mapped order
+    cost = 0.01 * (len(ring) + len(other) - 2 * len(second))
+    if len(second) >= 3:
+        shared = set(second)
+        first = [x for x in ring if x in shared]
+        k = second.index(first[0])
+        if second[k:] + second[:k] != first:
+            cost += 1.0
     return cost
 
 
@@ -732,9 +727,8 @@ def rotation_conflicts(faces: np.ndarray, permutation: np.ndarray) -> np.ndarray
     triangulation.
     """
     rings = one_rings(faces, len(permutation))
-    positions = ring_positions(rings)
     m = np.asarray(permutation, dtype=np.int64).tolist()
-    return np.array([a for a in range(len(m)) if _rotation_conflict(rings, positions, m, a) >= 1.0],
+    return np.array([a for a in range(len(m)) if _rotation_conflict(rings, m, a) >= 1.0],
                     dtype=np.int64)
 
 
@@ -908,14 +902,13 @@ def resolve_rotation_conflicts(faces: np.ndarray, permutation: np.ndarray, fixed
     locked = locked.tolist()
     m = permutation.tolist()                              # a list: scalar reads are the hot path
     rings = one_rings(faces, n)
-    positions = ring_positions(rings)
     neighbours = [set(r) if r is not None else set() for r in rings]
     known: dict[int, float] = {}                          # conflict of a vertex under the current m
 
     def conflict(v: int) -> float:
         value = known.get(v)
         if value is None:
-            value = known[v] = _rotation_conflict(rings, positions, m, v)
+            value = known[v] = _rotation_conflict(rings, m, v)
         return value
 
     def touched(swapped) -> set:
@@ -955,7 +948,7 @@ def resolve_rotation_conflicts(faces: np.ndarray, permutation: np.ndarray, fixed
                     m[p], m[q], m[mp], m[mq] = mq, mp, q, p
                     after = 0.0
                     for v in around:
-                        after += _rotation_conflict(rings, positions, m, v)
+                        after += _rotation_conflict(rings, m, v)
                         if after >= bound:
                             break
                     m[p], m[q], m[mp], m[mq] = mp, mq, p, q
