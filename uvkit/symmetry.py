@@ -651,8 +651,15 @@ def settle_leftovers(vertices: np.ndarray, faces: np.ndarray, permutation: np.nd
         usable[start] = True
         keep = usable[a] & usable[b]
         graph = scipy.sparse.coo_matrix((length[keep], (a[keep], b[keep])), shape=(n, n)).tocsr()
-        dist, pred = scipy.sparse.csgraph.dijkstra(graph, directed=False, indices=start, return_predecessors=True)
-        reachable = targets[np.isfinite(dist[targets])]
+        # the search stops at a few times the distance to the plane first (the nearest target is
+        # the same whenever it lies within the limit: distances and predecessors there do not
+        # depend on it), and covers the whole side only if no target lies that near
+        for limit in (4.0 * (off_plane[start] + edge), np.inf):
+            dist, pred = scipy.sparse.csgraph.dijkstra(graph, directed=False, indices=start, return_predecessors=True,
+                                                       limit=limit)
+            reachable = targets[np.isfinite(dist[targets])]
+            if len(reachable):
+                break
         if len(reachable) == 0:
             continue
         end = int(reachable[np.argmin(dist[reachable])])
