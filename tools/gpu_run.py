@@ -86,6 +86,7 @@ def train_overrides(setting: Setting, uv: str, device: str, out: Path) -> list[s
         f"model.resolution={setting.resolution}", f"model.transfer_resolution={setting.transfer}",
         f"data.batch_size={setting.batch}", "data.source=ondevice", "data.workers=0",
         f"data.texture_bank={setting.texture_bank}", f"data.background_bank={setting.background_bank}",
+        "data.sub_batches=1",  # on a GPU one large batch; sub-batches pay off in CPU threads
         f"run.device={device}", f"run.amp={setting.amp}", "run.image_every=0", "run.tensorboard=false",
         f"run.out_dir={out}",
     ]
@@ -121,7 +122,8 @@ def measure_generator(setting: Setting, uv: str, device: str) -> dict:
     started = time.perf_counter()
     engine = OnDeviceSynthetic(SyntheticConfig(size=setting.size), uvmap=uv, augment=AugmentConfig(),
                                options=OnDeviceConfig(texture_bank=setting.texture_bank,
-                                                      background_bank=setting.background_bank), device=device)
+                                                      background_bank=setting.background_bank, sub_batches=1),
+                               device=device)
     ready = time.perf_counter() - started
     sync = torch.cuda.synchronize if engine.device.type == "cuda" else (lambda: None)
     engine.batch(list(range(setting.batch)))
