@@ -53,3 +53,19 @@ def test_nested_maps_run_inline_instead_of_waiting_on_their_own_pool():
     assert [(x, y) for x, y, _ in first + second] == [(0, 0), (0, 1), (1, 0), (1, 1)]
     # the inner items ran in the outer item's own thread
     assert first[0][2] == first[1][2] and second[0][2] == second[1][2]
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs fork")
+def test_a_forked_child_makes_its_own_pool():
+    """Loader workers are forked: the parent's pool threads do not exist in the child."""
+    import multiprocessing
+
+    assert map_in_threads(lambda x: x + 1, [1, 2]) == [2, 3]     # the parent's pool exists
+    context = multiprocessing.get_context("fork")
+    with context.Pool(1) as pool:
+        result = pool.apply_async(_square_in_threads, ([3, 4],))
+        assert result.get(timeout=60) == [9, 16]
+
+
+def _square_in_threads(items):
+    return map_in_threads(lambda x: x * x, items)
