@@ -9,6 +9,7 @@ of torch threads is a per-thread setting: the pool's threads change theirs only.
 """
 from __future__ import annotations
 
+import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Sequence
@@ -20,6 +21,18 @@ __all__ = ["thread_pool", "map_in_threads"]
 _POOLS: dict[int, ThreadPoolExecutor] = {}
 _POOLS_LOCK = threading.Lock()
 _INSIDE = threading.local()                                # set in the pools' threads while they work
+
+
+def _forget_pools_in_child() -> None:
+    """A forked child (a loader worker) has none of its parent's threads: it makes its own pools
+    rather than queue work for threads that exist only in the parent."""
+    global _POOLS_LOCK
+    _POOLS.clear()
+    _POOLS_LOCK = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pools_in_child)
 
 
 def thread_pool(workers: int) -> ThreadPoolExecutor:
