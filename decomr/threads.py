@@ -49,13 +49,15 @@ def map_in_threads(function: Callable[..., Any], items: Sequence[Any], workers: 
     item), each running torch with ``torch.get_num_threads() // workers`` threads (at least 1),
     under the calling thread's grad mode. Exceptions are raised here; the order is kept.
 
-    Called from inside such a thread (a sub-batch that rasterizes its samples in groups), the
-    items are computed in the calling thread, one after the other: a pool's threads never wait
-    for work queued behind themselves.
+    No more threads than the calling thread's torch threads: with one torch thread (a loader
+    worker, or a process limited on purpose) the items are computed in the calling thread, one
+    after the other. So are they when called from inside such a thread (a sub-batch that
+    rasterizes its samples in groups): a pool's threads never wait for work queued behind
+    themselves.
     """
-    if getattr(_INSIDE, "active", False):
+    workers = min(len(items), workers or len(items), torch.get_num_threads())
+    if workers <= 1 or getattr(_INSIDE, "active", False):
         return [function(item) for item in items]
-    workers = max(1, min(len(items), workers or len(items)))
     threads = max(1, torch.get_num_threads() // workers)
     grad = torch.is_grad_enabled()
 

@@ -8,11 +8,29 @@ import torch
 from decomr.threads import map_in_threads
 
 
-def test_results_in_order_from_other_threads():
+@pytest.fixture
+def two_threads():
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_results_in_order_from_other_threads(two_threads):
     caller = threading.get_ident()
     out = map_in_threads(lambda x: (x * x, threading.get_ident()), list(range(5)), workers=2)
     assert [value for value, _ in out] == [0, 1, 4, 9, 16]
     assert all(ident != caller for _, ident in out)
+
+
+def test_one_torch_thread_means_no_other_threads():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        caller = threading.get_ident()
+        assert {ident for ident in map_in_threads(lambda _: threading.get_ident(), [0, 1, 2])} == {caller}
+    finally:
+        torch.set_num_threads(before)
 
 
 def test_exceptions_reach_the_caller():
@@ -25,7 +43,7 @@ def test_exceptions_reach_the_caller():
         map_in_threads(fail, [0, 1, 2, 3])
 
 
-def test_grad_mode_and_torch_threads():
+def test_grad_mode_and_torch_threads(two_threads):
     before = torch.get_num_threads()
     with torch.no_grad():
         modes = map_in_threads(lambda _: torch.is_grad_enabled(), [0, 1])
@@ -40,6 +58,17 @@ def test_grad_mode_and_torch_threads():
 
 
 def test_nested_maps_run_inline_instead_of_waiting_on_their_own_pool():
+    """4 torch threads, 2 outer items: each outer thread has 2 torch threads, so the inner map
+    would use the pool of 2 that the outer items occupy."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(4)
+    try:
+        nested_maps()
+    finally:
+        torch.set_num_threads(before)
+
+
+def nested_maps():
     result = []
 
     def outer(x):
@@ -56,7 +85,7 @@ def test_nested_maps_run_inline_instead_of_waiting_on_their_own_pool():
 
 
 @pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs fork")
-def test_a_forked_child_makes_its_own_pool():
+def test_a_forked_child_makes_its_own_pool(two_threads):
     """Loader workers are forked: the parent's pool threads do not exist in the child."""
     import multiprocessing
 
