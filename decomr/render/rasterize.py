@@ -241,13 +241,10 @@ def _visible_faces(screen: torch.Tensor, faces: torch.Tensor, height: int, width
         z = screen[..., 2].contiguous()
         depth = z - (z.amin(1, keepdim=True) - 1.0)  # positive, so float bits sort like the floats
     index_dtype = torch.int32 if batch * n_vertices < 2**31 else torch.int64
-    if batch == 1:
-        corner_index = _face_columns(faces, index_dtype)  # one sample: the corners are the faces
-    else:
-        corner_index = torch.empty(3, batch, n_faces, dtype=index_dtype, device=device)
-        sample_offset = torch.arange(0, batch * n_vertices, n_vertices, device=device, dtype=index_dtype)
-        torch.add(_face_columns(faces, index_dtype)[:, None, :], sample_offset[None, :, None], out=corner_index)
-        corner_index = corner_index.view(3, n_all)
+    corner_index = torch.empty(3, batch, n_faces, dtype=index_dtype, device=device)
+    sample_offset = torch.arange(0, batch * n_vertices, n_vertices, device=device, dtype=index_dtype)
+    torch.add(_face_columns(faces, index_dtype)[:, None, :], sample_offset[None, :, None], out=corner_index)
+    corner_index = corner_index.view(3, n_all)
     # Per-face table, rows: corner x (3), corner y (3), pixel box column, row (first pixel
     # centre inside the face's bounding box), width - 1, height - 1 (negative: empty), area.
     table = torch.empty(11, n_all, device=device)
@@ -285,11 +282,8 @@ def _visible_faces(screen: torch.Tensor, faces: torch.Tensor, height: int, width
         per_face[_ORIGIN] = chosen[0:6:3]
         per_face[_CORNER_DEPTH] = depth.reshape(-1).index_select(0, _columns(corner_index, kept).view(-1)).view(3, count)
         _planes(per_face, chosen[0:6], chosen[10])
-        if batch == 1:
-            sample, face = torch.zeros_like(kept), kept
-        else:
-            sample = torch.div(kept, n_faces, rounding_mode="floor")
-            face = kept - sample * n_faces
+        sample = torch.div(kept, n_faces, rounding_mode="floor")
+        face = kept - sample * n_faces
         _splat_faces(zbuffer, per_face, face, sample, sizes, height, width, perspective)
     # Low 32 bits hold the face id; keys at or beyond _FAR (and the empty key) are background.
     hit = torch.nonzero(zbuffer < _FAR_KEY).squeeze(1)
@@ -299,8 +293,7 @@ def _visible_faces(screen: torch.Tensor, faces: torch.Tensor, height: int, width
     if count:
         slot = torch.empty(n_all, dtype=torch.int64, device=device)
         slot.index_copy_(0, kept, torch.arange(count, device=device))
-        pair = face_hit if batch == 1 else face_hit + torch.div(hit, height * width, rounding_mode="floor") * n_faces
-        winner = slot.index_select(0, pair)
+        winner = slot.index_select(0, face_hit + torch.div(hit, height * width, rounding_mode="floor") * n_faces)
     else:
         winner = torch.zeros_like(hit)
     return face_ids, hit, winner, per_face
