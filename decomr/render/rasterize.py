@@ -464,10 +464,7 @@ def rasterize(vertices: torch.Tensor, faces: torch.Tensor, image_size: int | tup
                                                     cull_backfaces, znear, face_ids[start * n_pixels:stop * n_pixels])
         return (hit + start * n_pixels if start else hit), bary_hit, depth_hit
 
-    if threads > 1 and len(starts) > 1:
-        pieces = map_in_threads(run, starts, threads)
-    else:
-        pieces = [run(start) for start in starts]
+    pieces = map_in_threads(run, starts, threads)  # in this thread when threads or starts are 1
     hits, bary_hits, depth_hits = (list(values) for values in zip(*pieces))
     hit = torch.cat(hits) if len(hits) > 1 else hits[0]
     bary_hit = torch.cat(bary_hits) if len(hits) > 1 else bary_hits[0]
