@@ -183,12 +183,15 @@ def test_bad_meshes_fail_fast_naming_the_file_and_write_nothing(tmp_path, capsys
         assert not out.exists() and not list(tmp_path.glob("*.tmp*")), name
 
 
-def test_no_symmetry_builds_a_map_where_an_exactly_symmetric_one_folds(tmp_path, capsys):
+def test_folds_no_symmetric_map_removes_release_their_vertices_or_stop_with_strict_symmetry(tmp_path, capsys):
     """A template whose mirror no exactly symmetric flat map can honour (60 pairs of
-    neighbours on the left swapped partners, as vertex noise larger than the edges does): the
-    default stops with one error that names --no-symmetry and writes nothing; --no-symmetry
-    builds a flip-free map and reports that it is not symmetric."""
-    from uvkit.mesh import vertex_adjacency
+    neighbours on the left swapped partners, as vertex noise larger than the edges does).
+    Default: a flip-free map, exactly symmetric except at the vertices released around the
+    folds (near the swapped ones), reported, and the map is not called symmetric.
+    --strict-symmetry: one error that names --no-symmetry, nothing written. --no-symmetry: a
+    flip-free map that is not made symmetric anywhere."""
+    from uvkit.build import symmetry_error
+    from uvkit.mesh import grow_region, vertex_adjacency
 
     mesh = stick_figure()
     V, F, mirror = mesh.vertices, mesh.faces, mesh.mirror.copy()
@@ -205,14 +208,36 @@ def test_no_symmetry_builds_a_map_where_an_exactly_symmetric_one_folds(tmp_path,
     path = tmp_path / "swapped.npz"
     save_npz(path, v_template=V, f=F, parts=mesh.parts, mirror=mirror)
     out = tmp_path / "map.npz"
-    assert main(["build-uv", "-t", str(path), "-o", str(out), "--resolutions", "32"]) == 2
+    assert main(["build-uv", "-t", str(path), "-o", str(out), "--resolutions", "32", "--strict-symmetry"]) == 2
     error = capsys.readouterr().err
     assert "swapped.npz" in error and "flipped triangles" in error and "--no-symmetry" in error
     assert not out.exists()
+
+    assert main(["build-uv", "-t", str(path), "-o", str(out), "--resolutions", "32"]) == 0
+    printed = capsys.readouterr()
+    assert "exactly symmetric except at" in printed.out and "--strict-symmetry" in printed.out
+    uvmap = load_uvmap(out)
+    stats = uvmap.meta["stats"]
+    assert stats["flipped_triangles"] == 0 and stats["boundary_self_overlaps"] == 0
+    released_uv = stats["symmetry_released_uv_vertices"]
+    assert 0 < released_uv < 0.5 * len(uvmap.vt)
+    assert not uvmap.symmetric and symmetry_error(uvmap) > 1e-6
+    # exact where not released; the released vertices are near the swapped pairs
+    off = np.maximum(np.abs(uvmap.vt[:, 0] + uvmap.vt[uvmap.vt_mirror, 0] - 1.0),
+                     np.abs(uvmap.vt[:, 1] - uvmap.vt[uvmap.vt_mirror, 1]))
+    inexact = np.unique(uvmap.vt2v[off > 1e-9])
+    assert 0 < len(inexact) <= stats["symmetry_released_vertices"]
+    swapped = np.zeros(len(V), dtype=bool)
+    swapped[list(used)] = True
+    swapped |= swapped[mirror]
+    near = grow_region(adjacency, swapped, rings=3)
+    assert near[inexact].all()
+    assert stats["symmetry_error_released_median"] < 0.02
+
     assert main(["build-uv", "-t", str(path), "-o", str(out), "--resolutions", "32", "--no-symmetry"]) == 0
     assert "symmetry error" in capsys.readouterr().out
     uvmap = load_uvmap(out)
     stats = uvmap.meta["stats"]
     assert stats["flipped_triangles"] == 0 and stats["boundary_self_overlaps"] == 0
-    assert stats["symmetric"] is False
+    assert stats["symmetric"] is False and stats["symmetry_released_uv_vertices"] == 0
     assert stats["symmetry_error"] > 1e-3

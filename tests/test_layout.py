@@ -121,3 +121,41 @@ def test_triangles_across_the_axis_do_not_join_the_halves():
     assert np.all(param.signed_areas(vt, ft) > 0)
     width, height = np.ptp(vt, axis=0)
     assert width / height == pytest.approx(1.25, rel=0.05)
+
+
+def test_release_near_folds_keeps_the_rest_exact():
+    """A symmetric grid whose mirror swaps the partners of two neighbours: no exactly symmetric
+    map without folds exists (FoldedMapError); with ``release`` the vertices around the fold
+    are released from symmetry (the swapped ones among them, the set mirror-closed and small),
+    the map has no flips and is exactly symmetric everywhere else."""
+    from uvkit.errors import FoldedMapError
+
+    n = 12
+    X, Y = np.meshgrid(np.linspace(-1.0, 1.0, n), np.linspace(0.0, 2.0, n))
+    UV = np.stack([X.ravel(), Y.ravel()], axis=1)
+    ids = np.arange(n * n).reshape(n, n)
+    faces = []
+    for r in range(n - 1):
+        for c in range(n - 1):
+            a, b, cc, d = ids[r, c], ids[r, c + 1], ids[r + 1, c + 1], ids[r + 1, c]
+            # diagonals mirror each other across the middle column gap
+            faces += [[a, b, cc], [a, cc, d]] if (c < n // 2 - 1) ^ (r % 2 == 0) else [[a, b, d], [b, cc, d]]
+    F = np.array(faces)
+    wrong = param.signed_areas(UV, F) < 0
+    F[wrong] = F[wrong][:, ::-1]
+    mirror = ids[:, ::-1].ravel().copy()
+    p, q = ids[5, 8], ids[5, 9]
+    mp, mq = mirror[p], mirror[q]
+    mirror[p], mirror[q], mirror[mp], mirror[mq] = mq, mp, q, p
+    with pytest.raises(FoldedMapError):
+        layout.symmetrize_and_pack(UV, F, mirror)
+    out = layout.symmetrize_and_pack(UV, F, mirror, release=True)
+    released = out.released
+    assert released[[p, q, mp, mq]].all() and np.array_equal(released, released[mirror])
+    assert released.sum() <= 16
+    assert np.all(param.signed_areas(out.vt, F) > 0)
+    off = np.maximum(np.abs(out.vt[:, 0] + out.vt[mirror, 0] - 1.0), np.abs(out.vt[:, 1] - out.vt[mirror, 1]))
+    assert off[~released].max() <= 1e-12 and off[released].max() > 1e-3
+    assert out.symmetry_error == pytest.approx(off.max())
+    # without folds nothing is released
+    assert layout.symmetrize_and_pack(UV, F, ids[:, ::-1].ravel(), release=True).released is None

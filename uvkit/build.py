@@ -37,26 +37,32 @@ def _named(error: UvkitError, source) -> UvkitError:
     return type(error)(f"{source}: {error}")
 
 
-def _unwrap_repairing_folds(unwrap_with: Callable, template: Template, mirror, say: Callable):
-    """``unwrap_with(mirror.permutation)``; if its symmetric map keeps folds that no symmetric
-    placement removes (where the triangulation does not mirror, a chain of mid-line pairs found
-    from positions can be one step off), the mirror is re-paired near the folds once
-    (:func:`uvkit.symmetry.repair_mirror_near`) and the map made again. Returns the unwrap, the
+def _unwrap_repairing_folds(unwrap_with: Callable, template: Template, mirror, say: Callable, release: bool):
+    """``unwrap_with(mirror.permutation, False)``; if its symmetric map keeps folds that no
+    symmetric placement removes (where the triangulation does not mirror, a chain of mid-line
+    pairs found from positions can be one step off), the mirror is re-paired near the folds
+    once (:func:`uvkit.symmetry.repair_mirror_near`) and the map made again, with ``release``:
+    folds that still remain then release the vertices around them from exact symmetry
+    (:func:`uvkit.layout.release_near_folds`) instead of failing. Returns the unwrap, the
     mirror used and the number of vertices re-paired."""
+    hint = "--no-symmetry builds a map that is not made exactly symmetric"
     try:
-        return unwrap_with(mirror.permutation), mirror, 0
+        return unwrap_with(mirror.permutation, False), mirror, 0
     except FoldedMapError as error:
         repaired = repair_mirror_near(template.vertices, template.faces, mirror, error.vertices)
         refined = int(np.sum(repaired.permutation != mirror.permutation))
-        if not refined:
-            raise FoldedMapError(f"{error}; --no-symmetry builds a map that is not made exactly symmetric",
-                                 error.vertices) from None
-        say(f"{error}; re-paired {refined} mirror vertices near the folds, building again")
+        if not refined and not release:
+            raise FoldedMapError(f"{error}; {hint}", error.vertices) from None
+        steps = [f"re-paired {refined} mirror vertices near the folds"] if refined else []
+        if release:
+            steps.append("releasing the vertices around folds that remain from exact symmetry "
+                         "(--strict-symmetry: stop instead)")
+        say(f"{error}; {', '.join(steps)}; building again")
     try:
-        return unwrap_with(repaired.permutation), repaired, refined
+        return unwrap_with(repaired.permutation, release), repaired, refined
     except FoldedMapError as again:
-        raise FoldedMapError(f"{again} (after {refined} mirror vertices near the first folds were re-paired); "
-                             "--no-symmetry builds a map that is not made exactly symmetric", again.vertices) from None
+        raise FoldedMapError(f"{again} (after {refined} mirror vertices near the first folds were re-paired); {hint}",
+                             again.vertices) from None
 
 
 def build_uv(
@@ -72,6 +78,7 @@ def build_uv(
     resolutions: tuple[int, ...] = DEFAULT_RESOLUTIONS,
     allow_asymmetric: bool = False,
     symmetric: bool = True,
+    strict_symmetry: bool = False,
     up: str | None = None,
     front: str | None = None,
     units: str | None = None,
@@ -96,6 +103,11 @@ def build_uv(
         (no folds from that; the symmetry error is measured in ``meta['stats']``). For a
         template whose two sides no exactly symmetric flat map can draw, e.g. vertex noise as
         large as its edges (``uvkit build-uv --no-symmetry``).
+    strict_symmetry : bool
+        False (default): where the exactly symmetric map keeps folds after the mirror was
+        re-paired near them, the vertices around those folds are released from exact symmetry
+        (the rest stays exact; ``meta['stats']`` counts them and measures their error, and the
+        map is then not ``symmetric``). True: stop with FoldedMapError instead.
     up, front, units : str, optional
         the file's up and front axes (``"y"``, ``"z"``, ``"-y"``, ...) and units (``"m"``,
         ``"cm"``, ``"mm"``); detected when not given (:mod:`uvkit.frame`). The map is built in
@@ -121,16 +133,17 @@ def build_uv(
     say(f"template {template.name}: {template.report.describe()}; {mirror.describe(1000.0 * landmarks.frame.scale)}")
     for line in landmarks.describe().splitlines():
         say(line)
-    def unwrap_with(permutation: np.ndarray):
+    def unwrap_with(permutation: np.ndarray, release: bool):
         return parameterize_template(
             landmarks.vertices, template.faces, permutation, landmarks.parts,
             seams=seams, solver=solver, iterations=iterations, warmup=warmup,
             area_iterations=area_iterations, margin=margin, detail_scale=detail_scale, symmetric=symmetric,
-            progress=say,
+            release=release, progress=say,
         )
 
     try:
-        unwrap, mirror, refined = _unwrap_repairing_folds(unwrap_with, template, mirror, say)
+        unwrap, mirror, refined = _unwrap_repairing_folds(unwrap_with, template, mirror, say,
+                                                          release=symmetric and not strict_symmetry)
     except UvkitError as error:
         raise _named(error, template.source) from None
     table_start = time.perf_counter()

@@ -214,6 +214,7 @@ def cmd_build_uv(args: argparse.Namespace) -> int:
         resolutions=args.resolutions,
         allow_asymmetric=args.no_symmetry,
         symmetric=not args.no_symmetry,
+        strict_symmetry=args.strict_symmetry,
         up=args.up,
         front=args.front,
         units=args.units,
@@ -226,6 +227,11 @@ def cmd_build_uv(args: argparse.Namespace) -> int:
         f"{stats.get('boundary_self_overlaps')} boundary self-overlaps, symmetry error {symmetry_error(uvmap):.2e}, "
         f"coverage {stats.get('coverage', float('nan')):.1%}, {time.perf_counter() - start:.1f} s"
     )
+    if stats.get("symmetry_released_uv_vertices"):
+        print(f"warning: exactly symmetric except at {stats['symmetry_released_uv_vertices']} of {len(uvmap.vt)} UV "
+              f"vertices ({stats['symmetry_released_vertices']} template vertices) around folds that no symmetric "
+              f"placement removes (their symmetry error: median {stats['symmetry_error_released_median']:.1e}); "
+              "the map counts as not symmetric (no left-right flips in training); --strict-symmetry stops instead")
     if args.figure:
         from .plot import plot_uv_layout
 
@@ -295,6 +301,10 @@ def build_parser() -> argparse.ArgumentParser:
                             "symmetric (the seams are still mirrored; the symmetry error is reported): for a "
                             "template whose sides no exactly symmetric map can draw without folds, e.g. vertex "
                             "noise as large as its edges")
+    build.add_argument("--strict-symmetry", action="store_true",
+                       help="stop with an error where the exactly symmetric map keeps folds after the mirror was "
+                            "re-paired near them (default: release the vertices around those folds from exact "
+                            "symmetry, keep the rest exact, and report how many)")
     _frame_options(build)
     build.set_defaults(func=cmd_build_uv)
 

@@ -172,7 +172,7 @@ def _one_sided_near_overlaps(local: np.ndarray, sym: np.ndarray, ft: np.ndarray,
 
 
 def _untangle(UV: np.ndarray, ft: np.ndarray, vt_mirror: np.ndarray, floor: float,
-              max_rounds: int = 1000) -> tuple[np.ndarray, int]:
+              max_rounds: int = 1000, free: np.ndarray | None = None) -> tuple[np.ndarray, int]:
     """Unflip the triangles of a symmetric map by small symmetric moves of their corners.
 
     Averaging a map with its mirror image flips thin triangles where the triangulation is not
@@ -182,7 +182,9 @@ def _untangle(UV: np.ndarray, ft: np.ndarray, vt_mirror: np.ndarray, floor: floa
     Gauss-Newton step on the area), averages the moves of shared corners, makes the move field
     mirror symmetric (so the map stays exactly symmetric) and halves it until the total
     shortfall ``sum(max(0, floor - area))`` drops. UV : (T, 2) float64 with the axis at u = 0.
-    Returns the map and the rounds used (``max_rounds`` if triangles remain below ``floor``).
+    With ``free`` ((T,) bool) only those vertices move, each on its own (the move field is not
+    made symmetric: see :func:`release_near_folds`). Returns the map and the rounds used
+    (``max_rounds`` if triangles remain below ``floor``).
     """
     n = len(UV)
     for rounds in range(max_rounds):
@@ -195,6 +197,8 @@ def _untangle(UV: np.ndarray, ft: np.ndarray, vt_mirror: np.ndarray, floor: floa
         grad = 0.5 * np.stack([np.stack([b[:, 1] - c[:, 1], c[:, 0] - b[:, 0]], axis=1),
                                np.stack([c[:, 1] - a[:, 1], a[:, 0] - c[:, 0]], axis=1),
                                np.stack([a[:, 1] - b[:, 1], b[:, 0] - a[:, 0]], axis=1)], axis=1)   # (B, 3, 2)
+        if free is not None:
+            grad = grad * free[ft[bad]][:, :, None]
         norm2 = np.maximum(np.sum(grad ** 2, axis=(1, 2)), 1e-300)
         step = grad * ((10.0 * floor - area[bad]) / norm2)[:, None, None]
         move = np.zeros_like(UV)
@@ -203,8 +207,9 @@ def _untangle(UV: np.ndarray, ft: np.ndarray, vt_mirror: np.ndarray, floor: floa
             np.add.at(move, ft[bad, k], step[:, k])
             np.add.at(count, ft[bad, k], 1.0)
         move /= np.maximum(count, 1.0)[:, None]
-        other = move[vt_mirror]
-        move = np.stack([(move[:, 0] - other[:, 0]) / 2.0, (move[:, 1] + other[:, 1]) / 2.0], axis=1)
+        if free is None:
+            other = move[vt_mirror]
+            move = np.stack([(move[:, 0] - other[:, 0]) / 2.0, (move[:, 1] + other[:, 1]) / 2.0], axis=1)
         scale = 1.0
         for _ in range(12):
             trial = UV + scale * move
@@ -213,7 +218,7 @@ def _untangle(UV: np.ndarray, ft: np.ndarray, vt_mirror: np.ndarray, floor: floa
                 break
             scale /= 2.0
         else:
-            relaxed = _relax_around(UV, ft, vt_mirror, bad, floor, shortfall)
+            relaxed = None if free is not None else _relax_around(UV, ft, vt_mirror, bad, floor, shortfall)
             if relaxed is None:
                 break
             UV = relaxed
@@ -252,6 +257,58 @@ def _relax_around(UV: np.ndarray, ft: np.ndarray, vt_mirror: np.ndarray, bad: np
     return None
 
 
+def release_near_folds(local: np.ndarray, sym: np.ndarray, ft: np.ndarray, vt_mirror: np.ndarray,
+                       folded: np.ndarray, loop: np.ndarray | None = None,
+                       max_rings: int = 6) -> tuple[np.ndarray, np.ndarray] | None:
+    """A flip-free map, exactly symmetric except near the folds that no symmetric placement removes.
+
+    Where a mirror pairs vertices that a flat symmetric map cannot place (a pair one edge off
+    its true partner, as vertex noise larger than the edges makes), the symmetric map folds.
+    The corners of the folded triangles and their mirrors are released from symmetry: they
+    take the flip-free map ``local`` plus the harmonic field (uniform weights) that meets
+    ``sym - local`` on the rest of the map, so the map stays continuous and equal to ``sym``,
+    exactly symmetric, everywhere else; the triangles still folded are unflipped by moving the
+    released vertices alone (:func:`_untangle` with ``free``). If that leaves folds, or more
+    boundary edges crossing than ``sym`` has (with ``loop``), the region grows by one ring
+    and its mirror, up to ``max_rings``.
+
+    local : (T, 2) float64, flip-free, in the frame of ``sym`` (axis u = 0); sym : (T, 2)
+    float64, exactly symmetric; ft : (F, 3) int64; vt_mirror : (T,) int64; folded : (K,) int64
+    faces folded in ``sym``. Returns the map and the (T,) bool released vertices, or None.
+    """
+    from scipy.sparse.linalg import splu
+
+    from .param import overlapping_boundary_edges
+
+    n = len(sym)
+    adjacency = vertex_adjacency(ft, n)
+    degree = np.asarray(adjacency.sum(axis=1)).ravel()
+    laplacian = (sp.diags(degree) - adjacency).tocsr()
+    floor = 1e-4 * float(np.median(np.abs(_signed_areas(sym, ft))))
+    crossings = len(overlapping_boundary_edges(sym, loop)) if loop is not None else 0
+    region = np.zeros(n, dtype=bool)
+    region[ft[folded].ravel()] = True
+    region |= region[vt_mirror]
+    for rings in range(max_rings + 1):
+        if rings:
+            region = grow_region(adjacency, region)
+            region |= region[vt_mirror]
+        inner, outer = np.flatnonzero(region), np.flatnonzero(~region)
+        if len(outer) == 0:
+            return None
+        rows = laplacian[inner]
+        correction = splu(rows[:, inner].tocsc()).solve(-(rows[:, outer] @ (sym - local)[outer]))
+        trial = sym.copy()
+        trial[inner] = local[inner] + correction
+        trial, _ = _untangle(trial, ft, vt_mirror, floor, free=region)
+        if np.any(_signed_areas(trial, ft) <= 0):
+            continue
+        if loop is not None and len(overlapping_boundary_edges(trial, loop)) > crossings:
+            continue
+        return trial, region
+    return None
+
+
 def _repair_flips(UV: np.ndarray, ft: np.ndarray, vt_mirror: np.ndarray, max_rounds: int = 50) -> tuple[np.ndarray, int]:
     """Remove flipped triangles of a symmetric map by local smoothing, keeping it symmetric.
 
@@ -286,7 +343,9 @@ class Layout:
     vt : (T, 2) float64; coverage : float (UV area / unit square); symmetry_error : float
     (max over t of |u(t) + u(m(t)) - 1| and |v(t) - v(m(t))|); axis : SymmetryAxis fitted
     before averaging; averaging_shift : float (largest move of a vertex by the averaging, in
-    final UV units); repair_rounds : int (flip repair rounds used, 0 if none was needed).
+    final UV units); repair_rounds : int (flip repair rounds used, 0 if none was needed);
+    released : (T,) bool or None (UV vertices released from exact symmetry around folds that
+    no symmetric placement removes, :func:`release_near_folds`; None when none was).
     """
 
     vt: np.ndarray
@@ -295,12 +354,13 @@ class Layout:
     axis: SymmetryAxis
     averaging_shift: float
     repair_rounds: int
+    released: np.ndarray | None = None
 
 
 def symmetrize_and_pack(UV: np.ndarray, ft: np.ndarray, vt_mirror: np.ndarray,
                         up: np.ndarray | None = None, margin: float = 0.02,
                         boundary: np.ndarray | None = None, reference: np.ndarray | None = None,
-                        sides: np.ndarray | None = None, symmetric: bool = True) -> Layout:
+                        sides: np.ndarray | None = None, symmetric: bool = True, release: bool = False) -> Layout:
     """Symmetrize a UV map about a fitted axis and pack it into the unit square.
 
     Parameters
@@ -329,6 +389,10 @@ def symmetrize_and_pack(UV: np.ndarray, ft: np.ndarray, vt_mirror: np.ndarray,
         False: the map is only turned (axis vertical, head up) and packed, not averaged with its
         mirror image; its symmetry error is measured, not enforced (``uvkit build-uv
         --no-symmetry``, for a template whose two sides no exactly symmetric flat map can draw).
+    release : bool
+        where the symmetric map keeps folds that the repair cannot remove, release the
+        vertices around them from exact symmetry (:func:`release_near_folds`) instead of
+        raising FoldedMapError; the layout's ``released`` says which.
 
     Returns
     -------
@@ -370,7 +434,13 @@ def symmetrize_and_pack(UV: np.ndarray, ft: np.ndarray, vt_mirror: np.ndarray,
         try:
             sym, more = _repair_flips(sym, ft, vt_mirror)
         except FoldedMapError as error:   # where the folds were before the repair spread them
-            raise FoldedMapError(str(error), np.unique(ft[folded])) from None
+            released = release_near_folds(local, sym, ft, vt_mirror, np.flatnonzero(folded),
+                                          boundary) if release else None
+            if released is None:
+                raise FoldedMapError(str(error), np.unique(ft[folded])) from None
+            layout = _pack(released[0], ft, vt_mirror, margin, axis, shift, rounds, enforce=False)
+            layout.released = released[1]
+            return layout
         rounds += more
     return _pack(sym, ft, vt_mirror, margin, axis, shift, rounds, enforce=True)
 
