@@ -345,7 +345,9 @@ class Layout:
     before averaging; averaging_shift : float (largest move of a vertex by the averaging, in
     final UV units); repair_rounds : int (flip repair rounds used, 0 if none was needed);
     released : (T,) bool or None (UV vertices released from exact symmetry around folds that
-    no symmetric placement removes, :func:`release_near_folds`; None when none was).
+    no symmetric placement removes, :func:`release_near_folds`; None when none was);
+    folded : (K,) int64 or None (with ``released``: the corners of the triangles that stayed
+    folded in the exactly symmetric map).
     """
 
     vt: np.ndarray
@@ -355,6 +357,7 @@ class Layout:
     averaging_shift: float
     repair_rounds: int
     released: np.ndarray | None = None
+    folded: np.ndarray | None = None
 
 
 def symmetrize_and_pack(UV: np.ndarray, ft: np.ndarray, vt_mirror: np.ndarray,
@@ -439,7 +442,7 @@ def symmetrize_and_pack(UV: np.ndarray, ft: np.ndarray, vt_mirror: np.ndarray,
             if released is None:
                 raise FoldedMapError(str(error), np.unique(ft[folded])) from None
             layout = _pack(released[0], ft, vt_mirror, margin, axis, shift, rounds, enforce=False)
-            layout.released = released[1]
+            layout.released, layout.folded = released[1], np.unique(ft[folded])
             return layout
         rounds += more
     return _pack(sym, ft, vt_mirror, margin, axis, shift, rounds, enforce=True)

@@ -60,6 +60,9 @@ class Unwrap:
         the options used (JSON-serialisable).
     stats : dict
         measurements (JSON-serialisable floats and ints).
+    folded : (K,) int64 or None
+        when vertices were released from exact symmetry (``release``): the template vertices
+        at the corners of the triangles that stayed folded in the exactly symmetric map.
     """
 
     vt: np.ndarray
@@ -69,6 +72,7 @@ class Unwrap:
     cut: Cut
     params: dict = field(default_factory=dict)
     stats: dict = field(default_factory=dict)
+    folded: np.ndarray | None = None
 
 
 def parameterize_template(
@@ -244,7 +248,8 @@ def parameterize_template(
     params = {"seams": config.as_dict(), "solver": solver, "iterations": int(iterations), "warmup": int(warmup),
               "area_iterations": int(area_iterations), "area_strength": float(area_strength), "margin": float(margin),
               "detail_scale": detail_scale if detail_scale == "auto" else float(detail_scale)}
-    return Unwrap(layout.vt, ft, cut.vt2v, cut.vt_mirror, cut, params, stats)
+    folded = None if layout.folded is None else np.unique(cut.vt2v[layout.folded])
+    return Unwrap(layout.vt, ft, cut.vt2v, cut.vt_mirror, cut, params, stats, folded)
 
 
 __all__ = ["Unwrap", "parameterize_template", "DEFAULT_SOLVER", "DEFAULT_ITERATIONS", "DEFAULT_WARMUP",
