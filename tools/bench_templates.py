@@ -39,6 +39,8 @@ DESCRIPTIONS = {
     "e": "the open body in an A-pose",
     "f": "SMPL-like: almost symmetric triangulation, smooth asymmetry up to 13 mm",
     "g": "(a) with a smooth asymmetry up to 13 mm",
+    "h": "short and heavy (1.39 m), in mm",
+    "i": "tall and thin (1.99 m)",
 }
 #: the targets of the UV map on every template.
 TARGETS = {"S1": 0.85, "S2": 0.96, "rt128_mean_mm": 2.5, "rt128_max_mm": 30.0, "seconds": 20.0}

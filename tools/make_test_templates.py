@@ -17,7 +17,12 @@ From the open body (assets/open_body.npz):
   symmetric: 388 of its 26,692 faces have no mirror image; SMPL: 121 of 13,776) and a smooth asymmetry of
   up to 13 mm between the sides (SMPL's vertex asymmetry; :func:`uvkit.shapes.smooth_asymmetry`,
   wavelength 0.4 m), as an OBJ;
-- ``g``: the decimated body (a) with the same kind of smooth asymmetry.
+- ``g``: the decimated body (a) with the same kind of smooth asymmetry;
+- ``h``: a short, heavy body (the open body's shape coefficients 0 and 2 at -3: 1.39 m tall,
+  a deeper waist), in millimetres, as an OBJ;
+- ``i``: a tall, thin body (the same coefficients at +3: 1.99 m tall), as an OBJ. Every other
+  template has the open body's proportions; these two test the landmarks, seams and layout on
+  bodies unlike the one they were tuned on.
 
 Each template has its own function; the files are outputs, not committed (the largest is
 about 1 MB). Usage:
@@ -41,6 +46,8 @@ FILE_NAMES = {
     "e": "e_apose.obj",
     "f": "f_smpl_like.obj",
     "g": "g_decimated_smooth_asymmetry.obj",
+    "h": "h_short_heavy_mm.obj",
+    "i": "i_tall_thin.obj",
 }
 #: the decimated body (template ``a``) that ``d`` is made from, in the output folder, unless
 #: ``FILE_NAMES`` names it.
@@ -64,6 +71,10 @@ SMPL_LIKE_FLIP_FRACTION = 0.002
 #: largest asymmetry between the sides of (f) and (g), metres, and its wavelength.
 ASYMMETRY_M = 0.013
 ASYMMETRY_WAVELENGTH_M = 0.4
+#: the open body's shape coefficients of (h) and (i): coefficient 0 sets the height (1.39 m at
+#: -3, 1.99 m at +3), coefficient 2 the girth (a deeper, wider waist at -3).
+SHORT_HEAVY_BETAS = {0: -3.0, 2: -3.0}
+TALL_THIN_BETAS = {0: 3.0, 2: 3.0}
 
 
 def write_obj(path: Path, vertices: np.ndarray, faces: np.ndarray, digits: int = 7) -> None:
@@ -177,6 +188,35 @@ def template_g(out: Path) -> Path:
     return path
 
 
+def shaped_body(betas: dict[int, float]) -> tuple[np.ndarray, np.ndarray]:
+    """The open body with the shape coefficients ``betas`` ({index: value}, the others 0), at
+    rest: (V, 3) float64 and (F, 3) int64."""
+    from uvkit.template import open_body_path, read_template_arrays
+
+    data = read_template_arrays(open_body_path())
+    shapedirs = np.asarray(data["shapedirs"], dtype=np.float64)
+    coefficients = np.zeros(shapedirs.shape[2])
+    for index, value in betas.items():
+        coefficients[index] = value
+    return np.asarray(data["v_template"], dtype=np.float64) + shapedirs @ coefficients, data["f"]
+
+
+def template_h(out: Path) -> Path:
+    """(h): a short, heavy body in millimetres."""
+    V, F = shaped_body(SHORT_HEAVY_BETAS)
+    path = out / FILE_NAMES["h"]
+    write_obj(path, V * 1000.0, F, digits=3)
+    return path
+
+
+def template_i(out: Path) -> Path:
+    """(i): a tall, thin body."""
+    V, F = shaped_body(TALL_THIN_BETAS)
+    path = out / FILE_NAMES["i"]
+    write_obj(path, V, F)
+    return path
+
+
 #: the function writing each template, by letter.
 TEMPLATES = {
     "a": template_a,
@@ -186,6 +226,8 @@ TEMPLATES = {
     "e": template_e,
     "f": template_f,
     "g": template_g,
+    "h": template_h,
+    "i": template_i,
 }
 
 
