@@ -46,9 +46,9 @@ def _unwrap_repairing_folds(unwrap_with: Callable, template: Template, mirror, s
     Without ``release`` folds raise FoldedMapError (after the second map). With it the maps
     release the vertices around their folds from exact symmetry
     (:func:`uvkit.layout.release_near_folds`); the second map is kept when it is made (its
-    mirror is the better one near the folds: on test template (b) it releases more vertices,
-    563 against 223, but its worst symmetry error is 0.059 against 0.32 and its chart covers
-    more of the square), the first when it is not. Returns the unwrap, the mirror used and
+    mirror is the better one near the folds: on test template (b) it releases 189 UV vertices
+    against 223, its worst symmetry error is 0.061 against 0.32 and its chart covers more of
+    the square), the first when it is not. Returns the unwrap, the mirror used and
     the number of vertices re-paired (0 when the first map is kept)."""
     hint = "--no-symmetry builds a map that is not made exactly symmetric"
     try:

@@ -259,7 +259,7 @@ def _relax_around(UV: np.ndarray, ft: np.ndarray, vt_mirror: np.ndarray, bad: np
 
 def release_near_folds(local: np.ndarray, sym: np.ndarray, ft: np.ndarray, vt_mirror: np.ndarray,
                        folded: np.ndarray, loop: np.ndarray | None = None,
-                       max_rings: int = 6) -> tuple[np.ndarray, np.ndarray] | None:
+                       max_rounds: int = 8) -> tuple[np.ndarray, np.ndarray] | None:
     """A flip-free map, exactly symmetric except near the folds that no symmetric placement removes.
 
     Where a mirror pairs vertices that a flat symmetric map cannot place (a pair one edge off
@@ -268,9 +268,10 @@ def release_near_folds(local: np.ndarray, sym: np.ndarray, ft: np.ndarray, vt_mi
     take the flip-free map ``local`` plus the harmonic field (uniform weights) that meets
     ``sym - local`` on the rest of the map, so the map stays continuous and equal to ``sym``,
     exactly symmetric, everywhere else; the triangles still folded are unflipped by moving the
-    released vertices alone (:func:`_untangle` with ``free``). If that leaves folds, or more
-    boundary edges crossing than ``sym`` has (with ``loop``), the region grows by one ring
-    and its mirror, up to ``max_rings``.
+    released vertices alone (:func:`_untangle` with ``free``). Where triangles stay folded, or
+    boundary edges cross that did not in ``sym`` (with ``loop``), the region grows by the
+    one-ring of those places and its mirror, and the release is made again, up to
+    ``max_rounds`` times.
 
     local : (T, 2) float64, flip-free, in the frame of ``sym`` (axis u = 0); sym : (T, 2)
     float64, exactly symmetric; ft : (F, 3) int64; vt_mirror : (T,) int64; folded : (K,) int64
@@ -289,10 +290,7 @@ def release_near_folds(local: np.ndarray, sym: np.ndarray, ft: np.ndarray, vt_mi
     region = np.zeros(n, dtype=bool)
     region[ft[folded].ravel()] = True
     region |= region[vt_mirror]
-    for rings in range(max_rings + 1):
-        if rings:
-            region = grow_region(adjacency, region)
-            region |= region[vt_mirror]
+    for _ in range(max_rounds):
         inner, outer = np.flatnonzero(region), np.flatnonzero(~region)
         if len(outer) == 0:
             return None
@@ -301,11 +299,16 @@ def release_near_folds(local: np.ndarray, sym: np.ndarray, ft: np.ndarray, vt_mi
         trial = sym.copy()
         trial[inner] = local[inner] + correction
         trial, _ = _untangle(trial, ft, vt_mirror, floor, free=region)
-        if np.any(_signed_areas(trial, ft) <= 0):
-            continue
-        if loop is not None and len(overlapping_boundary_edges(trial, loop)) > crossings:
-            continue
-        return trial, region
+        trouble = np.zeros(n, dtype=bool)
+        trouble[ft[_signed_areas(trial, ft) <= 0].ravel()] = True
+        if loop is not None:
+            crossing = overlapping_boundary_edges(trial, loop)
+            if len(crossing) > crossings:
+                trouble[loop[np.concatenate([crossing.ravel(), (crossing.ravel() + 1) % len(loop)])]] = True
+        if not trouble.any():
+            return trial, region
+        region |= grow_region(adjacency, trouble)
+        region |= region[vt_mirror]
     return None
 
 
