@@ -75,7 +75,8 @@ class Fragments:
         the shading functions read instead of searching the mask again (None: derived from
         ``mask`` when needed).
     hit_bary : (N, 3) float tensor or None
-        the barycentrics at ``hit`` (what ``bary`` holds there).
+        the barycentrics at ``hit`` (what ``bary`` holds there); from ``rasterize``, the
+        transpose of a contiguous (3, N) tensor (``hit_bary.t()`` is contiguous).
     hit_depth : (N,) float tensor or None
         the depth at ``hit``.
     """
@@ -467,7 +468,8 @@ def rasterize(vertices: torch.Tensor, faces: torch.Tensor, image_size: int | tup
     pieces = map_in_threads(run, starts, threads)  # in this thread when threads or starts are 1
     hits, bary_hits, depth_hits = (list(values) for values in zip(*pieces))
     hit = torch.cat(hits) if len(hits) > 1 else hits[0]
-    bary_hit = torch.cat(bary_hits) if len(hits) > 1 else bary_hits[0]
+    # (N, 3) as the transpose of (3, N) rows: the shading reads one corner's weights at a time
+    bary_hit = (torch.cat(bary_hits, dim=1) if len(hits) > 1 else bary_hits[0]).t()
     depth_hit = torch.cat(depth_hits) if len(hits) > 1 else depth_hits[0]
     face_ids = face_ids.view(batch, height, width)
     if not dense:
@@ -503,8 +505,8 @@ def _rasterize_group(screen: torch.Tensor, faces: torch.Tensor, height: int, wid
     screen : (b, V, 3) float tensor (px, py, depth), differentiable; face_ids : (b * H * W,)
     int64, filled with the face ids (-1 on background).
 
-    Returns the covered pixels ``hit`` (N,) int64 (flat, ascending), their barycentrics (N, 3)
-    and depth (N,) in ``screen``'s dtype.
+    Returns the covered pixels ``hit`` (N,) int64 (flat, ascending), their barycentrics as (3,
+    N) rows (one per corner) and depth (N,), in ``screen``'s dtype.
     """
     batch, n_vertices, _ = screen.shape
     with torch.no_grad():
@@ -531,8 +533,7 @@ def _rasterize_group(screen: torch.Tensor, faces: torch.Tensor, height: int, wid
             depth_hit = inverse_depth.reciprocal_()
         else:
             depth_hit = values[2].add_(corner_depth[0]).add_(_depth_origin(screen, hit_batch))
-        bary_hit = bary_hit.t()
-        return hit, bary_hit.contiguous(), depth_hit
+        return hit, bary_hit, depth_hit
 
     # Barycentrics and depth of the winners recomputed with differentiable ops.
     flat_ids = face_ids.index_select(0, hit)
@@ -555,7 +556,7 @@ def _rasterize_group(screen: torch.Tensor, faces: torch.Tensor, height: int, wid
     else:
         bary_hit = screen_bary
         depth_hit = l0 * z[:, 0] + l1 * z[:, 1] + (1.0 - l0 - l1) * z[:, 2]
-    return hit, bary_hit, depth_hit
+    return hit, bary_hit.t(), depth_hit
 
 
 def _depth_origin(screen: torch.Tensor, hit_batch: torch.Tensor) -> torch.Tensor:

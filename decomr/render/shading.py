@@ -9,12 +9,15 @@ order of ``uvkit.parts.JOINT_NAMES``) of its face.
 """
 from __future__ import annotations
 
+import threading
+import weakref
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
-from .rasterize import Fragments, check_faces
+from .rasterize import Fragments, _columns, check_faces
 
 __all__ = [
     "DirectionalLight",
@@ -103,24 +106,59 @@ def interpolate_face_attributes(fragments: Fragments, face_attributes: torch.Ten
     return out.view(batch, height, width, dim)
 
 
+_ROWS: "OrderedDict[tuple, tuple[weakref.ref, torch.Tensor]]" = OrderedDict()
+_ROWS_LOCK = threading.Lock()
+
+
+def _corner_rows(face_attributes: torch.Tensor) -> torch.Tensor:
+    """(F, 3, D) per-corner attributes as contiguous (3 D, F) rows (row ``k D + d``: corner k,
+    channel d), so that each row gathers and blends as one contiguous vector.
+
+    Kept between calls for attributes that need no gradient (a renderer passes the same UV
+    every frame): keyed by the tensor itself (a weak reference) and its version, as the
+    rasterizer keeps its face columns.
+    """
+    n_faces = face_attributes.shape[0]
+    if face_attributes.requires_grad:
+        return face_attributes.reshape(n_faces, -1).t().contiguous()
+    key = (face_attributes.data_ptr(), tuple(face_attributes.shape), face_attributes.dtype, face_attributes.device,
+           face_attributes._version)
+    with _ROWS_LOCK:
+        entry = _ROWS.get(key)
+        if entry is not None and entry[0]() is face_attributes:
+            _ROWS.move_to_end(key)
+            return entry[1]
+    rows = face_attributes.reshape(n_faces, -1).t().contiguous()
+    with _ROWS_LOCK:
+        _ROWS[key] = (weakref.ref(face_attributes), rows)
+        while len(_ROWS) > 8:
+            _ROWS.popitem(last=False)
+    return rows
+
+
 def face_values_at_hits(fragments: Fragments, face_attributes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-corner attributes blended at the covered pixels only.
 
     face_attributes : (F, 3, D) float tensor. Returns the covered pixels ``hit`` (N,) int64 (flat
-    indices into (B, H, W)) and the blended values (N, D).
+    indices into (B, H, W)) and the blended values (N, D): the transpose of a contiguous (D, N)
+    tensor (``values.t()`` is contiguous: one row per channel).
     """
     hit = fragments.covered()
     face = fragments.face_ids.reshape(-1).index_select(0, hit)
     n_faces, _, dim = face_attributes.shape
     if face.numel() and int(face.max()) >= n_faces:
         raise ValueError(f"fragments reference faces beyond the {n_faces} rows of the face attributes")
-    # one flat gather of the 3 D corner values per pixel (row gathers of small rows are slow on CPU)
-    flat = (face[:, None] * (3 * dim) + torch.arange(3 * dim, device=face.device)).view(-1)
-    corner_values = face_attributes.reshape(-1).index_select(0, flat).view(-1, 3, dim)
-    bary = fragments.bary_at(hit).to(corner_values.dtype)
-    values = (corner_values[:, 0] * bary[:, 0:1] + corner_values[:, 1] * bary[:, 1:2]
-              + corner_values[:, 2] * bary[:, 2:3])
-    return hit, values
+    corner = _columns(_corner_rows(face_attributes), face)        # (3 D, N)
+    weights = fragments.bary_at(hit).t().to(corner.dtype)
+    if not weights.is_contiguous():
+        weights = weights.contiguous()
+    # c0 w0 + c1 w1 + c2 w2 per channel, summed in this order
+    values = corner[0:dim] * weights[0]
+    values = values + corner[dim:2 * dim] * weights[1] if values.requires_grad else \
+        values.add_(corner[dim:2 * dim] * weights[1])
+    values = values + corner[2 * dim:] * weights[2] if values.requires_grad else \
+        values.add_(corner[2 * dim:] * weights[2])
+    return hit, values.t()
 
 
 def iuv_from_hits(hit: torch.Tensor, uv: torch.Tensor, batch: int, height: int, width: int) -> torch.Tensor:
@@ -130,12 +168,13 @@ def iuv_from_hits(hit: torch.Tensor, uv: torch.Tensor, batch: int, height: int, 
     channel0 = hit + torch.div(hit, n_pixels, rounding_mode="floor") * (2 * n_pixels)
     iuv = torch.zeros(batch * 3 * n_pixels, dtype=uv.dtype, device=uv.device)
     iuv.index_fill_(0, channel0, 1.0)
-    # (N, 2) indices in uv's own layout: u to channel 1, v to channel 2 (no transposed copy)
-    index = (channel0[:, None] + torch.tensor([n_pixels, 2 * n_pixels], device=hit.device)).view(-1)
     if uv.requires_grad:
+        index = (channel0[:, None] + torch.tensor([n_pixels, 2 * n_pixels], device=hit.device)).view(-1)
         iuv = iuv.index_copy(0, index, uv.reshape(-1))
-    else:  # in place: no second copy of the image
-        iuv.index_copy_(0, index, uv.reshape(-1))
+    else:  # in place, one channel at a time (rows of uv.t(): contiguous for face_values_at_hits' values)
+        u, v = uv.t()
+        iuv.index_copy_(0, channel0 + n_pixels, u)
+        iuv.index_copy_(0, channel0 + 2 * n_pixels, v)
     return iuv.view(batch, 3, height, width)
 
 
