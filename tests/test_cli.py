@@ -61,6 +61,8 @@ def test_compare_and_import(built, figure_template, tmp_path, capsys):
     assert "S1" in printed and "round trip" in printed
     report = json.loads((out / "compare.json").read_text())
     assert report["maps"]["a"]["S1"] == report["maps"]["b"]["S1"] > 0.5
+    assert report["maps"]["a"]["symmetric"] is True and report["maps"]["a"]["symmetry_error"] <= 1e-6
+    assert report["maps"]["a"]["released_uv_vertices"] == 0 and "symmetry error" in printed
     for name in ("distance_matrices.png", "uv_a.png", "uv_b.png", "compare.txt"):
         assert (out / name).stat().st_size > 0
 
@@ -233,6 +235,16 @@ def test_folds_no_symmetric_map_removes_release_their_vertices_or_stop_with_stri
     near = grow_region(adjacency, swapped, rings=3)
     assert near[inexact].all()
     assert stats["symmetry_error_released_median"] < 0.02
+    # compare says so too (on the same mesh without the stored mirror, which S1/S2 would use as
+    # an exact symmetry of the mesh graph)
+    plain = tmp_path / "plain.npz"
+    save_npz(plain, v_template=V, f=F, parts=mesh.parts)
+    assert main(["compare", str(out), "-t", str(plain), "--out", str(tmp_path / "report"), "--poses", "0"]) == 0
+    printed = capsys.readouterr().out
+    assert "UV vertices released from symmetry" in printed
+    measured = json.loads((tmp_path / "report" / "compare.json").read_text())["maps"]["map"]
+    assert measured["symmetric"] is False and measured["released_uv_vertices"] == released_uv
+    assert measured["symmetry_error"] == pytest.approx(symmetry_error(uvmap))
 
     assert main(["build-uv", "-t", str(path), "-o", str(out), "--resolutions", "32", "--no-symmetry"]) == 0
     assert "symmetry error" in capsys.readouterr().out

@@ -76,6 +76,15 @@ def lookup_quality(uvmap: UVMap, template: Template, n_poses: int = 4, unit_mm: 
     return out
 
 
+def _symmetry_error(uvmap: UVMap) -> float | None:
+    from .layout import symmetry_error
+
+    mirror = np.asarray(uvmap.vt_mirror, dtype=np.int64)
+    if len(mirror) != len(uvmap.vt) or not len(mirror) or np.any(mirror < 0):
+        return None
+    return symmetry_error(np.asarray(uvmap.vt, dtype=np.float64), mirror)
+
+
 def measure_map(uvmap: UVMap, template: Template, distance: str = "hops", copies: str = "first",
                 n_poses: int = 4, workers: int | None = None,
                 progress: Callable[[str], None] | None = None, unit_mm: float = 1000.0) -> dict[str, Any]:
@@ -93,6 +102,11 @@ def measure_map(uvmap: UVMap, template: Template, distance: str = "hops", copies
         "copies": copies,
         "uv_vertices": int(len(uvmap.vt)),
         "generator": uvmap.meta.get("generator"),
+        "symmetric": bool(uvmap.symmetric),
+        # max |u(t) + u(m(t)) - 1|, |v(t) - v(m(t))|; None for a map without mirror pairs
+        "symmetry_error": _symmetry_error(uvmap),
+        # UV vertices build-uv released from exact symmetry around folds (0 for any other map)
+        "released_uv_vertices": int(uvmap.meta.get("stats", {}).get("symmetry_released_uv_vertices", 0)),
         "distortion": metrics.distortion(template.vertices, template.faces, uvmap.vt, uvmap.ft),
     }
     say("lookup tables")
@@ -118,6 +132,9 @@ def format_table(results: dict[str, dict[str, Any]]) -> str:
     add("S1", lambda r: r["S1"])
     add("S2", lambda r: r["S2"])
     add("UV vertices", lambda r: r["uv_vertices"], "{:d}")
+    add("symmetric", lambda r: "yes" if r["symmetric"] else "no", "{}")
+    add("symmetry error", lambda r: r["symmetry_error"], "{:.2e}")
+    add("UV vertices released from symmetry", lambda r: r["released_uv_vertices"], "{:d}")
     first = results[names[0]]
     for key in first.get("distortion", {}):
         value = first["distortion"][key]
