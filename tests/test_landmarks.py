@@ -208,6 +208,21 @@ def _tool():
     return load_tool("make_test_templates")
 
 
+def test_cli_info_finds_seam_tips_on_a_noisy_body(tmp_path, capsys):
+    """Test template (b), vertex noise as large as its head's and hands' edges: info reports
+    the toes and fingertips of the 'full' seams, found on the mirror-symmetric rest shape
+    that build-uv routes its seams on (on the noisy positions the toes have no seam path)."""
+    import json
+
+    from uvkit.cli import main
+
+    path = _tool().template_b(tmp_path)
+    assert main(["info", "-t", str(path), "--json"]) == 0
+    tips = json.loads(capsys.readouterr().out)["landmarks"]["seam_tips"]
+    assert "error" not in tips, tips
+    assert len(tips["fingers"]) == 10 and len(tips["toes"]) == 10 and len(tips["spine"]) == 2
+
+
 def test_test_templates_d_and_e(figure, tmp_path):
     tool = _tool()
     # (d) from a stand-in for the decimated body: centimetres, Z up, facing -Y

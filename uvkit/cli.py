@@ -15,9 +15,12 @@ def _progress(message: str) -> None:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
+    import dataclasses
+
     from .landmarks import detail_tips, template_landmarks
     from .symmetry import template_mirror
     from .template import load_template
+    from .unwrap import symmetric_rest_shape
 
     start = time.perf_counter()
     template = load_template(args.template)
@@ -25,7 +28,9 @@ def cmd_info(args: argparse.Namespace) -> int:
     mirror = template_mirror(template, allow_asymmetric=args.no_symmetry)
     landmarks = template_landmarks(template, mirror, up=args.up, front=args.front, units=args.units)
     try:
-        seam_tips = detail_tips(landmarks, template.faces, mirror.permutation)
+        # on the mirror-symmetric, denoised shape that build-uv routes its seams on
+        rest = symmetric_rest_shape(landmarks.vertices, template.faces, mirror.permutation)
+        seam_tips = detail_tips(dataclasses.replace(landmarks, vertices=rest), template.faces, mirror.permutation)
     except UvkitError as error:  # reported, not fatal: info describes what it can
         seam_tips = {"error": str(error)}
     unit_mm = 1000.0 * landmarks.frame.scale
