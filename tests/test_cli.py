@@ -185,15 +185,10 @@ def test_bad_meshes_fail_fast_naming_the_file_and_write_nothing(tmp_path, capsys
         assert not out.exists() and not list(tmp_path.glob("*.tmp*")), name
 
 
-def test_folds_no_symmetric_map_removes_release_their_vertices_or_stop_with_strict_symmetry(tmp_path, capsys):
-    """A template whose mirror no exactly symmetric flat map can honour (60 pairs of
-    neighbours on the left swapped partners, as vertex noise larger than the edges does).
-    Default: a flip-free map, exactly symmetric except at the vertices released around the
-    folds (near the swapped ones), reported, and the map is not called symmetric.
-    --strict-symmetry: one error that names --no-symmetry, nothing written. --no-symmetry: a
-    flip-free map that is not made symmetric anywhere."""
-    from uvkit.build import symmetry_error
-    from uvkit.mesh import grow_region, vertex_adjacency
+def _swapped_figure():
+    """The stick figure with 60 pairs of neighbours on its left swapping partners: its mesh,
+    that mirror and the swapped vertices."""
+    from uvkit.mesh import vertex_adjacency
 
     mesh = stick_figure()
     V, F, mirror = mesh.vertices, mesh.faces, mesh.mirror.copy()
@@ -207,6 +202,44 @@ def test_folds_no_symmetric_map_removes_release_their_vertices_or_stop_with_stri
         mp, mq = mirror[p], mirror[q]
         mirror[p], mirror[q], mirror[mp], mirror[mq] = mq, mp, q, p
         used |= {int(p), q}
+    return mesh, mirror, used
+
+
+def test_the_first_map_is_kept_when_re_pairing_changes_nothing(tmp_path, monkeypatch):
+    """When re-pairing the mirror near the folds changes nothing (or its map cannot be made),
+    build_uv keeps the first layout with its released vertices rather than failing; with
+    strict symmetry it stops naming --no-symmetry."""
+    import uvkit.build as build
+    from uvkit.errors import FoldedMapError
+    from uvkit.template import load_template
+
+    mesh, mirror, _ = _swapped_figure()
+    save_npz(tmp_path / "swapped.npz", v_template=mesh.vertices, f=mesh.faces, parts=mesh.parts, mirror=mirror)
+    template = load_template(tmp_path / "swapped.npz")
+    calls = []
+    monkeypatch.setattr(build, "repair_mirror_near", lambda vertices, faces, found, around: calls.append(len(around))
+                        or found)
+    uvmap = build.build_uv(template, resolutions=(32,))
+    assert calls and calls[0] > 0                      # asked once, around the folds' corners
+    assert uvmap.meta["mirror_refined_vertices"] == 0
+    assert uvmap.meta["stats"]["symmetry_released_uv_vertices"] > 0 and uvmap.meta["stats"]["flipped_triangles"] == 0
+    with pytest.raises(FoldedMapError, match="--no-symmetry"):
+        build.build_uv(template, resolutions=(32,), strict_symmetry=True)
+
+
+def test_folds_no_symmetric_map_removes_release_their_vertices_or_stop_with_strict_symmetry(tmp_path, capsys):
+    """A template whose mirror no exactly symmetric flat map can honour (60 pairs of
+    neighbours on the left swapped partners, as vertex noise larger than the edges does).
+    Default: a flip-free map, exactly symmetric except at the vertices released around the
+    folds (near the swapped ones), reported, and the map is not called symmetric.
+    --strict-symmetry: one error that names --no-symmetry, nothing written. --no-symmetry: a
+    flip-free map that is not made symmetric anywhere."""
+    from uvkit.build import symmetry_error
+    from uvkit.mesh import grow_region, vertex_adjacency
+
+    mesh, mirror, used = _swapped_figure()
+    V, F = mesh.vertices, mesh.faces
+    adjacency = vertex_adjacency(F, len(V)).tocsr()
     path = tmp_path / "swapped.npz"
     save_npz(path, v_template=V, f=F, parts=mesh.parts, mirror=mirror)
     out = tmp_path / "map.npz"
