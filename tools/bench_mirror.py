@@ -7,9 +7,10 @@ vertex (the test template (b)'s noise). For each, the mirror is found from the p
 and with the faces (what ``build-uv`` does); the table gives the median wall time of
 ``--repeats`` runs, the share of edges the mirror maps onto edges, the vertices whose one-ring
 it maps in an impossible order (rotation conflicts; 0 is needed for an exactly symmetric flat
-map) and the mean / largest mismatch. The target: <= 2 s with the faces.
+map) and the mean / largest mismatch. The target: <= 2 s with the faces; the noisy body is
+drawn ``--draws`` times (noise seeds 0, 1, ...), and the verdict counts the draws that meet it.
 
-Usage: python tools/bench_mirror.py [--repeats 3] [--noise-mm 13]
+Usage: python tools/bench_mirror.py [--repeats 3] [--noise-mm 13] [--draws 3]
 """
 from __future__ import annotations
 
@@ -42,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3, help="runs per row (the median is printed)")
     parser.add_argument("--noise-mm", type=float, default=13.0, help="noise of the noisy copy, mm per axis")
+    parser.add_argument("--draws", type=int, default=3, help="noisy copies, one noise seed each (default 3)")
     args = parser.parse_args(argv)
 
     import numpy as np
@@ -49,13 +51,16 @@ def main(argv: list[str] | None = None) -> int:
     from uvkit.symmetry import consistent_edge_fraction, find_mirror, rotation_conflicts
 
     V, F = body_20k()
-    noisy = V + np.random.default_rng(0).uniform(-args.noise_mm / 1000, args.noise_mm / 1000, size=V.shape)
+    bodies = [("clean", V)] + [
+        (f"noise {args.noise_mm:g} mm" + (f", seed {seed}" if args.draws > 1 else ""),
+         V + np.random.default_rng(seed).uniform(-args.noise_mm / 1000, args.noise_mm / 1000, size=V.shape))
+        for seed in range(args.draws)]
     print(f"body: {len(V)} vertices, {len(F)} faces")
     print("| body | with faces | seconds (median of %d) | edges onto edges | rotation conflicts | mismatch mean / max (mm) |"
           % args.repeats)
     print("|---|---|---|---|---|---|")
-    met = True
-    for label, positions in (("clean", V), (f"noise {args.noise_mm:g} mm", noisy)):
+    met = []
+    for label, positions in bodies:
         for faces in (None, F):
             times = []
             for _ in range(args.repeats):
@@ -64,12 +69,13 @@ def main(argv: list[str] | None = None) -> int:
                 times.append(time.perf_counter() - start)
             seconds = statistics.median(times)
             if faces is not None:
-                met &= seconds <= TARGET_SECONDS
+                met.append(seconds <= TARGET_SECONDS)
             p = mirror.permutation
             print(f"| {label} | {'yes' if faces is not None else 'no'} | {seconds:.2f} | "
                   f"{consistent_edge_fraction(F, p):.3f} | {len(rotation_conflicts(F, p))} | "
                   f"{1000 * mirror.mean_mismatch:.1f} / {1000 * mirror.max_mismatch:.1f} |", flush=True)
-    print(f"target: <= {TARGET_SECONDS:g} s with the faces: {'met' if met else 'missed'}")
+    print(f"target: <= {TARGET_SECONDS:g} s with the faces: met on {sum(met)} of {len(met)} bodies"
+          + (" (all)" if all(met) else ""))
     return 0
 
 
