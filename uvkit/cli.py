@@ -302,10 +302,10 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--resolutions", type=_resolutions, default=(64, 128, 256), help="lookup-table sizes (default 64,128,256)")
     build.add_argument("--figure", help="also write the UV layout figure (PNG), faces coloured by body part")
     build.add_argument("--no-symmetry", action="store_true",
-                       help="accept a template far from left-right symmetric, and do not make the map exactly "
-                            "symmetric (the seams are still mirrored; the symmetry error is reported): for a "
-                            "template whose sides no exactly symmetric map can draw without folds, e.g. vertex "
-                            "noise as large as its edges")
+                       help="accept a template far from left-right symmetric, and do not make the map "
+                            "symmetric anywhere (the seams are still mirrored; the symmetry error is reported). A "
+                            "merely noisy template needs no flag: by default the few vertices that an exactly "
+                            "symmetric map cannot place without folds are released from symmetry and reported")
     build.add_argument("--strict-symmetry", action="store_true",
                        help="stop with an error where the exactly symmetric map keeps folds after the mirror was "
                             "re-paired near them (default: release the vertices around those folds from exact "
