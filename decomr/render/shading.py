@@ -152,12 +152,10 @@ def face_values_at_hits(fragments: Fragments, face_attributes: torch.Tensor) -> 
     weights = fragments.bary_at(hit).t().to(corner.dtype)
     if not weights.is_contiguous():
         weights = weights.contiguous()
-    # c0 w0 + c1 w1 + c2 w2 per channel, summed in this order
+    # c0 w0 + c1 w1 + c2 w2 per channel, summed in this order (in place on the product, which
+    # autograd does not keep)
     values = corner[0:dim] * weights[0]
-    values = values + corner[dim:2 * dim] * weights[1] if values.requires_grad else \
-        values.add_(corner[dim:2 * dim] * weights[1])
-    values = values + corner[2 * dim:] * weights[2] if values.requires_grad else \
-        values.add_(corner[2 * dim:] * weights[2])
+    values.add_(corner[dim:2 * dim] * weights[1]).add_(corner[2 * dim:] * weights[2])
     return hit, values.t()
 
 
