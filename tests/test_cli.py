@@ -248,7 +248,8 @@ def test_folds_no_symmetric_map_removes_release_their_vertices_or_stop_with_stri
     assert "swapped.npz" in error and "flipped triangles" in error and "--no-symmetry" in error
     assert not out.exists()
 
-    assert main(["build-uv", "-t", str(path), "-o", str(out), "--resolutions", "32"]) == 0
+    figure = tmp_path / "map.png"
+    assert main(["build-uv", "-t", str(path), "-o", str(out), "--resolutions", "32", "--figure", str(figure)]) == 0
     printed = capsys.readouterr()
     assert "exactly symmetric except at" in printed.out and "--strict-symmetry" in printed.out
     uvmap = load_uvmap(out)
@@ -261,6 +262,9 @@ def test_folds_no_symmetric_map_removes_release_their_vertices_or_stop_with_stri
     off = np.maximum(np.abs(uvmap.vt[:, 0] + uvmap.vt[uvmap.vt_mirror, 0] - 1.0),
                      np.abs(uvmap.vt[:, 1] - uvmap.vt[uvmap.vt_mirror, 1]))
     inexact = np.unique(uvmap.vt2v[off > 1e-9])
+    released_ids = np.asarray(uvmap.meta["symmetry_released_uv"])
+    assert len(released_ids) == released_uv and set(np.flatnonzero(off > 1e-9)) <= set(released_ids.tolist())
+    assert figure.stat().st_size > 0                    # the layout figure marks them
     assert 0 < len(inexact) <= stats["symmetry_released_vertices"]
     swapped = np.zeros(len(V), dtype=bool)
     swapped[list(used)] = True

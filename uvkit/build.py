@@ -171,6 +171,8 @@ def build_uv(
         "mirror": mirror.stats(),
         # vertices re-paired after a first layout left folds (repair_mirror_near)
         "mirror_refined_vertices": refined,
+        # UV vertices released from exact symmetry around folds (see strict_symmetry), ascending
+        "symmetry_released_uv": [] if unwrap.released is None else unwrap.released.tolist(),
         "seam_edges": int(len(unwrap.cut.seam_edges)),
         # vertices whose mirror partner changed so that a spine could run over mid-plane gaps
         "mirror_repaired_vertices": int(np.sum(unwrap.cut.mirror != mirror.permutation)),

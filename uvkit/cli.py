@@ -243,7 +243,8 @@ def cmd_build_uv(args: argparse.Namespace) -> int:
         from .weights import face_parts
 
         plot_uv_layout(uvmap.vt, uvmap.ft, args.figure, parts=face_parts(template.faces, _uvmap_parts(uvmap, template)),
-                       title=f"{template.name}: continuous UV ({args.seams}, {args.solver})")
+                       title=f"{template.name}: continuous UV ({args.seams}, {args.solver})",
+                       marked=uvmap.meta.get("symmetry_released_uv"), marked_label="released from exact symmetry")
         print(f"wrote {args.figure}")
     return 0
 

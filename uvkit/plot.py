@@ -61,7 +61,7 @@ def _save(figure: Figure, path: str | os.PathLike) -> None:
 
 
 def plot_uv_layout(vt, ft, path: str | os.PathLike, *, parts=None, face_colors=None, seams=None,
-                   title: str | None = None, size: int = 1024) -> None:
+                   title: str | None = None, size: int = 1024, marked=None, marked_label: str = "marked") -> None:
     """Draw a UV layout on the unit square and write it as a PNG.
 
     Parameters
@@ -81,6 +81,9 @@ def plot_uv_layout(vt, ft, path: str | os.PathLike, *, parts=None, face_colors=N
     title : str or None
     size : int
         image width and height in pixels.
+    marked : (M,) int or None
+        UV vertices drawn as dots (e.g. those build-uv released from exact symmetry), with
+        ``marked_label`` and their number in a legend.
     """
     vt = _check_points(vt, 2, "vt")
     ft = _check_faces(ft, len(vt), "ft")
@@ -117,6 +120,13 @@ def plot_uv_layout(vt, ft, path: str | os.PathLike, *, parts=None, face_colors=N
     if len(seams):
         axes.add_collection(LineCollection(vt[seams], colors="#202020", linewidths=max(0.5, size / 1600)))
     axes.plot([0, 1, 1, 0, 0], [0, 0, 1, 1, 0], color="#909090", linewidth=0.8)
+    if marked is not None and len(marked):
+        marked = np.asarray(marked)
+        if marked.ndim != 1 or not np.issubdtype(marked.dtype, np.integer) or marked.min() < 0 or marked.max() >= len(vt):
+            raise UvkitError(f"'marked' must be a 1-d array of vt rows in [0, {len(vt)})")
+        axes.scatter(vt[marked, 0], vt[marked, 1], s=max(2.0, size / 256), c="#e0002a", linewidths=0,
+                     label=f"{marked_label} ({len(marked)})", zorder=3)
+        axes.legend(loc="lower center", fontsize=8, frameon=False)
     axes.set_xlim(-0.01, 1.01)
     axes.set_ylim(1.01, -0.01)  # v runs down the image rows, as in a location map
     axes.set_aspect("equal")

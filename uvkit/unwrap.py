@@ -63,6 +63,8 @@ class Unwrap:
     folded : (K,) int64 or None
         when vertices were released from exact symmetry (``release``): the template vertices
         at the corners of the triangles that stayed folded in the exactly symmetric map.
+    released : (R,) int64 or None
+        then: the UV vertices released (ascending).
     """
 
     vt: np.ndarray
@@ -73,6 +75,7 @@ class Unwrap:
     params: dict = field(default_factory=dict)
     stats: dict = field(default_factory=dict)
     folded: np.ndarray | None = None
+    released: np.ndarray | None = None
 
 
 def parameterize_template(
@@ -249,7 +252,8 @@ def parameterize_template(
               "area_iterations": int(area_iterations), "area_strength": float(area_strength), "margin": float(margin),
               "detail_scale": detail_scale if detail_scale == "auto" else float(detail_scale)}
     folded = None if layout.folded is None else np.unique(cut.vt2v[layout.folded])
-    return Unwrap(layout.vt, ft, cut.vt2v, cut.vt_mirror, cut, params, stats, folded)
+    return Unwrap(layout.vt, ft, cut.vt2v, cut.vt_mirror, cut, params, stats, folded,
+                  None if layout.released is None else np.flatnonzero(layout.released))
 
 
 __all__ = ["Unwrap", "parameterize_template", "DEFAULT_SOLVER", "DEFAULT_ITERATIONS", "DEFAULT_WARMUP",
