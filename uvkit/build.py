@@ -13,6 +13,7 @@ import numpy as np
 
 from .errors import FoldedMapError, SymmetryError, UvkitError
 from .landmarks import Landmarks, template_landmarks
+from .layout import symmetry_error as layout_symmetry_error
 from .mesh import require_closed_genus0
 from .param import libigl_version, validate_solver
 from .symmetry import repair_mirror_near, template_mirror
@@ -194,8 +195,7 @@ def symmetry_error(uvmap: UVMap) -> float:
     """max over UV vertices of |u + u(mirror) - 1| and |v - v(mirror)|; inf without a mirror."""
     if (uvmap.vt_mirror < 0).any():
         return float("inf")
-    other = uvmap.vt[uvmap.vt_mirror]
-    return float(max(np.abs(uvmap.vt[:, 0] + other[:, 0] - 1.0).max(), np.abs(uvmap.vt[:, 1] - other[:, 1]).max()))
+    return layout_symmetry_error(uvmap.vt, uvmap.vt_mirror)
 
 
 __all__ = ["build_uv", "symmetry_error", "SymmetryError"]

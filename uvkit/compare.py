@@ -77,12 +77,10 @@ def lookup_quality(uvmap: UVMap, template: Template, n_poses: int = 4, unit_mm: 
 
 
 def _symmetry_error(uvmap: UVMap) -> float | None:
-    from .layout import symmetry_error
+    from .build import symmetry_error
 
-    mirror = np.asarray(uvmap.vt_mirror, dtype=np.int64)
-    if len(mirror) != len(uvmap.vt) or not len(mirror) or np.any(mirror < 0):
-        return None
-    return symmetry_error(np.asarray(uvmap.vt, dtype=np.float64), mirror)
+    error = symmetry_error(uvmap)
+    return error if np.isfinite(error) else None
 
 
 def measure_map(uvmap: UVMap, template: Template, distance: str = "hops", copies: str = "first",

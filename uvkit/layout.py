@@ -470,11 +470,17 @@ def _pack(sym: np.ndarray, ft: np.ndarray, vt_mirror: np.ndarray, margin: float,
     return Layout(vt, coverage, error, axis, float(shift * scale), rounds)
 
 
+def vertex_symmetry_error(vt: np.ndarray, vt_mirror: np.ndarray) -> np.ndarray:
+    """(T,) max of |u(t) + u(m(t)) - 1| and |v(t) - v(m(t))| per UV vertex. vt : (T, 2);
+    vt_mirror : (T,)."""
+    other = vt[vt_mirror]
+    return np.maximum(np.abs(vt[:, 0] + other[:, 0] - 1.0), np.abs(vt[:, 1] - other[:, 1]))
+
+
 def symmetry_error(vt: np.ndarray, vt_mirror: np.ndarray) -> float:
     """max over t of |u(t) + u(m(t)) - 1| and |v(t) - v(m(t))|. vt : (T, 2); vt_mirror : (T,)."""
-    other = vt[vt_mirror]
-    return float(max(np.abs(vt[:, 0] + other[:, 0] - 1.0).max(), np.abs(vt[:, 1] - other[:, 1]).max()))
+    return float(vertex_symmetry_error(vt, vt_mirror).max())
 
 
-__all__ = ["SymmetryAxis", "fit_symmetry_axis", "Layout", "symmetrize_and_pack", "symmetry_error",
+__all__ = ["SymmetryAxis", "fit_symmetry_axis", "Layout", "symmetrize_and_pack", "symmetry_error", "vertex_symmetry_error",
            "mirror_average"]

@@ -16,7 +16,7 @@ import numpy as np
 from . import param
 from .cut import DEFAULT_SEAMS, Cut, SeamConfig, cut_template, seam_config
 from .errors import FoldedMapError, UvkitError
-from .layout import symmetrize_and_pack
+from .layout import symmetrize_and_pack, vertex_symmetry_error
 from .mesh import neighbour_mean, taubin_smooth, vertex_adjacency
 from .symmetry import average_with_mirror, median_edge_length, mirror_plane_x, reflected_partners
 
@@ -220,7 +220,7 @@ def parameterize_template(
         raise UvkitError(f"the UV map has {flips} flipped triangles")
     released = layout.released if layout.released is not None else np.zeros(len(cut.vt2v), dtype=bool)
     if released.any():
-        off = np.abs(layout.vt + layout.vt[cut.vt_mirror] * [1.0, -1.0] - [1.0, 0.0]).max(axis=1)[released]
+        off = vertex_symmetry_error(layout.vt, cut.vt_mirror)[released]
         say(f"symmetry: released {int(released.sum())} of {len(released)} UV vertices around folds no symmetric "
             f"placement removes; their symmetry error median {np.median(off):.2g}, max {off.max():.2g} (UV units)")
     stats = {
