@@ -28,6 +28,7 @@ import threading
 import weakref
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -180,30 +181,39 @@ _TABLE_ROWS = 21
 _HIT_ROWS = (1, 2, 3, 5, 6, 7, 19, 20, 16, 17, 18)
 
 
-_COLUMNS: "OrderedDict[tuple, tuple[weakref.ref, torch.Tensor]]" = OrderedDict()
-_COLUMNS_LOCK = threading.Lock()
+_KEPT: "OrderedDict[tuple, tuple[weakref.ref, torch.Tensor]]" = OrderedDict()
+_KEPT_LOCK = threading.Lock()
+#: derived tensors kept (the last ones used).
+_KEPT_MAX = 16
+
+
+def _kept(source: torch.Tensor, tag: Any, make: Callable[[], torch.Tensor]) -> torch.Tensor:
+    """``make()``, a tensor derived from ``source``, kept for the next calls with the same tensor.
+
+    A renderer passes the same faces and face attributes every frame, and their transposed
+    copies cost a measurable share of a frame: the last few are kept, keyed by the source tensor
+    itself (a weak reference: a new tensor at a reused address is not mistaken for it), its
+    version (an in-place change is seen) and ``tag`` (what was derived).
+    """
+    key = (source.data_ptr(), tuple(source.shape), source.dtype, source.device, source._version, tag)
+    with _KEPT_LOCK:
+        entry = _KEPT.get(key)
+        if entry is not None and entry[0]() is source:
+            _KEPT.move_to_end(key)
+            return entry[1]
+    derived = make()
+    with _KEPT_LOCK:
+        _KEPT[key] = (weakref.ref(source), derived)
+        while len(_KEPT) > _KEPT_MAX:
+            _KEPT.popitem(last=False)
+    return derived
 
 
 def _face_columns(faces: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """``faces`` (F, 3) as contiguous (3, F) columns of ``dtype``, kept for the next frames.
-
-    Transposing an (F, 3) int64 tensor on the CPU takes torch about 0.4 ms at F = 27k (5 % of a
-    frame at batch 1), and a renderer passes the same faces every frame: the columns of the last
-    few faces tensors are kept, keyed by the tensor itself (a weak reference: a new tensor at a
-    reused address is not mistaken for it) and its version (an in-place change is seen).
-    """
-    key = (faces.data_ptr(), tuple(faces.shape), faces.device, faces._version, dtype)
-    with _COLUMNS_LOCK:
-        entry = _COLUMNS.get(key)
-        if entry is not None and entry[0]() is faces:
-            _COLUMNS.move_to_end(key)
-            return entry[1]
-    columns = torch.stack(faces.unbind(1)).to(dtype)
-    with _COLUMNS_LOCK:
-        _COLUMNS[key] = (weakref.ref(faces), columns)
-        while len(_COLUMNS) > 8:
-            _COLUMNS.popitem(last=False)
-    return columns
+    """``faces`` (F, 3) as contiguous (3, F) columns of ``dtype``, kept for the next frames
+    (:func:`_kept`; transposing an (F, 3) int64 tensor on the CPU takes torch about 0.4 ms at
+    F = 27k, 5 % of a frame at batch 1)."""
+    return _kept(faces, ("columns", dtype), lambda: torch.stack(faces.unbind(1)).to(dtype))
 
 
 def _visible_faces(screen: torch.Tensor, faces: torch.Tensor, height: int, width: int, perspective: bool,

@@ -9,15 +9,12 @@ order of ``uvkit.parts.JOINT_NAMES``) of its face.
 """
 from __future__ import annotations
 
-import threading
-import weakref
-from collections import OrderedDict
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
-from .rasterize import Fragments, _columns, check_faces
+from .rasterize import Fragments, _columns, _kept, check_faces
 
 __all__ = [
     "DirectionalLight",
@@ -106,34 +103,19 @@ def interpolate_face_attributes(fragments: Fragments, face_attributes: torch.Ten
     return out.view(batch, height, width, dim)
 
 
-_ROWS: "OrderedDict[tuple, tuple[weakref.ref, torch.Tensor]]" = OrderedDict()
-_ROWS_LOCK = threading.Lock()
-
-
 def _corner_rows(face_attributes: torch.Tensor) -> torch.Tensor:
     """(F, 3, D) per-corner attributes as contiguous (3 D, F) rows (row ``k D + d``: corner k,
     channel d), so that each row gathers and blends as one contiguous vector.
 
-    Kept between calls for attributes that need no gradient (a renderer passes the same UV
-    every frame): keyed by the tensor itself (a weak reference) and its version, as the
-    rasterizer keeps its face columns.
+    Kept between calls (:func:`decomr.render.rasterize._kept`: a renderer passes the same UV
+    every frame) for attributes that need no gradient.
     """
     n_faces = face_attributes.shape[0]
-    if face_attributes.requires_grad:
+
+    def make() -> torch.Tensor:
         return face_attributes.reshape(n_faces, -1).t().contiguous()
-    key = (face_attributes.data_ptr(), tuple(face_attributes.shape), face_attributes.dtype, face_attributes.device,
-           face_attributes._version)
-    with _ROWS_LOCK:
-        entry = _ROWS.get(key)
-        if entry is not None and entry[0]() is face_attributes:
-            _ROWS.move_to_end(key)
-            return entry[1]
-    rows = face_attributes.reshape(n_faces, -1).t().contiguous()
-    with _ROWS_LOCK:
-        _ROWS[key] = (weakref.ref(face_attributes), rows)
-        while len(_ROWS) > 8:
-            _ROWS.popitem(last=False)
-    return rows
+
+    return make() if face_attributes.requires_grad else _kept(face_attributes, "corner rows", make)
 
 
 def face_values_at_hits(fragments: Fragments, face_attributes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
