@@ -22,6 +22,7 @@ import numpy as np
 import scipy.optimize
 import scipy.sparse
 import scipy.sparse.csgraph
+import scipy.spatial.distance
 from scipy.spatial import cKDTree
 
 from .errors import SymmetryError
@@ -267,9 +268,9 @@ def _group_assignment(vertices: np.ndarray, reflected: np.ndarray, group: np.nda
     ``scipy.optimize.linear_sum_assignment``, then made an involution (:func:`_resolve_cycles`).
     group : (M,) int64. Returns (M,) int64: the new partner of each member (template ids).
     """
-    m = len(group)
-    a, b = np.meshgrid(np.arange(m), np.arange(m), indexing="ij")
-    cost = _pair_cost(vertices, reflected, group[a.ravel()], group[b.ravel()]).reshape(m, m) ** 2
+    # [a, b] = |R p_a - p_b|: the pair cost is the mean of it and its transpose
+    distance = scipy.spatial.distance.cdist(reflected[group], vertices[group])
+    cost = (0.5 * (distance + distance.T)) ** 2
     _, columns = scipy.optimize.linear_sum_assignment(cost)
     columns = _resolve_cycles(np.asarray(columns, dtype=np.int64), np.sqrt(np.diag(cost)),
                               lambda x, y: np.sqrt(cost[x, y]))
