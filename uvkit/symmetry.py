@@ -702,7 +702,7 @@ def one_rings(faces: np.ndarray, n: int) -> list[list[int] | None]:
     return rings
 
 
-def _rotation_conflict(rings: list, permutation: np.ndarray, a: int) -> float:
+def _rotation_conflict(rings: list, permutation: list, a: int, members: list | None = None) -> float:
     """0 when the mirror maps the one-ring of ``m(a)`` onto that of ``a`` in a compatible order.
 
     A mirror reverses orientation: the one-ring of ``m(a)``, mapped by the mirror and read
@@ -710,17 +710,21 @@ def _rotation_conflict(rings: list, permutation: np.ndarray, a: int) -> float:
     one-ring of ``a``, else no exactly symmetric flat map of the two triangulations can exist
     (the order of the neighbours around a vertex is the same in every flip-free embedding).
     Returns 1 for such a conflict, plus 0.01 per neighbour the two rings do not share (a
-    preference for pairings that map edges onto edges).
+    preference for pairings that map edges onto edges). permutation : a list (scalar reads are
+    the hot path); members : the rings as sets, optional (made here when not given).
     """
     ring, other = rings[a], rings[permutation[a]]
     if ring is None or other is None:
         return 0.0
-    members = set(ring)
-    second = [y for y in (permutation[x] for x in reversed(other)) if y in members]   # shared, mapped order
+    inside = set(ring) if members is None else members[a]
+    second = [y for x in reversed(other) if (y := permutation[x]) in inside]   # shared, mapped order
     cost = 0.01 * (len(ring) + len(other) - 2 * len(second))
     if len(second) >= 3:
-        shared = set(second)
-        first = [x for x in ring if x in shared]
+        if len(second) == len(ring):
+            first = ring                                  # every neighbour shared
+        else:
+            shared = set(second)
+            first = [x for x in ring if x in shared]
         k = second.index(first[0])
         if second[k:] + second[:k] != first:
             cost += 1.0
@@ -916,7 +920,7 @@ def resolve_rotation_conflicts(faces: np.ndarray, permutation: np.ndarray, fixed
     def conflict(v: int) -> float:
         value = known.get(v)
         if value is None:
-            value = known[v] = _rotation_conflict(rings, m, v)
+            value = known[v] = _rotation_conflict(rings, m, v, neighbours)
         return value
 
     def touched(swapped) -> set:
@@ -947,16 +951,17 @@ def resolve_rotation_conflicts(faces: np.ndarray, permutation: np.ndarray, fixed
                     mp, mq = m[p], m[q]
                     if locked[q] or q == mp or mq == p:
                         continue
-                    around = touched((p, q, mp, mq))
+                    # the vertices in conflict now first: they are the likeliest to stay so
+                    around = sorted(touched((p, q, mp, mq)), key=conflict, reverse=True)
                     # the swap must bring the conflicts below this to beat the best so far; the
                     # terms are >= 0, so the sum stops as soon as it cannot
-                    bound = sum(conflict(v) for v in around) - best_gain - 1e-9
+                    bound = sum(known[v] for v in around) - best_gain - 1e-9
                     if bound <= 0.0:
                         continue
                     m[p], m[q], m[mp], m[mq] = mq, mp, q, p
                     after = 0.0
                     for v in around:
-                        after += _rotation_conflict(rings, m, v)
+                        after += _rotation_conflict(rings, m, v, neighbours)
                         if after >= bound:
                             break
                     m[p], m[q], m[mp], m[mq] = mp, mq, p, q
