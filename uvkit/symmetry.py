@@ -485,7 +485,8 @@ def _candidates(vertices: np.ndarray, reflected: np.ndarray, free: np.ndarray,
     local = np.full(n, -1, dtype=np.int64)
     local[free] = np.arange(m)
     k = min(tol.mirror_candidates, m)
-    _, index = cKDTree(vertices[free]).query(reflected[free], k=k)
+    # several neighbours per point: worth the process's cores (one KD-tree query per worker)
+    _, index = cKDTree(vertices[free]).query(reflected[free], k=k, workers=-1)
     return local, np.asarray(index, dtype=np.int64).reshape(m, k), np.arange(m, dtype=np.int64), k
 
 
