@@ -640,19 +640,22 @@ def settle_leftovers(vertices: np.ndarray, faces: np.ndarray, permutation: np.nd
     if len(far) == 0:
         return permutation
     m = permutation.copy()
-    a = faces.ravel()
-    b = faces[:, [1, 2, 0]].ravel()
+    # the half-edges as one CSR structure, made once: each start's walk masks it (an edge it may
+    # not take gets an infinite length) instead of building a graph of its own
+    code = sorted_unique(faces.ravel() * n + faces[:, [1, 2, 0]].ravel())
+    a, b = code // n, code % n
     length = np.linalg.norm(vertices[a] - vertices[b], axis=1)
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(a, minlength=n))])
+    near = off_plane <= 0.5 * edge
     for start in far:
         side = np.sign(distance[start])
         paired = m != ids
-        near = off_plane <= 0.5 * edge
         # walk on the start's side, over vertices whose partner is on the other side
         usable = (side * distance > 0) & paired & (np.sign(distance[m]) != side)
         targets = np.flatnonzero(usable & near)
         usable[start] = True
-        keep = usable[a] & usable[b]
-        graph = scipy.sparse.coo_matrix((length[keep], (a[keep], b[keep])), shape=(n, n)).tocsr()
+        weights = np.where(usable[a] & usable[b], length, np.inf)
+        graph = scipy.sparse.csr_matrix((weights, b, indptr), shape=(n, n))
         # the search stops at a few times the distance to the plane first (the nearest target is
         # the same whenever it lies within the limit: distances and predecessors there do not
         # depend on it), and covers the whole side only if no target lies that near
