@@ -37,7 +37,9 @@ def _parser() -> argparse.ArgumentParser:
                         help="continue where a run stopped (default: OUT/checkpoints/last.pt)")
     parser.add_argument("--max-steps", type=int, help="shortcut for run.max_steps")
     parser.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar (log lines only)")
+    parser.add_argument("--no-progress", action="store_true",
+                        help="no progress bar (log lines only); also the default when the error stream is not a "
+                             "terminal (a log file gets the log lines, not a redrawn bar)")
     return parser
 
 
@@ -108,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         callbacks = [stopper.check] if stopper is not None else []
         bar = None
-        if rank == 0 and not args.no_progress:
+        if rank == 0 and not args.no_progress and sys.stderr.isatty():
             from tqdm import tqdm
 
             bar = tqdm(total=trainer.total_steps, initial=trainer.progress.global_step, unit="step",
