@@ -485,7 +485,7 @@ def _candidates(vertices: np.ndarray, reflected: np.ndarray, free: np.ndarray,
     local = np.full(n, -1, dtype=np.int64)
     local[free] = np.arange(m)
     k = min(tol.mirror_candidates, m)
-    # several neighbours per point: worth the process's cores (one KD-tree query per worker)
+    # several neighbours per point: worth all the process's cores (scipy splits the points among them)
     _, index = cKDTree(vertices[free]).query(reflected[free], k=k, workers=-1)
     return local, np.asarray(index, dtype=np.int64).reshape(m, k), np.arange(m, dtype=np.int64), k
 
@@ -706,7 +706,7 @@ def one_rings(faces: np.ndarray, n: int) -> list[list[int] | None]:
     return rings
 
 
-def _rotation_conflict(rings: list, permutation: list, a: int, members: list | None = None) -> float:
+def _rotation_conflict(rings: list, permutation: list, a: int, members: list[set] | None = None) -> float:
     """0 when the mirror maps the one-ring of ``m(a)`` onto that of ``a`` in a compatible order.
 
     A mirror reverses orientation: the one-ring of ``m(a)``, mapped by the mirror and read
