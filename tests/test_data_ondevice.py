@@ -217,3 +217,44 @@ def test_on_cuda_the_same_scenes_as_on_the_cpu(body, device):
     torch.testing.assert_close(ours["joints3d"].cpu(), theirs["joints3d"], atol=1e-4, rtol=0)
     torch.testing.assert_close(ours["camera"].cpu(), theirs["camera"], atol=1e-3, rtol=1e-4)
     assert float((ours["image"].cpu() - theirs["image"]).abs().mean()) < 0.02
+
+
+def test_written_shards_are_made_in_fixed_batches_and_resume_to_the_same_people(plain, tmp_path):
+    from decomr.data.shards import SyntheticShards, parse_shard, sample_paths, write_shard
+
+    first, second = tmp_path / "first", tmp_path / "second"
+    assert write_shard(first, plain, 5, parse_shard("0/1"), batch_size=2) == 5
+    # an interrupted run: samples 1 (of the batch [0, 1]) and 4 (the batch [4]) missing
+    assert write_shard(second, plain, 5, parse_shard("0/1"), batch_size=2) == 5
+    for index in (1, 4):
+        for path in sample_paths(second, index):
+            path.unlink()
+    next((second / "shards").glob("*.done")).unlink()
+    assert write_shard(second, plain, 5, parse_shard("0/1"), batch_size=2) == 2
+    a, b = SyntheticShards(first), SyntheticShards(second)
+    assert a.indices.tolist() == b.indices.tolist() == [0, 1, 2, 3, 4]
+    for index in range(5):
+        assert torch.equal(a[index]["image"], b[index]["image"]) and torch.equal(a[index]["pose"], b[index]["pose"])
+    # a sample is the one its fixed batch makes
+    expected = plain.render([0, 1])
+    assert torch.allclose(a[1]["pose"], expected["pose"][1]) and not torch.allclose(a[0]["pose"], a[1]["pose"])
+    # the batch size decides the people, so it is part of the folder's settings
+    with pytest.raises(ValueError, match="other settings"):
+        write_shard(first, plain, 5, parse_shard("0/1"), batch_size=3)
+
+
+def test_synth_cli_ondevice(tmp_path):
+    from decomr.data.shards import SyntheticShards
+    from decomr.data.synth_cli import main as synth_main
+
+    uv = tmp_path / "uv.npz"
+    projection_uvmap().save(uv)
+    out = tmp_path / "out"
+    assert synth_main(["--out", str(out), "--n", "3", "--seed", "2", "--size", "32", "--uv", str(uv), "--ondevice",
+                       "--batch", "2", "--no-progress"]) == 0
+    data = SyntheticShards(out)
+    assert data.indices.tolist() == [0, 1, 2] and tuple(data[2]["image"].shape) == (3, 32, 32)
+    import json
+
+    settings = json.loads(next(out.glob("config-*.json")).read_text())
+    assert settings["engine"] == "ondevice" and settings["batch_size"] == 2

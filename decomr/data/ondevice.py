@@ -293,6 +293,7 @@ class OnDeviceSynthetic(nn.Module):
             raise ValueError(f"{template.source}: the template has no per-vertex 'parts'")
         if uvmap is not None and not isinstance(uvmap, UVMap):
             uvmap = load_uvmap(uvmap, template=template)
+        self.uvmap = uvmap
         if uvmap is None:
             vt, ft = native_uv(template)
             self.symmetric = False
@@ -533,6 +534,17 @@ class OnDeviceSynthetic(nn.Module):
         else:
             parts = [make(run) for run in runs]
         return {key: torch.cat([part[key] for part in parts]) for key in parts[0]}
+
+    #: a sample depends on the other indices of its batch (``decomr.data.shards.write_shard``
+    #: then makes fixed batches of consecutive indices, so a resumed or repeated run writes the
+    #: same people).
+    batch_dependent = True
+
+    def render(self, indices: Sequence[int]) -> dict[str, torch.Tensor]:
+        """The batch of samples ``indices`` at epoch 0, on the CPU: what ``decomr-synth
+        --ondevice`` writes (the interface of :meth:`decomr.data.SyntheticRenderer.render`)."""
+        with torch.no_grad():
+            return {key: value.cpu() for key, value in self.batch(indices, 0).items()}
 
     # ------------------------------------------------------------------ appearance
     def _region_colours(self, n: int, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:

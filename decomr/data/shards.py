@@ -88,6 +88,15 @@ def _settings(engine: Any, n: int, store_vertices: bool) -> dict[str, Any]:
     }
 
 
+def _batch_settings(engine: Any, batch_size: int) -> dict[str, Any]:
+    """What else decides the samples of an engine whose samples depend on their batch (the
+    on-device generator: its options and the batch size); nothing for the per-sample one, so
+    its folders keep their settings."""
+    if not getattr(engine, "batch_dependent", False):
+        return {}
+    return {"engine": "ondevice", "ondevice": engine.options.to_dict(), "batch_size": int(batch_size)}
+
+
 def _uv_digest(uvmap: Any) -> str:
     digest = hashlib.sha256()
     digest.update(np.ascontiguousarray(uvmap.vt, dtype=np.float64).tobytes())
@@ -140,7 +149,11 @@ def write_shard(root: str | os.PathLike, engine: Any, n: int, shard: ShardSpec, 
         total number of samples of the data set (over all shards).
     shard : ShardSpec
     batch_size : int
-        samples rendered together.
+        samples rendered together. An engine whose samples depend on the other samples of their
+        batch (``engine.batch_dependent``, the on-device generator) renders fixed batches of
+        ``batch_size`` consecutive indices of the shard (a batch with samples missing is made
+        whole again and only those are written), so that a resumed run writes the same samples;
+        the batch size is then part of the folder's settings.
     store_vertices : bool
         also store (V, 3) vertices per sample (large; otherwise recomputed on reading).
     progress : callable(int) or None
@@ -158,7 +171,8 @@ def write_shard(root: str | os.PathLike, engine: Any, n: int, shard: ShardSpec, 
     root.mkdir(parents=True, exist_ok=True)
     if not os.access(root, os.W_OK):
         raise PermissionError(f"output folder is not writable: {root}")
-    settings = _settings(engine, n, store_vertices)
+    batch_size = max(1, int(batch_size))
+    settings = {**_settings(engine, n, store_vertices), **_batch_settings(engine, batch_size)}
     config_path = _config_path(root, settings)
     others = [p.name for p in root.glob("config-*.json") if p != config_path]
     if others:
@@ -178,11 +192,20 @@ def write_shard(root: str | os.PathLike, engine: Any, n: int, shard: ShardSpec, 
         progress(finished)
     from .synthetic import unbatch
 
-    for start in range(0, len(todo), max(1, int(batch_size))):
-        chunk = todo[start:start + max(1, int(batch_size))]
-        for sample in unbatch(engine.render(chunk)):
-            _write_sample(root, sample, store_vertices)
-        finished += len(chunk)
+    if getattr(engine, "batch_dependent", False):
+        # fixed batches of consecutive indices of the shard, made whole, their missing samples written
+        missing = set(todo)
+        blocks = [[int(i) for i in indices[start:start + batch_size]] for start in range(0, len(indices), batch_size)]
+        chunks = [(block, [i for i in block if i in missing]) for block in blocks]
+        chunks = [(block, wanted) for block, wanted in chunks if wanted]
+    else:
+        chunks = [(todo[start:start + batch_size],) * 2 for start in range(0, len(todo), batch_size)]
+    for block, wanted in chunks:
+        keep = set(wanted)
+        for sample in unbatch(engine.render(block)):
+            if int(sample["index"]) in keep:
+                _write_sample(root, sample, store_vertices)
+        finished += len(wanted)
         if progress is not None:
             progress(finished)
     done.parent.mkdir(parents=True, exist_ok=True)
