@@ -14,9 +14,10 @@ only, never for training):
 
 ``--ondevice`` makes the people with the batched generator that ``data.source: ondevice``
 trains on (``decomr.data.ondevice``; faster on a CPU with ``--threads 2`` or more: 1,024
-people at 128 px on 2 cores in 20 s against 34 s): the same kind of people, other draws. Its samples depend on the batch they are made in,
-so a shard is made in fixed batches of ``--batch`` consecutive indices (a resumed run writes
-the same people) and ``--batch`` is part of the folder's settings.
+people at 128 px on 2 cores in 20 s against 34 s): the same kind of people, other draws.
+Its samples depend on the batch they are made in, so a shard is made in fixed batches of
+``--batch`` consecutive indices (a resumed run writes the same people) and ``--batch`` is
+part of the folder's settings.
 """
 from __future__ import annotations
 
