@@ -21,15 +21,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import importlib.util
 import statistics
-import subprocess
 import sys
-import tarfile
 import tempfile
 import time
-from io import BytesIO
 from pathlib import Path
+
+from git_revision import import_at_revision  # tools/git_revision.py
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -49,22 +47,6 @@ def body_20k() -> tuple:
     body = load_template("open")
     V, F = igl.upsample(np.ascontiguousarray(body.vertices), np.ascontiguousarray(body.faces, dtype=np.int64))
     return decimate(V, F, 40_000)
-
-
-def load_baseline(revision: str, folder: Path):
-    """The ``uvkit.symmetry`` module of git revision ``revision``: that revision's ``uvkit``
-    package, unpacked into ``folder`` and imported as ``baseline_uvkit``."""
-    archive = subprocess.run(["git", "archive", revision, "uvkit"], cwd=ROOT, check=True, capture_output=True).stdout
-    with tarfile.open(fileobj=BytesIO(archive)) as tar:
-        tar.extractall(folder, filter="data")
-    package = folder / "baseline_uvkit"
-    (folder / "uvkit").rename(package)
-    spec = importlib.util.spec_from_file_location("baseline_uvkit", package / "__init__.py",
-                                                  submodule_search_locations=[str(package)])
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["baseline_uvkit"] = module
-    spec.loader.exec_module(module)
-    return importlib.import_module("baseline_uvkit.symmetry")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -88,7 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     scratch = tempfile.TemporaryDirectory() if args.baseline else None
     contenders = {"current": find_mirror}
     if scratch is not None:
-        contenders["baseline"] = load_baseline(args.baseline, Path(scratch.name)).find_mirror
+        import_at_revision(args.baseline, "uvkit", "baseline_uvkit", Path(scratch.name))
+        contenders["baseline"] = importlib.import_module("baseline_uvkit.symmetry").find_mirror
     print(f"body: {len(V)} vertices, {len(F)} faces"
           + (f"; baseline: uvkit at {args.baseline}, interleaved with the faces" if args.baseline else ""))
     extra = " baseline seconds | current / baseline | same permutation |" if args.baseline else ""

@@ -15,9 +15,7 @@ Without the template file an icosphere of about 10k vertices stands in.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,10 +27,10 @@ import torch
 from decomr.cpu_memory import keep_freed_memory
 from decomr.render import Renderer, WeakPerspectiveCamera, smpl_to_camera_axes
 from decomr.render.reference import reference_fragments
+from git_revision import import_at_revision  # tools/git_revision.py
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_TEMPLATE = ROOT / "assets" / "open_body.npz"
-RENDER_FILES = ("__init__.py", "cameras.py", "rasterize.py", "renderer.py", "shading.py", "reference.py")
 
 
 def load_mesh(path: Path):
@@ -51,22 +49,6 @@ def load_mesh(path: Path):
     faces = np.asarray(sphere.faces, dtype=np.int64)
     parts = (np.arange(len(vertices)) % 24).astype(np.int64)
     return vertices, faces, uv, faces, parts, "icosphere (5 subdivisions)"
-
-
-def load_baseline(revision: str, folder: Path):
-    """The ``decomr.render`` package of git revision ``revision``, imported as ``baseline_render``."""
-    package = folder / "baseline_render"
-    package.mkdir(parents=True, exist_ok=True)
-    for name in RENDER_FILES:
-        text = subprocess.run(["git", "show", f"{revision}:decomr/render/{name}"], cwd=ROOT, check=True,
-                              capture_output=True, text=True).stdout
-        (package / name).write_text(text)
-    spec = importlib.util.spec_from_file_location("baseline_render", package / "__init__.py",
-                                                  submodule_search_locations=[str(package)])
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["baseline_render"] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def max_rss_mb() -> float:
@@ -118,7 +100,7 @@ def main() -> None:
     scratch = None
     if args.baseline:
         scratch = tempfile.TemporaryDirectory()
-        baseline = load_baseline(args.baseline, Path(scratch.name))
+        baseline = import_at_revision(args.baseline, "decomr/render", "baseline_render", Path(scratch.name))
         old_camera = baseline.WeakPerspectiveCamera(camera.params)
         contenders["baseline"] = (make_renderer(baseline, faces, args.size, vt, ft, parts, device), old_camera)
     print(f"mesh: {name}, {len(vertices)} vertices, {len(faces)} faces; image {args.size} x {args.size}; "
