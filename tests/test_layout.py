@@ -71,12 +71,13 @@ def test_symmetrize_repairs_a_fold():
 
 
 def test_not_symmetric_only_turns_and_packs():
-    """symmetric=False: the map is a similarity transform of the solver's (no averaging, so
-    the fold of the fan above stays out), inside the square, its symmetry error reported."""
+    """symmetric=False: the map is a similarity transform of the solver's with stretch 1 (no
+    averaging, so the fold of the fan above stays out), inside the square, its symmetry error
+    reported."""
     UV = np.array([[0.9, 0.0], [-1.0, -1.0], [1.0, -1.0], [1.0, 1.0], [-1.0, 1.0]])
     F = np.array([[0, 1, 2], [0, 2, 3], [0, 3, 4], [0, 4, 1]])
     mirror = np.array([0, 2, 1, 4, 3])
-    out = layout.symmetrize_and_pack(UV, F, mirror, margin=0.1, symmetric=False)
+    out = layout.symmetrize_and_pack(UV, F, mirror, margin=0.1, symmetric=False, stretch=1.0)
     before = np.linalg.norm(UV[:, None] - UV[None], axis=-1)
     after = np.linalg.norm(out.vt[:, None] - out.vt[None], axis=-1)
     ratio = after[before > 0] / before[before > 0]
@@ -86,9 +87,45 @@ def test_not_symmetric_only_turns_and_packs():
     assert out.symmetry_error == pytest.approx(layout.symmetry_error(out.vt, mirror)) and out.symmetry_error > 0.1
 
 
+def _symmetric_grid(width: float, height: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A 3 x 5 grid of points on a width x height rectangle centred on u = 0, triangulated
+    symmetrically (counter-clockwise), with its mirror (u -> -u)."""
+    us, vs = np.array([-0.5, 0.0, 0.5]) * width, np.linspace(0.0, height, 5)
+    UV = np.array([[u, v] for v in vs for u in us])
+    F = []
+    for r in range(4):
+        for c in range(2):
+            a, b, d, e = 3 * r + c, 3 * r + c + 1, 3 * r + c + 3, 3 * r + c + 4
+            F += [[a, b, e], [a, e, d]] if c == 0 else [[a, b, d], [b, e, d]]
+    mirror = np.array([3 * (i // 3) + 2 - i % 3 for i in range(len(UV))])
+    return UV, np.array(F), mirror
+
+
+@pytest.mark.parametrize("symmetric", [True, False])
+def test_a_tall_chart_is_widened_to_fill_the_square_by_at_most_the_stretch(symmetric):
+    """The pack scales u and v separately, by at most ``stretch`` more along one: a chart 4 times
+    taller than wide gets 1.25 x its width (not 4 x), one 1.1 times taller fills the square;
+    the mirror symmetry and every triangle's share of the area are kept."""
+    UV, F, mirror = _symmetric_grid(1.0, 4.0)
+    shares = param.signed_areas(UV, F) / param.signed_areas(UV, F).sum()
+    out = layout.symmetrize_and_pack(UV, F, mirror, margin=0.02, symmetric=symmetric)
+    width, height = np.ptp(out.vt, axis=0)
+    assert height == pytest.approx(0.96) and width == pytest.approx(0.96 / 4.0 * layout.FILL_STRETCH)
+    assert out.symmetry_error <= 1e-12
+    np.testing.assert_allclose(param.signed_areas(out.vt, F) / out.coverage, shares, rtol=1e-12)
+    kept = layout.symmetrize_and_pack(UV, F, mirror, margin=0.02, symmetric=symmetric, stretch=1.0).vt
+    assert np.ptp(kept[:, 0]) == pytest.approx(0.24)                  # aspect ratio kept
+    UV, F, mirror = _symmetric_grid(1.0, 1.1)
+    full = layout.symmetrize_and_pack(UV, F, mirror, margin=0.02, symmetric=symmetric).vt
+    np.testing.assert_allclose(np.ptp(full, axis=0), [0.96, 0.96])
+    np.testing.assert_allclose([full.min(), full.max()], [0.02, 0.98])
+
+
 def test_bad_layout_arguments(figure):
     with pytest.raises(UvkitError, match="margin"):
         layout.symmetrize_and_pack(np.zeros((3, 2)), np.array([[0, 1, 2]]), np.arange(3), margin=0.6)
+    with pytest.raises(UvkitError, match="stretch"):
+        layout.symmetrize_and_pack(np.zeros((3, 2)), np.array([[0, 1, 2]]), np.arange(3), stretch=0.9)
     with pytest.raises(UvkitError, match="involution"):
         layout.symmetrize_and_pack(np.zeros((3, 2)), np.array([[0, 1, 2]]), np.array([1, 1, 2]))
     with pytest.raises(UvkitError, match="valid solvers"):
@@ -98,8 +135,8 @@ def test_bad_layout_arguments(figure):
 def test_triangles_across_the_axis_do_not_join_the_halves():
     """A chart whose faces do not mirror: along the axis, diagonals link a left vertex to a right
     one that is not its mirror. Told which vertices are on the body's left and right, the
-    halves stay apart: the chart keeps its width (a 6 x 4 grid
-    stays 1.25 times as wide as high), exactly symmetric, without flips."""
+    halves stay apart: the chart keeps its width (a 6 x 4 grid packed with its aspect ratio
+    kept stays 1.25 times as wide as high), exactly symmetric, without flips."""
     xs = np.array([-2.5, -1.5, -0.5, 0.5, 1.5, 2.5])
     ys = np.arange(5.0)
     X, Y = np.meshgrid(xs, ys)                                  # vertex id = row * 6 + column
@@ -114,9 +151,9 @@ def test_triangles_across_the_axis_do_not_join_the_halves():
     UV = UV + np.random.default_rng(0).normal(0, 0.05, UV.shape)  # the solver's halves differ a little
     assert np.all(param.signed_areas(UV, ft) > 0)
     sides = np.sign(X.ravel())                                  # the body's left and right
-    narrow = layout.symmetrize_and_pack(UV, ft, mirror, margin=0.0).vt    # without them, one piece
+    narrow = layout.symmetrize_and_pack(UV, ft, mirror, margin=0.0, stretch=1.0).vt   # without them, one piece
     assert np.ptp(narrow[:, 0]) / np.ptp(narrow[:, 1]) < 0.7
-    vt = layout.symmetrize_and_pack(UV, ft, mirror, margin=0.0, sides=sides).vt
+    vt = layout.symmetrize_and_pack(UV, ft, mirror, margin=0.0, sides=sides, stretch=1.0).vt
     assert np.abs(vt[:, 0] + vt[mirror, 0] - 1.0).max() <= 1e-12 and np.abs(vt[:, 1] - vt[mirror, 1]).max() <= 1e-12
     assert np.all(param.signed_areas(vt, ft) > 0)
     width, height = np.ptp(vt, axis=0)

@@ -109,3 +109,19 @@ def test_fill_never_extrapolates_a_sliver():
     filled = table.filled
     assert filled.any()
     assert table.bary[filled].min() >= -tol.raster_fill_extrapolation
+
+
+def test_fill_of_a_thin_face_takes_the_claiming_vertex_value():
+    """A face ten times thinner than the texel's distance from it: extrapolating on it would
+    weigh its corners by about +20 / -9.5 (a bend of the surface amplified twenty-fold), so the
+    texels UV vertex 3 claims take its own value (the rule that kept a spine-seam sliver from
+    putting a texel 30 cm out on test template (g))."""
+    vt = np.array([[0.2, 0.2], [0.8, 0.2], [0.5, 0.8], [0.5, 0.2 - 0.05 / 15]])
+    ft = np.array([[0, 1, 2], [0, 3, 1]])
+    table = raster.rasterize(vt, ft, 16)
+    corners = (vt * 15)[ft[1]]
+    for row, col in [(2, 7), (2, 8)]:            # vertex 3's two upper taps, outside every face
+        weights, _ = raster._barycentric(np.array([[col, row]], dtype=np.float64), corners[None])
+        assert weights.min() < -tol.raster_fill_extrapolation            # would be extrapolated
+        assert table.filled[row, col] and table.face[row, col] == 1
+        np.testing.assert_array_equal(table.bary[row, col], [0.0, 1.0, 0.0])

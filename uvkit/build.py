@@ -13,6 +13,7 @@ import numpy as np
 
 from .errors import FoldedMapError, SymmetryError, UvkitError
 from .landmarks import Landmarks, template_landmarks
+from .layout import FILL_STRETCH
 from .layout import symmetry_error as layout_symmetry_error
 from .mesh import require_closed_genus0
 from .param import libigl_version, validate_solver
@@ -88,6 +89,7 @@ def build_uv(
     warmup: int = DEFAULT_WARMUP,
     area_iterations: int = DEFAULT_AREA_ITERATIONS,
     margin: float = DEFAULT_MARGIN,
+    stretch: float = FILL_STRETCH,
     detail_scale: str | float = DEFAULT_DETAIL_SCALE,
     resolutions: tuple[int, ...] = DEFAULT_RESOLUTIONS,
     allow_asymmetric: bool = False,
@@ -105,7 +107,7 @@ def build_uv(
     ----------
     template : Template
         closed, genus 0, left-right symmetric (within ``uvkit.tol``) triangle mesh.
-    seams, solver, iterations, warmup, area_iterations, margin, detail_scale
+    seams, solver, iterations, warmup, area_iterations, margin, stretch, detail_scale
         see :func:`uvkit.unwrap.parameterize_template`.
     resolutions : tuple of int
         lookup-table sizes.
@@ -151,7 +153,7 @@ def build_uv(
         return parameterize_template(
             landmarks.vertices, template.faces, permutation, landmarks.parts,
             seams=seams, solver=solver, iterations=iterations, warmup=warmup,
-            area_iterations=area_iterations, margin=margin, detail_scale=detail_scale, symmetric=symmetric,
+            area_iterations=area_iterations, margin=margin, stretch=stretch, detail_scale=detail_scale, symmetric=symmetric,
             release=release, progress=say,
         )
 

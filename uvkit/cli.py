@@ -215,6 +215,7 @@ def cmd_build_uv(args: argparse.Namespace) -> int:
         warmup=args.warmup,
         area_iterations=args.area_iterations,
         margin=args.margin,
+        stretch=args.stretch,
         detail_scale=args.detail_scale,
         resolutions=args.resolutions,
         allow_asymmetric=args.no_symmetry,
@@ -271,6 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from .cut import SEAM_PRESETS
     from .param import SOLVERS
+    from .layout import FILL_STRETCH
     from .unwrap import DEFAULT_AREA_ITERATIONS, DEFAULT_ITERATIONS, DEFAULT_MARGIN, DEFAULT_SEAMS, DEFAULT_SOLVER, DEFAULT_WARMUP
 
     build = sub.add_parser(
@@ -292,6 +294,12 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--warmup", type=int, default=DEFAULT_WARMUP, help=f"SLIM warm-up iterations (default {DEFAULT_WARMUP})")
     build.add_argument("--area-iterations", type=int, default=DEFAULT_AREA_ITERATIONS, help=f"area-equalising iterations, 0 disables (default {DEFAULT_AREA_ITERATIONS})")
     build.add_argument("--margin", type=float, default=DEFAULT_MARGIN, help=f"empty border of the unit square (default {DEFAULT_MARGIN})")
+    build.add_argument(
+        "--stretch", type=float, default=FILL_STRETCH,
+        help=(f"the chart fills the square, scaled along u and v by factors that differ by at most this much "
+              f"(default {FILL_STRETCH}: a tall, narrow body gets up to 25%% more texels across; area shares and "
+              "symmetry are kept, angles change by that factor; 1 keeps the aspect ratio)"),
+    )
     build.add_argument(
         "--detail-scale", type=_detail_scale, default="auto",
         help=(

@@ -10,7 +10,9 @@ Conventions of the result (see docs/formats.md):
   outside the body, so the chart shows the surface as seen from outside in a frame with v
   pointing up; in an image (rows = v, pointing down) it appears mirrored, the body's left
   (+x) then lies at u < 0.5 for a back-cut body;
-- the chart fits into [margin, 1 - margin]^2 keeping its aspect ratio, centred.
+- the chart fills [margin, 1 - margin]^2, centred: scaled along u and v separately, by at most
+  ``stretch`` (default :data:`FILL_STRETCH`) more along one than along the other. A scaling
+  along the axes keeps the symmetry and every triangle's share of the chart's area.
 """
 from __future__ import annotations
 
@@ -22,6 +24,11 @@ import scipy.sparse as sp
 from .errors import FoldedMapError, UvkitError
 from .mesh import grow_region, vertex_adjacency
 from .tolerances import tol
+
+#: how much more the chart may be scaled along one axis of the unit square than along the other
+#: to fill it (a tall, narrow chart is widened): 1 keeps its aspect ratio. Area shares are kept
+#: either way; the angles change by at most this factor (docs/uvmaps.md, bodies of other proportions).
+FILL_STRETCH = 1.25
 
 
 @dataclass(frozen=True)
@@ -350,7 +357,8 @@ class Layout:
     released : (T,) bool or None (UV vertices released from exact symmetry around folds that
     no symmetric placement removes, :func:`release_near_folds`; None when none was);
     folded : (K,) int64 or None (with ``released``: the corners of the triangles that stayed
-    folded in the exactly symmetric map).
+    folded in the exactly symmetric map); fill_stretch : float (the scale along u over the
+    scale along v with which the chart was packed; 1: its aspect ratio kept).
     """
 
     vt: np.ndarray
@@ -361,12 +369,14 @@ class Layout:
     repair_rounds: int
     released: np.ndarray | None = None
     folded: np.ndarray | None = None
+    fill_stretch: float = 1.0
 
 
 def symmetrize_and_pack(UV: np.ndarray, ft: np.ndarray, vt_mirror: np.ndarray,
                         up: np.ndarray | None = None, margin: float = 0.02,
                         boundary: np.ndarray | None = None, reference: np.ndarray | None = None,
-                        sides: np.ndarray | None = None, symmetric: bool = True, release: bool = False) -> Layout:
+                        sides: np.ndarray | None = None, symmetric: bool = True, release: bool = False,
+                        stretch: float = FILL_STRETCH) -> Layout:
     """Symmetrize a UV map about a fitted axis and pack it into the unit square.
 
     Parameters
@@ -399,6 +409,9 @@ def symmetrize_and_pack(UV: np.ndarray, ft: np.ndarray, vt_mirror: np.ndarray,
         where the symmetric map keeps folds that the repair cannot remove, release the
         vertices around them from exact symmetry (:func:`release_near_folds`) instead of
         raising FoldedMapError; the layout's ``released`` says which.
+    stretch : float
+        >= 1: the chart is scaled to fill the square along u and v separately, by at most this
+        factor more along one than the other (1: its aspect ratio is kept).
 
     Returns
     -------
@@ -406,6 +419,8 @@ def symmetrize_and_pack(UV: np.ndarray, ft: np.ndarray, vt_mirror: np.ndarray,
     """
     if not 0.0 <= margin < 0.5:
         raise UvkitError(f"margin must lie in [0, 0.5), got {margin}")
+    if not stretch >= 1.0:
+        raise UvkitError(f"stretch must be >= 1, got {stretch}")
     UV = np.asarray(UV, dtype=np.float64)
     vt_mirror = np.asarray(vt_mirror, dtype=np.int64)
     if np.any(vt_mirror[vt_mirror] != np.arange(len(UV))):
@@ -419,9 +434,9 @@ def symmetrize_and_pack(UV: np.ndarray, ft: np.ndarray, vt_mirror: np.ndarray,
     if flipped_up:
         local = -local
     if not symmetric:
-        return _pack(local, ft, vt_mirror, margin, axis, 0.0, 0, enforce=False)
+        return _pack(local, ft, vt_mirror, margin, stretch, axis, None, 0, enforce=False)
     sym = _average_mirror(local, vt_mirror)
-    shift = np.linalg.norm(sym - local, axis=1).max()
+    moved = sym - local
     sym = _keep_sides(sym, ft, vt_mirror, 1e-4 * np.ptp(sym, axis=0).max(), sides)
     if boundary is not None:
         source = local
@@ -444,30 +459,33 @@ def symmetrize_and_pack(UV: np.ndarray, ft: np.ndarray, vt_mirror: np.ndarray,
                                           boundary) if release else None
             if released is None:
                 raise FoldedMapError(str(error), np.unique(ft[folded])) from None
-            layout = _pack(released[0], ft, vt_mirror, margin, axis, shift, rounds, enforce=False)
+            layout = _pack(released[0], ft, vt_mirror, margin, stretch, axis, moved, rounds, enforce=False)
             layout.released, layout.folded = released[1], np.unique(ft[folded])
             return layout
         rounds += more
-    return _pack(sym, ft, vt_mirror, margin, axis, shift, rounds, enforce=True)
+    return _pack(sym, ft, vt_mirror, margin, stretch, axis, moved, rounds, enforce=True)
 
 
-def _pack(sym: np.ndarray, ft: np.ndarray, vt_mirror: np.ndarray, margin: float, axis: SymmetryAxis,
-          shift: float, rounds: int, enforce: bool) -> Layout:
+def _pack(sym: np.ndarray, ft: np.ndarray, vt_mirror: np.ndarray, margin: float, stretch: float,
+          axis: SymmetryAxis, moved: np.ndarray | None, rounds: int, enforce: bool) -> Layout:
     """Scale and move a chart whose symmetry axis is u = 0 into the unit square (axis at
-    u = 0.5, ``margin`` left on every side); with ``enforce`` its symmetry error must be within
+    u = 0.5, ``margin`` left on every side), filling it along u and v with scales that differ
+    by at most the factor ``stretch``; ``moved`` (T, 2): the averaging's displacements in the
+    chart's frame (None: not averaged). With ``enforce`` the symmetry error must be within
     ``tol.uv_symmetry``."""
-    half_width = np.abs(sym[:, 0]).max()
+    room = 1.0 - 2.0 * margin
     v_min, v_max = sym[:, 1].min(), sym[:, 1].max()
-    extent = max(2.0 * half_width, v_max - v_min)
-    scale = (1.0 - 2.0 * margin) / extent
+    fit = room / np.array([2.0 * np.abs(sym[:, 0]).max(), v_max - v_min])
+    scale = np.minimum(fit, fit.min() * stretch)
     vt = np.empty_like(sym)
-    vt[:, 0] = 0.5 + scale * sym[:, 0]
-    vt[:, 1] = margin + ((1.0 - 2.0 * margin) - scale * (v_max - v_min)) / 2.0 + scale * (sym[:, 1] - v_min)
+    vt[:, 0] = 0.5 + scale[0] * sym[:, 0]
+    vt[:, 1] = margin + (room - scale[1] * (v_max - v_min)) / 2.0 + scale[1] * (sym[:, 1] - v_min)
     error = symmetry_error(vt, vt_mirror)
     if enforce and error > tol.uv_symmetry:
         raise UvkitError(f"symmetrized UV map is off by {error:.3g} (> {tol.uv_symmetry})")
     coverage = float(_signed_areas(vt, ft).sum())
-    return Layout(vt, coverage, error, axis, float(shift * scale), rounds)
+    shift = 0.0 if moved is None else float(np.linalg.norm(moved * scale, axis=1).max())
+    return Layout(vt, coverage, error, axis, shift, rounds, fill_stretch=float(scale[0] / scale[1]))
 
 
 def vertex_symmetry_error(vt: np.ndarray, vt_mirror: np.ndarray) -> np.ndarray:

@@ -70,9 +70,12 @@ class Tolerances:
     #: least -raster_inside (texels on shared edges then go to the most interior face).
     raster_inside: float = 1e-9
     #: a filled texel whose barycentric weights on its least extrapolated incident face fall
-    #: below minus this value takes the claiming vertex's value instead: a sliver face would
-    #: extrapolate without bound (the committed open-body maps fill down to about -27).
-    raster_fill_extrapolation: float = 50.0
+    #: below minus this value takes the claiming vertex's value instead: a face thinner than
+    #: an eighth of the texel's distance extrapolates the surface's bend (and its own
+    #: rounding) that many times over; on test template (g) a sliver at the spine seam put a
+    #: texel 30 cm out (a 45 mm round trip at 128; docs/seams.md). Was 50 (the committed
+    #: open-body maps fill down to about -27).
+    raster_fill_extrapolation: float = 8.0
     #: a detected up, front or left-right axis within this angle (degrees) of a coordinate axis
     #: is snapped onto it (templates are axis-aligned; snapping makes the frame change exact).
     frame_snap_degrees: float = 20.0

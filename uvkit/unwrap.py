@@ -16,7 +16,7 @@ import numpy as np
 from . import param
 from .cut import DEFAULT_SEAMS, Cut, SeamConfig, cut_template, seam_config
 from .errors import FoldedMapError, UvkitError
-from .layout import symmetrize_and_pack, vertex_symmetry_error
+from .layout import FILL_STRETCH, symmetrize_and_pack, vertex_symmetry_error
 from .mesh import neighbour_mean, taubin_smooth, vertex_adjacency
 from .symmetry import average_with_mirror, median_edge_length, mirror_plane_x, reflected_partners
 
@@ -91,6 +91,7 @@ def parameterize_template(
     area_iterations: int = DEFAULT_AREA_ITERATIONS,
     area_strength: float = DEFAULT_AREA_STRENGTH,
     margin: float = DEFAULT_MARGIN,
+    stretch: float = FILL_STRETCH,
     detail_scale: float | str = DEFAULT_DETAIL_SCALE,
     symmetric: bool = True,
     release: bool = False,
@@ -126,6 +127,9 @@ def parameterize_template(
         in [0, 1]: 1 equalises fully, 0 keeps the solver's areas.
     margin : float
         empty border of the unit square.
+    stretch : float
+        >= 1: the chart fills the square, scaled along u and v by factors that differ by at
+        most this much (area shares and symmetry are kept; 1 keeps its aspect ratio).
     detail_scale : float or "auto"
         linear texel-density factor of the head, hands and feet relative to the rest of the
         body (:func:`enlarge_details`; needs ``parts``). 1 preserves area as the DecoMR paper
@@ -154,6 +158,10 @@ def parameterize_template(
     for name, value in (("iterations", iterations), ("warmup", warmup), ("area_iterations", area_iterations)):
         if int(value) != value or value < 0:
             raise UvkitError(f"{name} must be a non-negative integer, got {value}")
+    if not 0.0 <= margin < 0.5:     # checked again by the layout; here before the long solve
+        raise UvkitError(f"margin must lie in [0, 0.5), got {margin}")
+    if not stretch >= 1.0:
+        raise UvkitError(f"stretch must be >= 1, got {stretch}")
     say = progress if progress is not None else (lambda message: None)
     timings: dict[str, float] = {}
     clock = time.perf_counter()
@@ -207,7 +215,7 @@ def parameterize_template(
     # which side of the body each UV vertex is on: the chart's halves must not join across the mid-line
     sides = np.sign(V[:, 0] - V[cut.mirror, 0])[cut.vt2v]
     try:
-        layout = symmetrize_and_pack(UV, ft, cut.vt_mirror, up=up, margin=margin, boundary=cut.boundary,
+        layout = symmetrize_and_pack(UV, ft, cut.vt_mirror, up=up, margin=margin, stretch=stretch, boundary=cut.boundary,
                                      reference=solved if relax_rounds else None, sides=sides, symmetric=symmetric,
                                      release=release)
     except FoldedMapError as error:   # its UV vertices, as template vertices
@@ -215,7 +223,8 @@ def parameterize_template(
     flips = len(param.flipped_triangles(layout.vt, ft))
     overlaps = param.boundary_self_overlaps(layout.vt, cut.boundary)
     final = param.area_distortion(V[cut.vt2v], ft, layout.vt)
-    say(f"layout: coverage {layout.coverage:.3f}, {flips} flips, {overlaps} overlaps ({lap('layout'):.2f} s)")
+    say(f"layout: coverage {layout.coverage:.3f} (scale along u / along v {layout.fill_stretch:.3f}), {flips} flips, "
+        f"{overlaps} overlaps ({lap('layout'):.2f} s)")
     if flips:
         raise UvkitError(f"the UV map has {flips} flipped triangles")
     released = layout.released if layout.released is not None else np.zeros(len(cut.vt2v), dtype=bool)
@@ -232,6 +241,7 @@ def parameterize_template(
         "area_distortion_equalized": after.as_dict(),
         "area_distortion_final": final.as_dict(),  # against the template itself, detail scale included
         "coverage": layout.coverage,
+        "fill_stretch": layout.fill_stretch,  # scale along u / along v of the pack (1: aspect ratio kept)
         "symmetric": bool(symmetric),
         "symmetry_error": layout.symmetry_error,
         # UV vertices (and template vertices) released from exact symmetry around folds; the
@@ -250,6 +260,7 @@ def parameterize_template(
     }
     params = {"seams": config.as_dict(), "solver": solver, "iterations": int(iterations), "warmup": int(warmup),
               "area_iterations": int(area_iterations), "area_strength": float(area_strength), "margin": float(margin),
+              "stretch": float(stretch),
               "detail_scale": detail_scale if detail_scale == "auto" else float(detail_scale)}
     folded = None if layout.folded is None else np.unique(cut.vt2v[layout.folded])
     return Unwrap(layout.vt, ft, cut.vt2v, cut.vt_mirror, cut, params, stats, folded,
