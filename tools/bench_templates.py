@@ -69,6 +69,7 @@ def measure(template_path: str, symmetric: bool = True) -> dict:
         "vertices": template.n_vertices, "seam_edges": stats["n_seam_edges"],
         "flips": stats["flipped_triangles"], "overlaps": stats["boundary_self_overlaps"],
         "symmetry_error": symmetry_error(uvmap), "S1": s1, "S2": s2, "seconds": seconds,
+        "coverage": stats["coverage"], "fill_stretch": stats["fill_stretch"],
         "landmarks": uvmap.meta["landmarks"]["source"], "frame": f"{frame['up']} up, {frame['front']} front, {frame['units']}",
     }
     for resolution in (128, 256):
