@@ -41,6 +41,7 @@ DESCRIPTIONS = {
     "g": "(a) with a smooth asymmetry up to 13 mm",
     "h": "short and heavy (1.39 m), in mm",
     "i": "tall and thin (1.99 m)",
+    "j": "coarse: decimated to ~3k vertices",
 }
 #: the targets of the UV map on every template.
 TARGETS = {"S1": 0.85, "S2": 0.96, "rt128_mean_mm": 2.5, "rt128_max_mm": 30.0, "seconds": 20.0}
@@ -70,6 +71,8 @@ def measure(template_path: str, symmetric: bool = True) -> dict:
         "flips": stats["flipped_triangles"], "overlaps": stats["boundary_self_overlaps"],
         "symmetry_error": symmetry_error(uvmap), "S1": s1, "S2": s2, "seconds": seconds,
         "coverage": stats["coverage"], "fill_stretch": stats["fill_stretch"],
+        "released_uv": stats["symmetry_released_uv_vertices"],
+        "symmetry_fallback": uvmap.meta.get("symmetry_fallback"),
         "landmarks": uvmap.meta["landmarks"]["source"], "frame": f"{frame['up']} up, {frame['front']} front, {frame['units']}",
     }
     for resolution in (128, 256):

@@ -22,7 +22,10 @@ From the open body (assets/open_body.npz):
   a deeper waist), in millimetres, as an OBJ;
 - ``i``: a tall, thin body (the same coefficients at +3: 1.99 m tall), as an OBJ. Every other
   template has the open body's proportions; these two test the landmarks, seams and layout on
-  bodies unlike the one they were tuned on.
+  bodies unlike the one they were tuned on;
+- ``j``: a coarse body: the open body decimated to about 3,000 vertices (no flips), whose
+  left and right vertices no longer match (up to 27 mm apart, as long as many of its edges),
+  as an OBJ.
 
 Each template has its own function; the files are outputs, not committed (the largest is
 about 1 MB). Usage:
@@ -48,6 +51,7 @@ FILE_NAMES = {
     "g": "g_decimated_smooth_asymmetry.obj",
     "h": "h_short_heavy_mm.obj",
     "i": "i_tall_thin.obj",
+    "j": "j_coarse.obj",
 }
 #: the decimated body (template ``a``) that ``d`` is made from, in the output folder, unless
 #: ``FILE_NAMES`` names it.
@@ -55,6 +59,8 @@ DECIMATED_NAME = "a_decimated.obj"
 
 #: faces of the decimated body (a): about 7,000 vertices.
 DECIMATED_FACES = 14000
+#: faces of the coarse body (j): about 3,000 vertices.
+COARSE_FACES = 6000
 #: share of the left side's edges flipped per round in (a).
 FLIP_FRACTION = 0.1
 #: largest noise per axis of (b), metres.
@@ -217,6 +223,18 @@ def template_i(out: Path) -> Path:
     return path
 
 
+def template_j(out: Path) -> Path:
+    """(j): the open body decimated to about 3,000 vertices."""
+    from uvkit.param import decimate
+    from uvkit.template import load_template
+
+    body = load_template("open")
+    V, F = decimate(body.vertices, body.faces, COARSE_FACES)
+    path = out / FILE_NAMES["j"]
+    write_obj(path, V, F)
+    return path
+
+
 #: the function writing each template, by letter.
 TEMPLATES = {
     "a": template_a,
@@ -228,6 +246,7 @@ TEMPLATES = {
     "g": template_g,
     "h": template_h,
     "i": template_i,
+    "j": template_j,
 }
 
 

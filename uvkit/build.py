@@ -17,6 +17,7 @@ from .layout import FILL_STRETCH
 from .layout import symmetry_error as layout_symmetry_error
 from .mesh import require_closed_genus0
 from .param import libigl_version, validate_solver
+from .raster import rasterize, round_trip_error
 from .symmetry import repair_mirror_near, template_mirror
 from .template import Template
 from .unwrap import (
@@ -78,6 +79,19 @@ def _unwrap_repairing_folds(unwrap_with: Callable, template: Template, mirror, s
         raise FoldedMapError(f"{again} (after {refined} mirror vertices near the first folds were re-paired); {hint}",
                              again.vertices) from None
     return second, repaired, refined
+
+
+#: lookup-table size of the round trip that decides between a symmetric map released from
+#: exact symmetry and the map made without the mirror averaging.
+FALLBACK_RESOLUTION = 128
+
+
+def _round_trip(unwrap, vertices: np.ndarray, faces: np.ndarray) -> float:
+    """Mean distance of the template's vertices after template -> location map -> vertices
+    through the unwrap's chart (lookup table at :data:`FALLBACK_RESOLUTION`, read back without
+    taps from across a cut), in the units of ``vertices``."""
+    table = rasterize(unwrap.vt, unwrap.ft, FALLBACK_RESOLUTION)
+    return float(round_trip_error(vertices, faces, unwrap.vt, unwrap.ft, unwrap.vt2v, table).mean())
 
 
 def build_uv(
@@ -149,17 +163,34 @@ def build_uv(
     say(f"template {template.name}: {template.report.describe()}; {mirror.describe(1000.0 * landmarks.frame.scale)}")
     for line in landmarks.describe().splitlines():
         say(line)
-    def unwrap_with(permutation: np.ndarray, release: bool):
+    def unwrap_with(permutation: np.ndarray, release: bool, exact: bool = symmetric):
         return parameterize_template(
             landmarks.vertices, template.faces, permutation, landmarks.parts,
             seams=seams, solver=solver, iterations=iterations, warmup=warmup,
-            area_iterations=area_iterations, margin=margin, stretch=stretch, detail_scale=detail_scale, symmetric=symmetric,
+            area_iterations=area_iterations, margin=margin, stretch=stretch, detail_scale=detail_scale, symmetric=exact,
             release=release, progress=say,
         )
 
+    fallback: dict | None = None
     try:
         unwrap, mirror, refined = _unwrap_repairing_folds(unwrap_with, template, mirror, say,
                                                           release=symmetric and not strict_symmetry)
+        overlaps = unwrap.stats["boundary_self_overlaps"]
+        if symmetric and not strict_symmetry and (overlaps or unwrap.released is not None):
+            # not exactly symmetric after all (or its chart overlaps itself): the map made
+            # without the mirror averaging may serve better (docs/uvmaps.md, "Coarse bodies")
+            released = 0 if unwrap.released is None else len(unwrap.released)
+            plain = unwrap_with(mirror.permutation, False, exact=False)
+            # the canonical frame is in metres
+            scores = [(u.stats["boundary_self_overlaps"], 1000.0 * _round_trip(u, landmarks.vertices, template.faces))
+                      for u in (unwrap, plain)]
+            say(f"symmetric map ({released} UV vertices released from exact symmetry): {scores[0][0]} boundary "
+                f"overlaps, round trip at {FALLBACK_RESOLUTION} {scores[0][1]:.2f} mm mean; without the mirror "
+                f"averaging: {scores[1][0]}, {scores[1][1]:.2f} mm")
+            if scores[1] < scores[0]:
+                fallback = {"overlaps": [scores[0][0], scores[1][0]], "round_trip_mm": [scores[0][1], scores[1][1]],
+                            "released_uv_vertices": released}
+                unwrap, refined = plain, 0
     except UvkitError as error:
         raise _named(error, template.source) from None
     table_start = time.perf_counter()
@@ -176,6 +207,10 @@ def build_uv(
         "mirror_refined_vertices": refined,
         # UV vertices released from exact symmetry around folds (see strict_symmetry), ascending
         "symmetry_released_uv": [] if unwrap.released is None else unwrap.released.tolist(),
+        # when the symmetric map was not exactly symmetric (or overlapped itself) and the map
+        # made without the mirror averaging was kept instead: both maps' boundary overlaps and
+        # mean round trips (template units, lookup table at FALLBACK_RESOLUTION); None otherwise
+        "symmetry_fallback": fallback,
         "seam_edges": int(len(unwrap.cut.seam_edges)),
         # vertices whose mirror partner changed so that a spine could run over mid-plane gaps
         "mirror_repaired_vertices": int(np.sum(unwrap.cut.mirror != mirror.permutation)),
