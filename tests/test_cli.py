@@ -258,6 +258,10 @@ def test_a_symmetric_map_that_overlaps_itself_gives_way_to_the_plain_one(tmp_pat
     uvmap = load_uvmap(out)
     assert uvmap.meta["symmetry_fallback"]["overlaps"] == [3, 0] and uvmap.meta["stats"]["boundary_self_overlaps"] == 0
     assert uvmap.meta["stats"]["symmetric"] is False and not uvmap.symmetric
+    assert main(["compare", str(out), "-t", str(path), "--out", str(tmp_path / "report"), "--poses", "0"]) == 0
+    assert "kept without the mirror averaging" in capsys.readouterr().out
+    measured = json.loads((tmp_path / "report" / "compare.json").read_text())["maps"]["map"]
+    assert measured["made_without_averaging"] is True and measured["symmetric"] is False
     calls.clear()
     assert main(["build-uv", "-t", str(path), "-o", str(out), "--resolutions", "32", "--strict-symmetry"]) == 0
     assert calls == [True] and load_uvmap(out).meta["symmetry_fallback"] is None
@@ -330,6 +334,7 @@ def test_folds_no_symmetric_map_removes_release_their_vertices_or_stop_with_stri
     assert "UV vertices released from symmetry" in printed
     measured = json.loads((tmp_path / "report" / "compare.json").read_text())["maps"]["map"]
     assert measured["symmetric"] is False and measured["released_uv_vertices"] == released_uv
+    assert measured["made_without_averaging"] is False
     assert measured["symmetry_error"] == pytest.approx(symmetry_error(uvmap))
 
     assert main(["build-uv", "-t", str(path), "-o", str(out), "--resolutions", "32", "--no-symmetry"]) == 0

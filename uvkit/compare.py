@@ -105,6 +105,9 @@ def measure_map(uvmap: UVMap, template: Template, distance: str = "hops", copies
         "symmetry_error": _symmetry_error(uvmap),
         # UV vertices build-uv released from exact symmetry around folds (0 for any other map)
         "released_uv_vertices": int(uvmap.meta.get("stats", {}).get("symmetry_released_uv_vertices", 0)),
+        # build-uv kept the map made without the mirror averaging over its symmetric map
+        # (which released vertices or overlapped itself); False for any other map
+        "made_without_averaging": bool(uvmap.meta.get("symmetry_fallback")),
         "distortion": metrics.distortion(template.vertices, template.faces, uvmap.vt, uvmap.ft),
     }
     say("lookup tables")
@@ -133,6 +136,7 @@ def format_table(results: dict[str, dict[str, Any]]) -> str:
     add("symmetric", lambda r: "yes" if r["symmetric"] else "no", "{}")
     add("symmetry error", lambda r: r["symmetry_error"], "{:.2e}")
     add("UV vertices released from symmetry", lambda r: r["released_uv_vertices"], "{:d}")
+    add("kept without the mirror averaging", lambda r: "yes" if r["made_without_averaging"] else "no", "{}")
     first = results[names[0]]
     for key in first.get("distortion", {}):
         value = first["distortion"][key]
