@@ -26,6 +26,11 @@ def test_map_is_exactly_symmetric_valid_and_packed(figure, figure_map):
     assert r.stats["flipped_triangles"] == 0 and r.stats["boundary_self_overlaps"] == 0
     assert vt.min() >= 0.02 - 1e-12 and vt.max() <= 0.98 + 1e-12
     assert np.isclose(vt[:, 0].min() + vt[:, 0].max(), 1.0)            # axis at u = 0.5
+    # the chart fills the square along both axes unless the stretch between them is at its limit
+    stretch = r.stats["fill_stretch"]
+    assert 1.0 / layout.FILL_STRETCH <= stretch <= layout.FILL_STRETCH
+    if 1.0 / layout.FILL_STRETCH < stretch < layout.FILL_STRETCH:
+        np.testing.assert_allclose(np.ptp(vt, axis=0), [0.96, 0.96])
     assert 0.3 < r.stats["coverage"] < 1.0
     # head at the top (small v), feet at the bottom
     parts = figure.parts[r.vt2v]
