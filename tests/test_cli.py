@@ -236,6 +236,7 @@ def test_a_symmetric_map_that_overlaps_itself_gives_way_to_the_plain_one(tmp_pat
     symmetric; --strict-symmetry never falls back. (The overlaps are injected here: the real
     case takes a 3,000-vertex body, docs/uvmaps.md.)"""
     import uvkit.build as build
+    from uvkit.errors import UvkitError
 
     mesh = stick_figure(1)
     path = tmp_path / "figure.npz"
@@ -266,6 +267,16 @@ def test_a_symmetric_map_that_overlaps_itself_gives_way_to_the_plain_one(tmp_pat
     assert main(["build-uv", "-t", str(path), "-o", str(out), "--resolutions", "32", "--strict-symmetry"]) == 0
     assert calls == [True] and load_uvmap(out).meta["symmetry_fallback"] is None
     assert "--no-symmetry) is better" not in capsys.readouterr().out
+
+    def plain_fails(*args, symmetric=True, **kwargs):           # the symmetric map then stands
+        if not symmetric:
+            raise UvkitError("no plain map")
+        return overlapping_when_symmetric(*args, symmetric=symmetric, **kwargs)
+
+    monkeypatch.setattr(build, "parameterize_template", plain_fails)
+    assert main(["build-uv", "-t", str(path), "-o", str(out), "--resolutions", "32"]) == 0
+    assert "could not be made (no plain map); keeping the symmetric one" in capsys.readouterr().err
+    assert load_uvmap(out).meta["symmetry_fallback"] is None
 
 
 def test_folds_no_symmetric_map_removes_release_their_vertices_or_stop_with_strict_symmetry(tmp_path, capsys,

@@ -94,6 +94,30 @@ def _round_trip(unwrap, vertices: np.ndarray, faces: np.ndarray) -> float:
     return float(round_trip_error(vertices, faces, unwrap.vt, unwrap.ft, unwrap.vt2v, table).mean())
 
 
+def _better_of_plain(unwrap, unwrap_with: Callable, permutation: np.ndarray, vertices: np.ndarray,
+                     faces: np.ndarray, say: Callable) -> tuple:
+    """A symmetric unwrap that is not exactly symmetric after all (vertices released around
+    folds) or whose chart overlaps itself, against the map made without the mirror averaging
+    (``unwrap_with(permutation, False, exact=False)``): the one with fewer boundary overlaps,
+    then the smaller mean round trip at :data:`FALLBACK_RESOLUTION`, is returned, with the
+    numbers of both when it is the plain one (else None). vertices : the template in the
+    canonical frame (metres); faces : (F, 3). docs/uvmaps.md, "Coarse bodies"."""
+    released = 0 if unwrap.released is None else len(unwrap.released)
+    try:
+        plain = unwrap_with(permutation, False, exact=False)
+    except UvkitError as error:   # the symmetric map stands
+        say(f"the map without the mirror averaging could not be made ({error}); keeping the symmetric one")
+        return unwrap, None
+    scores = [(u.stats["boundary_self_overlaps"], 1000.0 * _round_trip(u, vertices, faces)) for u in (unwrap, plain)]
+    say(f"symmetric map ({released} UV vertices released from exact symmetry): {scores[0][0]} boundary overlaps, "
+        f"round trip at {FALLBACK_RESOLUTION} {scores[0][1]:.2f} mm mean; without the mirror averaging: "
+        f"{scores[1][0]}, {scores[1][1]:.2f} mm")
+    if scores[1] < scores[0]:
+        return plain, {"overlaps": [scores[0][0], scores[1][0]], "round_trip_mm": [scores[0][1], scores[1][1]],
+                       "released_uv_vertices": released}
+    return unwrap, None
+
+
 def build_uv(
     template: Template,
     *,
@@ -175,22 +199,10 @@ def build_uv(
     try:
         unwrap, mirror, refined = _unwrap_repairing_folds(unwrap_with, template, mirror, say,
                                                           release=symmetric and not strict_symmetry)
-        overlaps = unwrap.stats["boundary_self_overlaps"]
-        if symmetric and not strict_symmetry and (overlaps or unwrap.released is not None):
-            # not exactly symmetric after all (or its chart overlaps itself): the map made
-            # without the mirror averaging may serve better (docs/uvmaps.md, "Coarse bodies")
-            released = 0 if unwrap.released is None else len(unwrap.released)
-            plain = unwrap_with(mirror.permutation, False, exact=False)
-            # the canonical frame is in metres
-            scores = [(u.stats["boundary_self_overlaps"], 1000.0 * _round_trip(u, landmarks.vertices, template.faces))
-                      for u in (unwrap, plain)]
-            say(f"symmetric map ({released} UV vertices released from exact symmetry): {scores[0][0]} boundary "
-                f"overlaps, round trip at {FALLBACK_RESOLUTION} {scores[0][1]:.2f} mm mean; without the mirror "
-                f"averaging: {scores[1][0]}, {scores[1][1]:.2f} mm")
-            if scores[1] < scores[0]:
-                fallback = {"overlaps": [scores[0][0], scores[1][0]], "round_trip_mm": [scores[0][1], scores[1][1]],
-                            "released_uv_vertices": released}
-                unwrap, refined = plain, 0
+        if symmetric and not strict_symmetry and (unwrap.stats["boundary_self_overlaps"] or unwrap.released is not None):
+            unwrap, fallback = _better_of_plain(unwrap, unwrap_with, mirror.permutation, landmarks.vertices,
+                                                template.faces, say)
+            refined = 0 if fallback else refined
     except UvkitError as error:
         raise _named(error, template.source) from None
     table_start = time.perf_counter()
