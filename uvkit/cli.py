@@ -289,7 +289,7 @@ def build_parser() -> argparse.ArgumentParser:
         description=(
             "Cut the template into one disk along a left-right symmetric seam tree, map it to the "
             "plane (Tutte start, SLIM warm-up, SCAF or SLIM, then an area-equalising step), make the "
-            "map exactly symmetric, pack it into the unit square and rasterize the lookup tables. "
+            "map exactly symmetric, pack it so that it fills the unit square and rasterize the lookup tables. "
             "The template must be closed, genus 0 and (nearly) left-right symmetric."
         ),
         epilog="SCAF wraps Shewchuk's Triangle, whose licence restricts commercial use; use --solver slim to avoid it.",
@@ -321,12 +321,14 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--no-symmetry", action="store_true",
                        help="accept a template far from left-right symmetric, and do not make the map "
                             "symmetric anywhere (the seams are still mirrored; the symmetry error is reported). A "
-                            "merely noisy template needs no flag: by default the few vertices that an exactly "
-                            "symmetric map cannot place without folds are released from symmetry and reported")
+                            "merely noisy or coarse template needs no flag: where an exactly symmetric map keeps "
+                            "folds, the default releases the vertices around them from symmetry, makes this map "
+                            "too, keeps the one that gives the body back better, and reports it")
     build.add_argument("--strict-symmetry", action="store_true",
                        help="stop with an error where the exactly symmetric map keeps folds after the mirror was "
                             "re-paired near them (default: release the vertices around those folds from exact "
-                            "symmetry, keep the rest exact, and report how many)")
+                            "symmetry, keep the rest exact, report how many, and keep the map made as with "
+                            "--no-symmetry instead when it overlaps itself less or gives the body back better)")
     _frame_options(build)
     build.set_defaults(func=cmd_build_uv)
 
