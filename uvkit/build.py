@@ -221,7 +221,7 @@ def build_uv(
         "symmetry_released_uv": [] if unwrap.released is None else unwrap.released.tolist(),
         # when the symmetric map was not exactly symmetric (or overlapped itself) and the map
         # made without the mirror averaging was kept instead: both maps' boundary overlaps and
-        # mean round trips (template units, lookup table at FALLBACK_RESOLUTION); None otherwise
+        # mean round trips (mm, lookup table at FALLBACK_RESOLUTION); None otherwise
         "symmetry_fallback": fallback,
         "seam_edges": int(len(unwrap.cut.seam_edges)),
         # vertices whose mirror partner changed so that a spine could run over mid-plane gaps

@@ -240,12 +240,15 @@ def cmd_build_uv(args: argparse.Namespace) -> int:
               "the map counts as not symmetric (no left-right flips in training); --strict-symmetry stops instead")
     fallback = uvmap.meta.get("symmetry_fallback")
     if fallback:
-        print(f"warning: no exactly symmetric map without folds exists for this template (the symmetric one released "
-              f"{fallback['released_uv_vertices']} UV vertices from exact symmetry and had {fallback['overlaps'][0]} "
-              f"boundary overlaps, round trip {fallback['round_trip_mm'][0]:.2f} mm at 128); the map made without the "
-              f"mirror averaging (as with --no-symmetry) is better ({fallback['overlaps'][1]} overlaps, "
-              f"{fallback['round_trip_mm'][1]:.2f} mm) and was kept: symmetry error {symmetry_error(uvmap):.2g}, it "
-              "counts as not symmetric (no left-right flips in training); --strict-symmetry never falls back")
+        released = fallback["released_uv_vertices"]
+        why = (f"no exactly symmetric map without folds exists for this template (the symmetric one released "
+               f"{released} UV vertices from exact symmetry and had" if released else
+               "the exactly symmetric map's chart overlapped itself (it had")
+        print(f"warning: {why} {fallback['overlaps'][0]} boundary overlaps, round trip "
+              f"{fallback['round_trip_mm'][0]:.2f} mm at 128); the map made without the mirror averaging (as with "
+              f"--no-symmetry) is better ({fallback['overlaps'][1]} overlaps, {fallback['round_trip_mm'][1]:.2f} mm) "
+              f"and was kept: symmetry error {symmetry_error(uvmap):.2g}, it counts as not symmetric (no left-right "
+              "flips in training); --strict-symmetry never falls back")
     if args.figure:
         from .plot import plot_uv_layout
 
