@@ -96,14 +96,21 @@ def write_obj(path: Path, vertices: np.ndarray, faces: np.ndarray, digits: int =
     atomic.write_text(path, "\n".join(lines) + "\n")
 
 
-def decimated_body() -> tuple[np.ndarray, np.ndarray]:
-    """Template (a) as arrays: (V, 3) float64 and (F, 3) int64."""
+def decimated_open_body(n_faces: int) -> tuple[np.ndarray, np.ndarray]:
+    """The open body decimated by quadric edge collapse to ``n_faces`` faces: (V, 3) float64
+    and (F, 3) int64."""
     from uvkit.param import decimate
-    from uvkit.shapes import flip_edges
     from uvkit.template import load_template
 
     body = load_template("open")
-    V, F = decimate(body.vertices, body.faces, DECIMATED_FACES)
+    return decimate(body.vertices, body.faces, n_faces)
+
+
+def decimated_body() -> tuple[np.ndarray, np.ndarray]:
+    """Template (a) as arrays: (V, 3) float64 and (F, 3) int64."""
+    from uvkit.shapes import flip_edges
+
+    V, F = decimated_open_body(DECIMATED_FACES)
     return V, flip_edges(V, F, V[:, 0] > 0, FLIP_FRACTION, seed=SEED)
 
 
@@ -225,11 +232,7 @@ def template_i(out: Path) -> Path:
 
 def template_j(out: Path) -> Path:
     """(j): the open body decimated to about 3,000 vertices."""
-    from uvkit.param import decimate
-    from uvkit.template import load_template
-
-    body = load_template("open")
-    V, F = decimate(body.vertices, body.faces, COARSE_FACES)
+    V, F = decimated_open_body(COARSE_FACES)
     path = out / FILE_NAMES["j"]
     write_obj(path, V, F)
     return path

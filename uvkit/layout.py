@@ -372,6 +372,15 @@ class Layout:
     fill_stretch: float = 1.0
 
 
+def check_pack_options(margin: float, stretch: float) -> None:
+    """UvkitError unless ``margin`` lies in [0, 0.5) and ``stretch`` >= 1 (the options of
+    :func:`symmetrize_and_pack`; also checked before the solve that precedes it)."""
+    if not 0.0 <= margin < 0.5:
+        raise UvkitError(f"margin must lie in [0, 0.5), got {margin}")
+    if not stretch >= 1.0:
+        raise UvkitError(f"stretch must be >= 1, got {stretch}")
+
+
 def symmetrize_and_pack(UV: np.ndarray, ft: np.ndarray, vt_mirror: np.ndarray,
                         up: np.ndarray | None = None, margin: float = 0.02,
                         boundary: np.ndarray | None = None, reference: np.ndarray | None = None,
@@ -417,10 +426,7 @@ def symmetrize_and_pack(UV: np.ndarray, ft: np.ndarray, vt_mirror: np.ndarray,
     -------
     Layout
     """
-    if not 0.0 <= margin < 0.5:
-        raise UvkitError(f"margin must lie in [0, 0.5), got {margin}")
-    if not stretch >= 1.0:
-        raise UvkitError(f"stretch must be >= 1, got {stretch}")
+    check_pack_options(margin, stretch)
     UV = np.asarray(UV, dtype=np.float64)
     vt_mirror = np.asarray(vt_mirror, dtype=np.int64)
     if np.any(vt_mirror[vt_mirror] != np.arange(len(UV))):
@@ -500,5 +506,5 @@ def symmetry_error(vt: np.ndarray, vt_mirror: np.ndarray) -> float:
     return float(vertex_symmetry_error(vt, vt_mirror).max())
 
 
-__all__ = ["SymmetryAxis", "fit_symmetry_axis", "Layout", "symmetrize_and_pack", "symmetry_error", "vertex_symmetry_error",
+__all__ = ["SymmetryAxis", "fit_symmetry_axis", "Layout", "check_pack_options", "symmetrize_and_pack", "symmetry_error", "vertex_symmetry_error",
            "mirror_average"]

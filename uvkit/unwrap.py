@@ -16,7 +16,7 @@ import numpy as np
 from . import param
 from .cut import DEFAULT_SEAMS, Cut, SeamConfig, cut_template, seam_config
 from .errors import FoldedMapError, UvkitError
-from .layout import FILL_STRETCH, symmetrize_and_pack, vertex_symmetry_error
+from .layout import FILL_STRETCH, check_pack_options, symmetrize_and_pack, vertex_symmetry_error
 from .mesh import neighbour_mean, taubin_smooth, vertex_adjacency
 from .symmetry import average_with_mirror, median_edge_length, mirror_plane_x, reflected_partners
 
@@ -158,10 +158,7 @@ def parameterize_template(
     for name, value in (("iterations", iterations), ("warmup", warmup), ("area_iterations", area_iterations)):
         if int(value) != value or value < 0:
             raise UvkitError(f"{name} must be a non-negative integer, got {value}")
-    if not 0.0 <= margin < 0.5:     # checked again by the layout; here before the long solve
-        raise UvkitError(f"margin must lie in [0, 0.5), got {margin}")
-    if not stretch >= 1.0:
-        raise UvkitError(f"stretch must be >= 1, got {stretch}")
+    check_pack_options(margin, stretch)     # here before the long solve
     say = progress if progress is not None else (lambda message: None)
     timings: dict[str, float] = {}
     clock = time.perf_counter()
