@@ -35,3 +35,16 @@ def non_manifold_edge(vertices, faces):
 def torus():
     mesh = trimesh.creation.torus(major_radius=1.0, minor_radius=0.3, major_sections=24, minor_sections=12)
     return np.asarray(mesh.vertices), np.asarray(mesh.faces, dtype=np.int64)
+
+
+def split_at(vertices, faces, chosen):
+    """The mesh as an exporter writes it with a UV seam around the ``chosen`` (F,) bool faces:
+    their corners that the other faces use too get copies of their own (appended after the
+    other vertices), so the surface is cut open where the chosen faces meet the others."""
+    vertices, faces = np.asarray(vertices, dtype=np.float64), np.asarray(faces, dtype=np.int64)
+    used = np.intersect1d(faces[chosen], faces[~chosen])
+    copy = np.arange(len(vertices))
+    copy[used] = len(vertices) + np.arange(len(used))
+    out = faces.copy()
+    out[chosen] = copy[faces[chosen]]
+    return np.vstack([vertices, vertices[used]]), out

@@ -1,4 +1,6 @@
 """``export-uv``: a UV map written onto its template as a textured OBJ / GLB, and read back."""
+import json
+
 import numpy as np
 import pytest
 
@@ -61,6 +63,29 @@ def test_textures_and_glb(figure_map, tmp_path):
     assert len(mesh.vertices) == len(uvmap.vt)
     np.testing.assert_allclose(mesh.vertices, template.vertices[uvmap.vt2v], atol=1e-6)
     np.testing.assert_allclose(mesh.visual.uv[:, 1], 1.0 - uvmap.vt[:, 1], atol=1e-6)
+
+
+def test_glb_with_split_seams_loads_as_the_template_and_imports_the_same_map(figure_map, tmp_path, capsys):
+    """The exported .glb repeats every seam vertex; read back as a template its coincident
+    vertices are welded, build-uv works on it, and import-uv gives the map back."""
+    template, uvmap = figure_map
+    export_uv(uvmap, template, tmp_path / "body.glb")
+    loaded = load_template(tmp_path / "body.glb")
+    assert loaded.report.closed and loaded.n_vertices == template.n_vertices
+    assert loaded.report.n_welded == len(uvmap.vt) - template.n_vertices
+    assert loaded.vt is not None and len(loaded.vt) == len(uvmap.vt)       # its texture coordinates
+    assert main(["info", "-t", str(tmp_path / "body.glb"), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["vertices"] == template.n_vertices and info["welded_vertices"] == loaded.report.n_welded
+    assert info["closed"]
+    rebuilt = build_uv(loaded, resolutions=(32,))
+    assert rebuilt.meta["stats"]["flipped_triangles"] == 0
+    back = import_uvmap(template, tmp_path / "body.glb", resolutions=(32,))
+    np.testing.assert_allclose(back.vt[back.ft], uvmap.vt[uvmap.ft], rtol=0, atol=1e-6)   # float32 in the file
+    np.testing.assert_array_equal(back.vt2v[back.ft], uvmap.vt2v[uvmap.ft])
+    s1, s2 = _s1_s2(uvmap, template)
+    t1, t2 = _s1_s2(back, template)
+    assert abs(s1 - t1) <= 1e-3 and abs(s2 - t2) <= 1e-3
 
 
 def test_bad_requests_are_refused(figure_map, tmp_path):

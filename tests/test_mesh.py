@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 
 from uvkit.errors import TemplateError
-from uvkit.mesh import boundary_loops, inspect_mesh, require_closed_genus0
+from uvkit.mesh import boundary_loops, inspect_mesh, require_closed_genus0, weld_coincident
 
-from meshes import icosphere, non_manifold_edge, torus, two_components, with_hole
+from meshes import icosphere, non_manifold_edge, split_at, torus, two_components, with_hole
 
 
 def test_closed_sphere_report():
@@ -60,3 +60,32 @@ def test_sorted_unique_is_np_unique():
     for values in (rng.integers(0, 50, 1000), rng.integers(0, 10**12, 5000), np.array([], dtype=np.int64),
                    np.array([7]), rng.normal(size=100).round(1)):
         np.testing.assert_array_equal(sorted_unique(values), np.unique(values))
+
+
+def test_weld_coincident_closes_a_mesh_split_at_a_seam():
+    V, F = icosphere()
+    split_V, split_F = split_at(V, F, V[F].mean(axis=1)[:, 2] > 0.1)
+    assert len(boundary_loops(split_F)) > 0      # cut open where the front faces meet the rest
+    welded_V, welded_F, index, kept = weld_coincident(split_V, split_F, 1e-9)
+    # the copies come after the originals, so the lowest-numbered members give the mesh back
+    np.testing.assert_array_equal(welded_V, V)
+    np.testing.assert_array_equal(welded_F, F)
+    assert kept.all() and len(index) == len(split_V)
+    np.testing.assert_array_equal(welded_V[index], split_V)
+    assert inspect_mesh(welded_V, welded_F)[2].closed
+
+
+def test_weld_keeps_vertices_farther_apart_and_drops_collapsed_triangles():
+    V, F = icosphere()
+    split_V, split_F = split_at(V, F, V[F].mean(axis=1)[:, 2] > 0.1)
+    split_V[len(V):] += 1e-6                      # copies 1.7e-6 away: more than the distance
+    same_V, same_F, index, kept = weld_coincident(split_V, split_F, 1e-6)
+    assert len(same_V) == len(split_V) and np.array_equal(same_F, split_F) and kept.all()
+    np.testing.assert_array_equal(index, np.arange(len(split_V)))
+    # a sliver whose two corners coincide collapses to a segment and is left out
+    sliver_V = np.vstack([V, V[F[0, 0]]])
+    sliver_F = np.vstack([F, [[F[0, 0], F[0, 1], len(V)]]])
+    welded_V, welded_F, index, kept = weld_coincident(sliver_V, sliver_F, 1e-9)
+    assert len(welded_V) == len(V) and index[len(V)] == F[0, 0]
+    assert kept.sum() == len(F) and not kept[-1]
+    np.testing.assert_array_equal(welded_F, F)

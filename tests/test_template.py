@@ -10,7 +10,7 @@ import trimesh
 from uvkit import load_template, save_template_npz, template_hash
 from uvkit.errors import TemplateError, UnsafePickleError
 
-from meshes import icosphere
+from meshes import icosphere, split_at
 from smpl_format import smpl_dict, write_smpl_pickle
 
 
@@ -79,6 +79,39 @@ def test_other_mesh_files_keep_order(tmp_path, suffix):
     template = load_template(path)
     np.testing.assert_allclose(template.vertices, V2, atol=1e-6)
     np.testing.assert_array_equal(template.faces, F2)
+
+
+@pytest.mark.parametrize("suffix", [".obj", ".ply", ".glb", ".stl"])
+def test_mesh_files_split_at_seams_are_welded(tmp_path, suffix):
+    """Exporters repeat a vertex wherever its texture coordinates or normals differ: the
+    template is the closed surface again, and says which file vertex became which."""
+    V, F = icosphere(2)
+    split_V, split_F = split_at(V, F, V[F].mean(axis=1)[:, 0] > 0.2)
+    path = tmp_path / f"split{suffix}"
+    if suffix == ".obj":
+        path.write_text("".join(f"v {x:.17g} {y:.17g} {z:.17g}\n" for x, y, z in split_V)
+                        + "".join(f"f {a+1} {b+1} {c+1}\n" for a, b, c in split_F))
+    else:
+        trimesh.Trimesh(split_V, split_F, process=False).export(path)
+    template = load_template(path)
+    # the same triangles at the same corners; an STL stores three vertices per triangle, so
+    # there the vertices are numbered in order of first use
+    np.testing.assert_allclose(template.vertices[template.faces], V[F], atol=1e-6)
+    assert template.n_vertices == len(V) and template.report.closed
+    file_vertices = split_V if suffix != ".stl" else split_V[split_F.ravel()]
+    if suffix != ".stl":
+        np.testing.assert_allclose(template.vertices, V, atol=1e-6)
+        np.testing.assert_array_equal(template.faces, F)
+    welded = len(file_vertices) - len(V)
+    assert template.report.n_welded == welded
+    assert f"{welded} coincident vertices of the file welded" in template.report.describe()
+    np.testing.assert_allclose(template.vertices[template.file_vertex_index], file_vertices, atol=1e-6)
+    # a file without repeated vertices is taken as it is
+    whole = tmp_path / f"whole{suffix}"
+    trimesh.Trimesh(V, F, process=False).export(whole)
+    plain = load_template(whole)
+    assert len(plain.vertices) == len(V)
+    assert (plain.file_vertex_index is None) == (suffix != ".stl") and plain.report.n_welded == (0 if suffix != ".stl" else 3 * len(F) - len(V))
 
 
 def test_hash_is_the_same_across_formats(tmp_path):

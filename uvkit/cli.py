@@ -42,6 +42,8 @@ def cmd_info(args: argparse.Namespace) -> int:
         "closed": template.report.closed,
         "boundary_loops": template.report.n_boundary_loops,
         "genus": template.report.genus,
+        # coincident vertices of a mesh file welded (repeated by its exporter at UV seams, hard edges)
+        "welded_vertices": template.report.n_welded,
         "rig": template.has_rig,
         "joints": None if template.weights is None else int(template.weights.shape[1]),
         "betas": None if template.shapedirs is None else int(template.shapedirs.shape[2]),

@@ -4,8 +4,10 @@ Multi-chart maps are fine. OBJ files and template ``vt`` keys follow the OBJ con
 upwards, image row 0 at v = 1); the project's UV maps put v along image rows (docs/formats.md),
 so imported maps are read with ``v -> 1 - v``. The UV vertices are re-indexed so that each one belongs to exactly
 one template vertex (``vt2v``): an artist map that shares one ``vt`` between several mesh
-vertices gets a copy per vertex. Vertex order is matched to the template by index when the
-vertex counts agree, else by position; anything that cannot be matched is refused.
+vertices gets a copy per vertex. Vertex order is matched to the template by position when
+every vertex of the file lies on one of the template's (a file written with its seams split,
+or in another vertex order), else by index when the vertex counts agree; anything that cannot
+be matched is refused.
 """
 from __future__ import annotations
 
@@ -77,11 +79,15 @@ def uv_from_arrays(template: Template, positions: np.ndarray, faces: np.ndarray,
     ft = np.asarray(ft, dtype=np.int64)
     if len(faces) != template.n_faces:
         raise UVMapError(f"{source}: has {len(faces)} faces but the template {template.source} has {template.n_faces}")
-    if len(positions) == template.n_vertices:
-        remap = np.arange(len(positions))  # by index
-    else:
-        diagonal = float(np.linalg.norm(np.ptp(template.vertices, axis=0)))
-        distance, remap = cKDTree(template.vertices).query(positions)
+    diagonal = float(np.linalg.norm(np.ptp(template.vertices, axis=0)))
+    positions = np.asarray(positions, dtype=np.float64)
+    same_count = len(positions) == template.n_vertices
+    distance, remap = cKDTree(template.vertices).query(positions)
+    if same_count and (distance.max() > 1e-6 * diagonal or np.all(
+            np.linalg.norm(positions - template.vertices, axis=1) <= 1e-6 * diagonal)):
+        # by index: the same vertices in place, or the same count in another shape or pose
+        remap = np.arange(len(positions))
+    elif not same_count:   # by position (else: the same vertices in another order, e.g. seams welded back)
         if distance.max() > 1e-6 * diagonal:
             raise UVMapError(
                 f"{source}: {len(positions)} vertices where the template has {template.n_vertices}, and "

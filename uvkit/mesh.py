@@ -27,12 +27,21 @@ class MeshReport:
     genus: int
     closed: bool
     consistently_oriented: bool
+    #: vertices of the file merged into others at the same position (:func:`weld_coincident`),
+    #: and the triangles that collapsed to a segment and were left out.
+    n_welded: int = 0
+    n_collapsed_faces: int = 0
 
     def describe(self) -> str:
         kind = "closed" if self.closed else f"open ({self.n_boundary_loops} boundary loops)"
+        welded = ""
+        if self.n_welded:
+            welded = f"; {self.n_welded} coincident vertices of the file welded"
+            if self.n_collapsed_faces:
+                welded += f" ({self.n_collapsed_faces} triangles collapsed to a segment and left out)"
         return (
             f"{self.n_vertices} vertices, {self.n_faces} triangles, {kind}, genus {self.genus}, "
-            f"{self.n_components} component(s)"
+            f"{self.n_components} component(s){welded}"
         )
 
 
@@ -244,6 +253,50 @@ def inspect_mesh(vertices, faces, source: str = "mesh", vertices_key: str = "ver
         consistently_oriented=oriented,
     )
     return vertices, faces, report
+
+
+def weld_coincident(vertices: np.ndarray, faces: np.ndarray, distance: float
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Merge the vertices that lie within ``distance`` of each other into one.
+
+    Exported meshes (glTF, PLY, STL, OBJ written vertex by vertex) repeat a vertex wherever its
+    texture coordinates or normals differ, so a closed body arrives cut open along its UV
+    seams and hard edges. Each group of coincident vertices (joined through chains of pairs
+    closer than ``distance``) becomes its lowest-numbered member; the vertices keep the file's
+    order otherwise. Triangles that collapse to a segment are left out.
+
+    vertices : (V, 3) float64; faces : (F, 3) int64; distance : float >= 0.
+
+    Returns
+    -------
+    vertices : (V', 3) float64
+    faces : (F', 3) int64
+        the triangles that did not collapse, renumbered.
+    index : (V,) int64
+        the new id of every vertex of the input (``vertices[index]`` are the input's
+        positions, to within ``distance``).
+    kept_faces : (F,) bool
+        which input triangles are in ``faces``.
+    """
+    from scipy.spatial import cKDTree
+
+    vertices = np.asarray(vertices, dtype=np.float64)
+    faces = np.asarray(faces, dtype=np.int64)
+    n = len(vertices)
+    pairs = cKDTree(vertices).query_pairs(distance, output_type="ndarray") if n > 1 and distance >= 0 else ()
+    if len(pairs) == 0:
+        return vertices, faces, np.arange(n, dtype=np.int64), np.ones(len(faces), dtype=bool)
+    graph = scipy.sparse.coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(n, n))
+    _, label = scipy.sparse.csgraph.connected_components(graph, directed=False)
+    first = np.full(label.max() + 1, n, dtype=np.int64)
+    np.minimum.at(first, label, np.arange(n, dtype=np.int64))
+    keep = np.zeros(n, dtype=bool)
+    keep[first] = True
+    index = (np.cumsum(keep) - 1)[first[label]]
+    renumbered = index[faces]
+    kept_faces = ((renumbered[:, 0] != renumbered[:, 1]) & (renumbered[:, 1] != renumbered[:, 2])
+                  & (renumbered[:, 2] != renumbered[:, 0]))
+    return vertices[keep], renumbered[kept_faces], index, kept_faces
 
 
 def require_closed_genus0(report: MeshReport, source: str = "mesh") -> None:

@@ -19,7 +19,7 @@ import scipy.sparse
 
 from . import safe_pickle
 from .errors import TemplateError
-from .mesh import MeshReport, check_faces, inspect_mesh
+from .mesh import MeshReport, check_faces, check_vertices, inspect_mesh, weld_coincident
 from .parts import parts_from_weights
 
 #: names that :func:`load_template` resolves to a committed asset.
@@ -96,6 +96,11 @@ class Template:
         SMPL joint id per vertex; derived from ``weights`` when the file has none.
     vertex_ids : dict[str, int]
         landmarks for smplx.
+    file_vertex_index : (V_file,) int64 or None
+        for a mesh file whose exporter repeated vertices (at UV seams, hard edges): the template
+        vertex each vertex of the file became once coincident ones were welded
+        (``vertices[file_vertex_index]`` are the file's positions); None when the template's
+        vertices are the file's.
     extras : dict[str, numpy.ndarray]
         other keys of the file, kept unchanged.
     """
@@ -116,6 +121,7 @@ class Template:
     parts: np.ndarray | None = None
     vertex_ids: dict[str, int] = field(default_factory=dict)
     extras: dict[str, Any] = field(default_factory=dict)
+    file_vertex_index: np.ndarray | None = None
 
     @property
     def n_vertices(self) -> int:
@@ -248,7 +254,36 @@ def _read_mesh(path: Path) -> dict[str, Any]:
         loaded = geometries[0]
     if not isinstance(loaded, trimesh.Trimesh):
         raise TemplateError(f"{path}: is not a triangle mesh (got {type(loaded).__name__})")
-    return {"v_template": np.asarray(loaded.vertices), "f": np.asarray(loaded.faces)}
+    out = {"v_template": np.asarray(loaded.vertices), "f": np.asarray(loaded.faces)}
+    uv = getattr(loaded.visual, "uv", None)
+    if uv is not None and np.shape(uv) == (len(out["v_template"]), 2):
+        # texture coordinates per vertex (OBJ-style v, as trimesh gives them): the native UV map
+        out["vt"], out["ft"] = np.asarray(uv, dtype=np.float64), out["f"]
+    return out
+
+
+def _welded(data: dict[str, Any], path: Path) -> dict[str, Any]:
+    """A mesh file's arrays with its coincident vertices welded (:func:`uvkit.mesh.weld_coincident`
+    within ``tol.weld_fraction`` of the bounding-box diagonal). When any were, the arrays get
+    ``file_vertex_index`` (the template vertex each vertex of the file became) and
+    ``collapsed_faces`` (triangles left out); ``ft`` loses the same triangles. Malformed arrays
+    are returned as they are, for the validation to name."""
+    from .tolerances import tol
+
+    try:
+        vertices = check_vertices(data["v_template"], str(path), "v_template")
+        faces = check_faces(data["f"], len(vertices), str(path), "f")
+    except (TemplateError, KeyError):
+        return data
+    diagonal = float(np.linalg.norm(np.ptp(vertices, axis=0)))
+    welded, kept_faces_of, index, kept = weld_coincident(vertices, faces, tol.weld_fraction * diagonal)
+    if len(welded) == len(vertices):
+        return data
+    out = {**data, "v_template": welded, "f": kept_faces_of, "file_vertex_index": index,
+           "collapsed_faces": int(np.sum(~kept))}
+    if data.get("ft") is not None and np.shape(data["ft"]) == faces.shape:
+        out["ft"] = np.asarray(data["ft"])[kept]
+    return out
 
 
 def read_template_arrays(path: str | os.PathLike) -> dict[str, Any]:
@@ -266,10 +301,8 @@ def read_template_arrays(path: str | os.PathLike) -> dict[str, Any]:
         return data
     if suffix == ".npz":
         return _read_npz(path)
-    if suffix == ".obj":
-        return _read_obj(path)
     if suffix in MESH_SUFFIXES:
-        return _read_mesh(path)
+        return _welded(_read_obj(path) if suffix == ".obj" else _read_mesh(path), path)
     raise TemplateError(f"{path}: unsupported template type '{suffix}'; use one of {', '.join(TEMPLATE_SUFFIXES)}")
 
 
@@ -360,8 +393,14 @@ def template_from_arrays(data: dict[str, Any], source: str = "template", name: s
     bad_ids = {k: v for k, v in vertex_ids.items() if not 0 <= v < n_vertices}
     if bad_ids:
         raise TemplateError(f"{source}: 'vertex_ids' out of range for {n_vertices} vertices: {bad_ids}")
-    known = {"v_template", "f", "weights", "kintree_table", "J_regressor", "shapedirs", "posedirs", "vt", "ft", "mirror", "parts", "vertex_ids"}
+    known = {"v_template", "f", "weights", "kintree_table", "J_regressor", "shapedirs", "posedirs", "vt", "ft", "mirror", "parts",
+             "vertex_ids", "file_vertex_index", "collapsed_faces"}
     extras = {k: v for k, v in data.items() if k not in known}
+    file_vertex_index = data.get("file_vertex_index")
+    if file_vertex_index is not None:
+        file_vertex_index = np.asarray(file_vertex_index, dtype=np.int64)
+        report = replace(report, n_welded=len(file_vertex_index) - n_vertices,
+                         n_collapsed_faces=int(data.get("collapsed_faces", 0)))
     return Template(
         vertices=vertices,
         faces=faces,
@@ -379,6 +418,7 @@ def template_from_arrays(data: dict[str, Any], source: str = "template", name: s
         parts=parts,
         vertex_ids=vertex_ids,
         extras=extras,
+        file_vertex_index=file_vertex_index,
     )
 
 

@@ -59,6 +59,10 @@ class Tolerances:
     #: a mirror mismatch below this fraction of the bounding-box diagonal counts as exact (never
     #: re-assigned).
     mirror_exact: float = 1e-6
+    #: vertices of a mesh file closer than this fraction of its bounding-box diagonal are one
+    #: vertex that the exporter repeated (at UV seams and hard edges) and are welded (2 um on a
+    #: body; float32 rounding of a copy is about 1e-7 of the coordinate).
+    weld_fraction: float = 1e-6
     #: required symmetry of a symmetrised UV map: |u(i) + u(mirror(i)) - 1| and |v(i) - v(mirror(i))|.
     uv_symmetry: float = 1e-6
     #: relative difference under which two edge lengths or two UV layouts count as exactly
