@@ -48,3 +48,36 @@ def split_at(vertices, faces, chosen):
     out = faces.copy()
     out[chosen] = copy[faces[chosen]]
     return np.vstack([vertices, vertices[used]]), out
+
+
+def quad_ellipsoid(n: int = 4, stretch=(1.0, 1.6, 0.7)):
+    """A closed quad mesh: a cube's faces cut into n x n quads, projected onto an ellipsoid.
+    Symmetric about x = 0 (with n even no quad straddles the plane). Returns (V, 3) float64
+    and (Q, 4) int64 quads, counter-clockwise seen from outside."""
+    ticks = np.linspace(-1.0, 1.0, n + 1)
+    index: dict[tuple, int] = {}
+    points, quads = [], []
+
+    def vertex(p):
+        key = tuple(p)
+        if key not in index:
+            index[key] = len(points)
+            points.append(p)
+        return index[key]
+
+    for axis in range(3):
+        b, c = (axis + 1) % 3, (axis + 2) % 3
+        for sign in (1.0, -1.0):
+            grid = np.empty((n + 1, n + 1), dtype=np.int64)
+            for i, u in enumerate(ticks):
+                for j, v in enumerate(ticks):
+                    p = [0.0, 0.0, 0.0]
+                    p[axis], p[b], p[c] = sign, u, v
+                    grid[i, j] = vertex(tuple(p))
+            for i in range(n):
+                for j in range(n):
+                    quad = [grid[i, j], grid[i + 1, j], grid[i + 1, j + 1], grid[i, j + 1]]
+                    quads.append(quad if sign > 0 else quad[::-1])
+    V = np.asarray(points, dtype=np.float64)
+    V = V / np.linalg.norm(V, axis=1, keepdims=True) * np.asarray(stretch)
+    return V, np.asarray(quads, dtype=np.int64)

@@ -10,7 +10,7 @@ import trimesh
 from uvkit import load_template, save_template_npz, template_hash
 from uvkit.errors import TemplateError, UnsafePickleError
 
-from meshes import icosphere, split_at
+from meshes import icosphere, quad_ellipsoid, split_at
 from smpl_format import smpl_dict, write_smpl_pickle
 
 
@@ -114,6 +114,38 @@ def test_mesh_files_split_at_seams_are_welded(tmp_path, suffix):
     assert (plain.file_vertex_index is None) == (suffix != ".stl") and plain.report.n_welded == (0 if suffix != ".stl" else 3 * len(F) - len(V))
 
 
+def test_obj_quads_are_split_into_mirrored_triangles(tmp_path):
+    """A quad mesh (what body models are usually modelled as): each quad becomes two triangles
+    along its shorter diagonal, so quads that mirror each other give triangles that do too;
+    the vertices and the texture coordinates of the corners are kept."""
+    from uvkit.cut import face_mirror
+
+    V, Q = quad_ellipsoid(4)
+    vt = V[:, :2] * 0.25 + 0.5                    # a texture coordinate per vertex, for the corners
+    lines = [f"v {x:.17g} {y:.17g} {z:.17g}" for x, y, z in V] + [f"vt {u:.17g} {v:.17g}" for u, v in vt]
+    lines += ["f " + " ".join(f"{i + 1}/{i + 1}" for i in quad) for quad in Q]
+    path = tmp_path / "quads.obj"
+    path.write_text("\n".join(lines) + "\n")
+    template = load_template(path)
+    np.testing.assert_array_equal(template.vertices, V)
+    assert template.n_faces == 2 * len(Q) and template.report.closed and template.report.genus == 0
+    assert template.report.consistently_oriented and template.report.n_polygons_split == len(Q)
+    assert f"{len(Q)} polygons of the file split into triangles" in template.report.describe()
+    np.testing.assert_allclose(template.vt[template.ft], vt[template.faces])
+    # each quad's two triangles, in file order, cover it along a diagonal
+    for k in (0, len(Q) // 2, len(Q) - 1):
+        corners = set(template.faces[2 * k].tolist()) | set(template.faces[2 * k + 1].tolist())
+        assert corners == set(Q[k].tolist())
+    mirror = np.array([int(np.flatnonzero(np.all(V == [-x, y, z], axis=1))[0]) for x, y, z in V])
+    assert np.all(face_mirror(template.faces, mirror) >= 0)
+    # a fan from each quad's first corner would not mirror
+    fan = np.vstack([Q[:, [0, 1, 2]], Q[:, [0, 2, 3]]])
+    assert np.any(face_mirror(fan, mirror) < 0)
+    (tmp_path / "line.obj").write_text("v 0 0 0\nv 1 0 0\nv 1 1 0\nf 1 2\n")
+    with pytest.raises(TemplateError, match="line.obj:4: a face with 2 corners; a face needs at least 3"):
+        load_template(tmp_path / "line.obj")
+
+
 def test_hash_is_the_same_across_formats(tmp_path):
     V, F = icosphere(1)
     pkl = tmp_path / "a.pkl"
@@ -142,9 +174,6 @@ def test_bad_files(tmp_path):
     np.savez(tmp_path / "w.npz", v_template=V, f=F, weights=np.ones((len(V) - 1, 24)))
     with pytest.raises(TemplateError, match=r"'weights' must have shape \(%d, \*\), got \(%d, 24\)" % (len(V), len(V) - 1)):
         load_template(tmp_path / "w.npz")
-    (tmp_path / "quad.obj").write_text("v 0 0 0\nv 1 0 0\nv 1 1 0\nv 0 1 0\nf 1 2 3 4\n")
-    with pytest.raises(TemplateError, match="quad.obj:5: a face with 4 corners"):
-        load_template(tmp_path / "quad.obj")
     bad_mirror = np.arange(len(V))
     bad_mirror[[0, 1, 2]] = [1, 2, 0]
     np.savez(tmp_path / "m.npz", v_template=V, f=F, mirror=bad_mirror)

@@ -31,6 +31,8 @@ class MeshReport:
     #: and the triangles that collapsed to a segment and were left out.
     n_welded: int = 0
     n_collapsed_faces: int = 0
+    #: polygons of the file (quads and larger) split into triangles.
+    n_polygons_split: int = 0
 
     def describe(self) -> str:
         kind = "closed" if self.closed else f"open ({self.n_boundary_loops} boundary loops)"
@@ -39,6 +41,8 @@ class MeshReport:
             welded = f"; {self.n_welded} coincident vertices of the file welded"
             if self.n_collapsed_faces:
                 welded += f" ({self.n_collapsed_faces} triangles collapsed to a segment and left out)"
+        if self.n_polygons_split:
+            welded += f"; {self.n_polygons_split} polygons of the file split into triangles"
         return (
             f"{self.n_vertices} vertices, {self.n_faces} triangles, {kind}, genus {self.genus}, "
             f"{self.n_components} component(s){welded}"

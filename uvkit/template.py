@@ -192,7 +192,8 @@ def _read_npz(path: Path) -> dict[str, Any]:
 
 
 def _read_obj(path: Path) -> dict[str, Any]:
-    """Positions, triangles and vt/ft of an OBJ, in file order.
+    """Positions, triangles and vt/ft of an OBJ, in file order (polygons split into triangles,
+    :func:`_triangulate`).
 
     A small reader of our own: trimesh splits vertices at UV seams when an OBJ has ``vt``
     lines, which would renumber the vertices that UV maps and regressors refer to.
@@ -218,10 +219,8 @@ def _read_obj(path: Path) -> dict[str, Any]:
                         raise ValueError("a texture vertex needs 2 coordinates")
                 elif tag == "f":
                     corners = [corner.split("/") for corner in parts[1:]]
-                    if len(corners) != 3:
-                        raise TemplateError(
-                            f"{path}:{number}: a face with {len(corners)} corners; only triangles are supported"
-                        )
+                    if len(corners) < 3:
+                        raise TemplateError(f"{path}:{number}: a face with {len(corners)} corners; a face needs at least 3")
                     index = [int(c[0]) for c in corners]
                     faces.append([i - 1 if i > 0 else len(positions) + i for i in index])
                     if all(len(c) > 1 and c[1] for c in corners):
@@ -231,13 +230,62 @@ def _read_obj(path: Path) -> dict[str, Any]:
                 raise TemplateError(f"{path}:{number}: cannot parse '{line.strip()}' ({error})") from None
     if not positions or not faces:
         raise TemplateError(f"{path}: no vertices or no faces found")
+    if uvs and face_uvs and len(face_uvs) != len(faces):
+        raise TemplateError(f"{path}: {len(faces) - len(face_uvs)} faces have no texture coordinates")
+    split = sum(len(face) > 3 for face in faces)
+    if split:
+        faces, face_uvs = _triangulate(faces, face_uvs if face_uvs else None, positions, path)
     out: dict[str, Any] = {"v_template": np.asarray(positions), "f": np.asarray(faces, dtype=np.int64)}
+    if split:
+        out["polygons_split"] = split
     if uvs and face_uvs:
-        if len(face_uvs) != len(faces):
-            raise TemplateError(f"{path}: {len(faces) - len(face_uvs)} faces have no texture coordinates")
         out["vt"] = np.asarray(uvs)
         out["ft"] = np.asarray(face_uvs, dtype=np.int64)
     return out
+
+
+def _triangulate(faces: list[list[int]], face_uvs: list[list[int]] | None, positions: list[list[float]],
+                 path: Path) -> tuple[list[list[int]], list[list[int]]]:
+    """Polygons of an OBJ split into triangles (quads into two), keeping their orientation.
+
+    Each step cuts off the corner whose neighbours are nearest to each other (for a quad: the
+    shorter diagonal), a choice made from the geometry alone, so that a body whose quads mirror
+    each other gets triangles that mirror each other too (up to exact ties). A cut that folds
+    the polygon (an ear turning against its normal: the short diagonal of a quad that is not
+    convex) is taken only when every cut does, and a cut along an existing edge of the mesh
+    (which would give an edge three triangles) only when every cut is one. ``face_uvs`` (one per face, or None) are split at the same corners. Returns the triangles and their UV faces.
+    """
+    points = np.asarray(positions, dtype=np.float64)
+    # the mesh's edges: a cut along one of them would make an edge of three triangles
+    edges = {(min(a, b), max(a, b)) for face in faces for a, b in zip(face, face[1:] + face[:1])}
+    triangles: list[list[int]] = []
+    uv_triangles: list[list[int]] = []
+    for k, face in enumerate(faces):
+        corners = list(range(len(face)))
+        if max(face) >= len(points) or min(face) < 0:
+            raise TemplateError(f"{path}: face {k} indexes vertices {min(face)}..{max(face)} but there are {len(points)} vertices")
+        while len(corners) > 3:
+            n = len(corners)
+            ring = points[[face[c] for c in corners]]
+            # the polygon's normal (Newell's), against which an ear that folds back is told
+            normal = np.cross(ring, np.roll(ring, -1, axis=0)).sum(axis=0)
+            turns = np.cross(ring - np.roll(ring, 1, axis=0), np.roll(ring, -1, axis=0) - ring) @ normal
+            if n == 4:    # a quad's cut folds it unless both of its triangles turn the polygon's way
+                turns = np.minimum(turns, np.roll(turns, 2))
+            cuts = [(face[corners[i - 1]], face[corners[(i + 1) % n]]) for i in range(n)]
+            gaps = [float(np.linalg.norm(points[a] - points[b])) for a, b in cuts]
+            # the shortest cut that neither folds nor is an edge already (the least bad otherwise)
+            i = min(range(n), key=lambda j: ((min(cuts[j]), max(cuts[j])) in edges, turns[j] <= 0, gaps[j]))
+            edges.add((min(cuts[i]), max(cuts[i])))
+            ear = [corners[i - 1], corners[i], corners[(i + 1) % n]]
+            triangles.append([face[c] for c in ear])
+            if face_uvs is not None:
+                uv_triangles.append([face_uvs[k][c] for c in ear])
+            del corners[i]
+        triangles.append([face[c] for c in corners])
+        if face_uvs is not None:
+            uv_triangles.append([face_uvs[k][c] for c in corners])
+    return triangles, uv_triangles
 
 
 def _read_mesh(path: Path) -> dict[str, Any]:
@@ -394,8 +442,10 @@ def template_from_arrays(data: dict[str, Any], source: str = "template", name: s
     if bad_ids:
         raise TemplateError(f"{source}: 'vertex_ids' out of range for {n_vertices} vertices: {bad_ids}")
     known = {"v_template", "f", "weights", "kintree_table", "J_regressor", "shapedirs", "posedirs", "vt", "ft", "mirror", "parts",
-             "vertex_ids", "file_vertex_index", "collapsed_faces"}
+             "vertex_ids", "file_vertex_index", "collapsed_faces", "polygons_split"}
     extras = {k: v for k, v in data.items() if k not in known}
+    if data.get("polygons_split"):
+        report = replace(report, n_polygons_split=int(data["polygons_split"]))
     file_vertex_index = data.get("file_vertex_index")
     if file_vertex_index is not None:
         file_vertex_index = np.asarray(file_vertex_index, dtype=np.int64)
