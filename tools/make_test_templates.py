@@ -25,7 +25,14 @@ From the open body (assets/open_body.npz):
   bodies unlike the one they were tuned on;
 - ``j``: a coarse body: the open body decimated to about 3,000 vertices (no flips), whose
   left and right vertices no longer match (up to 27 mm apart, as long as many of its edges),
-  as an OBJ.
+  as an OBJ;
+- ``k``: the open body as a quad-dominant mesh, as modellers make bodies: pairs of triangles
+  that share an edge merged into quads (the longest shared edges first; the mid-line stays a
+  loop of edges, as a mesh modelled with a mirror has it), written as an OBJ with quads (uvkit
+  splits each quad at its shorter diagonal, which flips most of the open body's diagonals);
+- ``l``: the open body as a glTF binary with its vertices split along the seams of its UV map
+  (``assets/open_body_uv.npz``), as exporters write meshes with texture coordinates: the
+  surface arrives cut open, in another vertex order, until uvkit welds it.
 
 Each template has its own function; the files are outputs, not committed (the largest is
 about 1 MB). Usage:
@@ -52,6 +59,8 @@ FILE_NAMES = {
     "h": "h_short_heavy_mm.obj",
     "i": "i_tall_thin.obj",
     "j": "j_coarse.obj",
+    "k": "k_quads.obj",
+    "l": "l_split_seams.glb",
 }
 #: the decimated body (template ``a``) that ``d`` is made from, in the output folder, unless
 #: ``FILE_NAMES`` names it.
@@ -238,6 +247,61 @@ def template_j(out: Path) -> Path:
     return path
 
 
+def quad_dominant(vertices: np.ndarray, faces: np.ndarray, mirror: np.ndarray) -> list[list[int]]:
+    """Triangles merged pairwise into quads: the pairs across the longest shared edges first
+    (ties in edge order), never across an edge whose two ends are their own mirror (the
+    mid-line stays a loop of edges). Returns the polygons (quads, then the triangles left
+    over), counter-clockwise like the triangles."""
+    n_faces = len(faces)
+    half = np.stack([faces, np.roll(faces, -1, axis=1)], axis=2).reshape(-1, 2)   # F[f, k] -> F[f, k + 1]
+    key = np.sort(half, axis=1)
+    order = np.lexsort((key[:, 1], key[:, 0]))
+    same = np.flatnonzero(np.all(key[order[1:]] == key[order[:-1]], axis=1))
+    first, second = order[same], order[same + 1]                   # the two half-edges of an edge
+    a, b = key[first, 0], key[first, 1]
+    inner = ~((mirror[a] == a) & (mirror[b] == b))
+    first, second, a, b = first[inner], second[inner], a[inner], b[inner]
+    length = np.linalg.norm(vertices[a] - vertices[b], axis=1)
+    free = np.ones(n_faces, dtype=bool)
+    polygons = []
+    for e in np.argsort(-length, kind="stable").tolist():
+        f, g = int(first[e]) // 3, int(second[e]) // 3
+        if not (free[f] and free[g]):
+            continue
+        free[f] = free[g] = False
+        k = int(first[e]) % 3                                        # f's corners k, k + 1 are the edge
+        p, q, r = (int(faces[f, (k + i) % 3]) for i in range(3))
+        o = int(next(v for v in faces[g].tolist() if v not in (p, q)))
+        polygons.append([p, o, q, r])
+    return polygons + faces[free].tolist()
+
+
+def template_k(out: Path) -> Path:
+    """(k): the open body as a quad-dominant OBJ."""
+    from uvkit import atomic
+    from uvkit.template import load_template
+
+    body = load_template("open")
+    polygons = quad_dominant(body.vertices, body.faces, body.mirror)
+    lines = [f"v {x:.7f} {y:.7f} {z:.7f}" for x, y, z in body.vertices.tolist()]
+    lines += ["f " + " ".join(str(i + 1) for i in polygon) for polygon in polygons]
+    path = out / FILE_NAMES["k"]
+    atomic.write_text(path, "\n".join(lines) + "\n")
+    return path
+
+
+def template_l(out: Path) -> Path:
+    """(l): the open body as a .glb with its vertices split along the seams of its UV map."""
+    from uvkit.exportuv import export_uv
+    from uvkit.template import assets_dir, load_template
+    from uvkit.uvmap import load_uvmap
+
+    body = load_template("open")
+    path = out / FILE_NAMES["l"]
+    export_uv(load_uvmap(assets_dir() / "open_body_uv.npz", template=body), body, path)
+    return path
+
+
 #: the function writing each template, by letter.
 TEMPLATES = {
     "a": template_a,
@@ -250,6 +314,8 @@ TEMPLATES = {
     "h": template_h,
     "i": template_i,
     "j": template_j,
+    "k": template_k,
+    "l": template_l,
 }
 
 
