@@ -158,6 +158,41 @@ def cmd_export_uv(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_close_holes(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from . import atomic
+    from .holes import close_holes
+    from .template import load_template, save_template_npz
+
+    output = Path(args.output)
+    if output.suffix.lower() not in (".obj", ".npz"):
+        raise UvkitError(f"{output}: write the closed template as .obj or .npz")
+    _check_output(args.output)
+    template = load_template(args.template)
+    closed, loops = close_holes(template)
+    if loops:
+        sizes = sorted((len(loop) for loop in loops), reverse=True)
+        shown = ", ".join(map(str, sizes[:8])) + (", ..." if len(sizes) > 8 else "")
+        print(f"{template.source}: capped {len(loops)} hole(s) (boundary loops of {shown} vertices): "
+              f"{closed.n_vertices - template.n_vertices} new vertices (numbered after the template's "
+              f"{template.n_vertices}), {closed.n_faces - template.n_faces} new triangles")
+    else:
+        print(f"{template.source}: no holes; written unchanged")
+    if not closed.report.closed or closed.report.genus != 0:
+        print(f"warning: the result is {closed.report.describe()}", file=sys.stderr)
+    if output.suffix.lower() == ".npz":
+        save_template_npz(closed, output)
+    else:
+        if template.has_rig:
+            print("warning: an .obj holds positions and faces only; write .npz to keep the rig", file=sys.stderr)
+        lines = [f"v {x:.9g} {y:.9g} {z:.9g}" for x, y, z in closed.vertices.tolist()]
+        lines += [f"f {a} {b} {c}" for a, b, c in (closed.faces + 1).tolist()]
+        atomic.write_text(output, "\n".join(lines) + "\n")
+    print(f"wrote {output}: {closed.report.describe()}")
+    return 0
+
+
 def cmd_compare(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -395,6 +430,20 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--texture", choices=list(TEXTURES), help="also write a texture image <stem>_<texture>.png")
     exp.add_argument("--texture-size", type=int, default=DEFAULT_TEXTURE_SIZE, help=f"texture image side in pixels (default {DEFAULT_TEXTURE_SIZE})")
     exp.set_defaults(func=cmd_export_uv)
+
+    holes = sub.add_parser(
+        "close-holes",
+        help="cap the holes of a template (a scan's eyes, a cut-off neck) so that build-uv can map it",
+        description=(
+            "Cap every hole (boundary loop) of a template: a loop of three vertices becomes a "
+            "triangle, a longer one gets a new vertex at its centre and a fan of triangles. The "
+            "template's vertices keep their numbers; the new ones come after them (an .npz keeps "
+            "the rig: a new vertex takes the mean weights and blend shapes of its loop)."
+        ),
+    )
+    holes.add_argument("template", help="the template with holes (mesh file, .npz or .pkl)")
+    holes.add_argument("-o", "--output", required=True, help="the closed template to write: .obj or .npz")
+    holes.set_defaults(func=cmd_close_holes)
     return parser
 
 

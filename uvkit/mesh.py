@@ -240,7 +240,10 @@ def inspect_mesh(vertices, faces, source: str = "mesh", vertices_key: str = "ver
         )
     _, half_counts = np.unique(_pair_keys(directed_edges(faces))[0], return_counts=True)
     oriented = bool(half_counts.max() == 1)
-    loops = boundary_loops(faces)
+    try:
+        loops = boundary_loops(faces)
+    except TemplateError as error:
+        raise TemplateError(f"{source}: {error}") from None
     n_boundary_edges = int((counts == 1).sum())
     euler = n_vertices - len(edges) + len(faces)
     genus = (2 - euler - len(loops)) // 2
@@ -308,7 +311,8 @@ def require_closed_genus0(report: MeshReport, source: str = "mesh") -> None:
     if not report.closed:
         raise TemplateError(
             f"{source}: the template has {report.n_boundary_loops} hole(s) "
-            f"({report.n_boundary_edges} boundary edges); a closed surface is required"
+            f"({report.n_boundary_edges} boundary edges); a closed surface is required "
+            "('uvkit close-holes' caps them)"
         )
     if report.genus != 0:
         raise TemplateError(

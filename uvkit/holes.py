@@ -1,0 +1,185 @@
+"""Closing a template's holes: each boundary loop capped by a fan of triangles.
+
+Scanned and exported bodies often have holes (the eyes and mouth of a scan, the neck of a head
+cut off, the soles of a scan standing on the floor); build-uv needs a closed surface. A loop of
+three vertices becomes one triangle; a longer one is filled by rings of new vertices shrinking
+towards its centre (:func:`cap_holes`), oriented like the faces around it. The template's own vertices keep their numbers; the new ones come after
+them, so maps and regressors made for the template still index its vertices.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import scipy.sparse
+
+from .errors import TemplateError
+from .mesh import boundary_loops
+
+
+#: rings of new vertices in a cap at most (one ring about every two of its loop's edge lengths).
+MAX_RINGS = 8
+
+
+def _strip(outer: np.ndarray, outer_at: np.ndarray, inner: np.ndarray, inner_at: np.ndarray) -> list[list[int]]:
+    """Triangles between two closed rings of vertex ids running the same way, each vertex at a
+    parameter in [0, 1) along its ring, ascending: the edges of both rings are taken in
+    the order of their midpoints, each joined to the other ring's vertex between the edges
+    taken before and after it (an order that reads the same backwards, so two rings that
+    mirror each other get mirrored strips). Each triangle runs along ``outer`` backwards and
+    along ``inner`` forwards, as a cap whose rim runs along the faces around it needs."""
+    outer_mid = 0.5 * (outer_at + np.append(outer_at[1:], outer_at[0] + 1.0))
+    inner_mid = 0.5 * (inner_at + np.append(inner_at[1:], inner_at[0] + 1.0))
+    i = j = 0
+    out = []
+    while i < len(outer) or j < len(inner):
+        if j == len(inner) or (i < len(outer) and outer_mid[i] <= inner_mid[j]):
+            out.append([outer[(i + 1) % len(outer)], outer[i], inner[j % len(inner)]])
+            i += 1
+        else:
+            out.append([outer[i % len(outer)], inner[j], inner[(j + 1) % len(inner)]])
+            j += 1
+    return out
+
+
+def cap_holes(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[np.ndarray], np.ndarray]:
+    """Cap every boundary loop of a mesh.
+
+    A loop of three vertices becomes one triangle. A longer loop of L vertices gets R - 1 rings
+    of new vertices (R = the loop's mean distance to its centre over two of its mean edge
+    lengths, 1 to :data:`MAX_RINGS`), ring k the loop drawn k / R of the way to the centre with
+    about L (1 - k / R) vertices evenly spaced along it from the rim point farthest from the
+    centre (a choice from the geometry: the caps of two holes that mirror each other mirror
+    each other too), then the centre (the mean of the loop's edge midpoints,
+    weighted by their lengths); the rings are joined by strips of triangles and the innermost
+    by a fan, so a large hole (a sole) is not closed by slivers.
+
+    vertices : (V, 3) float64; faces : (F, 3) int64, consistently oriented.
+
+    Returns
+    -------
+    vertices : (V + K, 3) float64
+        the input's, then the new ones.
+    faces : (F + C, 3) int64
+        the input's, then the caps, oriented like the faces around them.
+    loops : list of (L,) int64
+        the boundary loops (:func:`uvkit.mesh.boundary_loops`), in the order they were capped.
+    origin : (K, 3) float64
+        for each new vertex: its loop's index in ``loops``, the loop vertex nearest to where it
+        was drawn from on the rim (position in the loop) and how far towards the centre (0 to
+        1; the centre: 1).
+    """
+    vertices = np.asarray(vertices, dtype=np.float64)
+    faces = np.asarray(faces, dtype=np.int64)
+    loops = boundary_loops(faces)
+    added: list[np.ndarray] = []
+    origin: list[tuple[float, float, float]] = []
+    caps: list[list[int]] = []
+    n = len(vertices)
+    for number, loop in enumerate(loops):
+        if len(loop) == 3:
+            caps.append(loop[::-1].tolist())          # the rim runs along the faces: the cap against it
+            continue
+        points = vertices[loop]
+        following = np.roll(points, -1, axis=0)
+        lengths = np.linalg.norm(following - points, axis=1)
+        centre = (lengths[:, None] * 0.5 * (points + following)).sum(axis=0) / max(float(lengths.sum()), 1e-300)
+        distance = np.linalg.norm(points - centre, axis=1)
+        rings = int(np.clip(round(float(distance.mean()) / max(2.0 * float(lengths.mean()), 1e-300)), 1, MAX_RINGS))
+        # the rings start at the rim point farthest from the centre and are spaced evenly by
+        # arc length: a choice from the geometry, so the caps of two holes that mirror each other
+        # mirror each other too. Where two vertices are farthest alike (a loop that is its own
+        # mirror image) the start is halfway between them along the rim, on the mirror plane.
+        arc = np.concatenate([[0.0], np.cumsum(lengths)]) / max(float(lengths.sum()), 1e-300)
+        ties = np.flatnonzero(distance >= distance.max() * (1.0 - 1e-9))
+        origin_at = arc[ties[0]]
+        if len(ties) > 1:
+            gap = arc[ties[1]] - arc[ties[0]]
+            origin_at = (arc[ties[0]] + gap / 2.0) if gap <= 0.5 else (arc[ties[1]] + (1.0 - gap) / 2.0)
+        origin_at %= 1.0
+        shifted = (arc[:-1] - origin_at) % 1.0
+        order = np.argsort(shifted, kind="stable")
+        outer, outer_at = loop[order], shifted[order]
+
+        def rim(at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            # points of the rim at arc parameters ``at`` from the start, and the nearest loop vertex
+            where = (origin_at + at) % 1.0
+            segment = np.clip(np.searchsorted(arc, where, side="right") - 1, 0, len(loop) - 1)
+            blend = ((where - arc[segment]) / np.maximum(arc[segment + 1] - arc[segment], 1e-300))[:, None]
+            start, end = points[segment], points[(segment + 1) % len(loop)]
+            return start + blend * (end - start), np.where(blend[:, 0] < 0.5, segment, (segment + 1) % len(loop))
+
+        for k in range(1, rings):
+            t = k / rings
+            count = max(3, int(round(len(loop) * (1.0 - t))))
+            at = np.arange(count) / count
+            on_rim, nearest = rim(at)
+            ids = n + sum(len(a) for a in added) + np.arange(count)
+            added.append(on_rim + t * (centre - on_rim))
+            origin += [(number, float(p), t) for p in nearest]
+            caps += _strip(outer, outer_at, ids, at)
+            outer, outer_at = ids, at
+        centre_id = n + sum(len(a) for a in added)
+        added.append(centre[None, :])
+        origin.append((number, 0.0, 1.0))
+        caps += [[outer[(i + 1) % len(outer)], outer[i], centre_id] for i in range(len(outer))]
+    if not loops:
+        return vertices, faces, loops, np.zeros((0, 3))
+    new_vertices = np.vstack([vertices] + added) if added else vertices
+    return new_vertices, np.vstack([faces, np.asarray(caps, dtype=np.int64)]), loops, np.asarray(origin).reshape(-1, 3)
+
+
+def close_holes(template: Any) -> tuple[Any, list[np.ndarray]]:
+    """``template`` (:class:`uvkit.template.Template`) with its holes capped (:func:`cap_holes`).
+
+    The per-vertex data of a new vertex goes from that of the loop vertex it was drawn from to
+    the loop's mean as the vertex goes to the centre: skinning weights (renormalised), blend
+    shapes; its part label is that loop vertex's; the joint regressor gets zero columns (joints stay what the template's vertices give). A native UV atlas and a
+    stored mirror are not carried over (the caps have no texture coordinates; the mirror is
+    found again). Returns the new template (validated again) and the loops capped.
+    """
+    from .template import template_from_arrays
+
+    vertices, faces, loops, origin = cap_holes(template.vertices, template.faces)
+    if not loops:
+        return template, loops
+    loop_of, position, towards = origin[:, 0].astype(np.int64), origin[:, 1].astype(np.int64), origin[:, 2]
+
+    def extended(rows: np.ndarray | None) -> np.ndarray | None:
+        if rows is None or len(origin) == 0:
+            return rows
+        # drawn from a loop vertex towards the mean of the loop, as the position is
+        mean = np.stack([rows[loop].mean(axis=0) for loop in loops])[loop_of]
+        start = rows[np.array([loops[a][b] for a, b in zip(loop_of, position)], dtype=np.int64)]
+        shape = (-1,) + (1,) * (rows.ndim - 1)
+        return np.concatenate([rows, (1.0 - towards.reshape(shape)) * start + towards.reshape(shape) * mean], axis=0)
+
+    arrays: dict[str, Any] = {"v_template": vertices, "f": faces}
+    if template.weights is not None:
+        weights = extended(template.weights)
+        new = weights[template.n_vertices:]
+        new /= np.maximum(new.sum(axis=1, keepdims=True), 1e-300)
+        arrays["weights"] = weights
+    for key in ("shapedirs", "posedirs"):
+        if getattr(template, key) is not None:
+            arrays[key] = extended(getattr(template, key))
+    if template.kintree_table is not None:
+        arrays["kintree_table"] = template.kintree_table
+    if template.J_regressor is not None:
+        regressor = template.J_regressor
+        zeros = scipy.sparse.csr_matrix((regressor.shape[0], len(origin)))
+        arrays["J_regressor"] = (scipy.sparse.hstack([regressor, zeros]).tocsr() if scipy.sparse.issparse(regressor)
+                                 else np.hstack([regressor, zeros.toarray()]))
+    if template.parts is not None and template.weights is None:
+        nearest = np.array([loops[a][b] for a, b in zip(loop_of, position)], dtype=np.int64)
+        arrays["parts"] = np.concatenate([template.parts, template.parts[nearest]]).astype(np.int64)
+    if template.vertex_ids:
+        arrays["vertex_ids"] = dict(template.vertex_ids)
+    try:
+        closed = template_from_arrays(arrays, source=template.source, name=template.name)
+    except TemplateError as error:
+        raise TemplateError(f"{template.source}: capping its {len(loops)} hole(s) did not give a valid mesh: {error}") from None
+    return closed, loops
+
+
+__all__ = ["cap_holes", "close_holes"]
