@@ -146,6 +146,15 @@ def test_obj_quads_are_split_into_mirrored_triangles(tmp_path):
         load_template(tmp_path / "line.obj")
 
 
+def test_a_scene_of_several_meshes_is_refused_naming_them(tmp_path):
+    scene = trimesh.Scene()
+    scene.add_geometry(trimesh.creation.icosphere(), geom_name="body")
+    scene.add_geometry(trimesh.creation.box(), geom_name="eye")
+    scene.export(tmp_path / "character.glb")
+    with pytest.raises(TemplateError, match=r"character.glb: holds 2 meshes \('body' 642 vertices, 'eye' 8 vertices\)"):
+        load_template(tmp_path / "character.glb")
+
+
 def test_hash_is_the_same_across_formats(tmp_path):
     V, F = icosphere(1)
     pkl = tmp_path / "a.pkl"

@@ -298,7 +298,10 @@ def _read_mesh(path: Path) -> dict[str, Any]:
     if isinstance(loaded, trimesh.Scene):
         geometries = list(loaded.geometry.values())
         if len(geometries) != 1:
-            raise TemplateError(f"{path}: holds {len(geometries)} meshes; a template must be exactly one")
+            sizes = ", ".join(f"'{name}' {len(getattr(mesh, 'vertices', ()))} vertices"
+                              for name, mesh in sorted(loaded.geometry.items(), key=lambda item: -len(getattr(item[1], "vertices", ())))[:6])
+            raise TemplateError(f"{path}: holds {len(geometries)} meshes ({sizes}); a template must be exactly one: "
+                                "export the body alone")
         loaded = geometries[0]
     if not isinstance(loaded, trimesh.Trimesh):
         raise TemplateError(f"{path}: is not a triangle mesh (got {type(loaded).__name__})")
