@@ -96,6 +96,8 @@ def test_cli_closes_a_body_that_build_uv_then_maps(tmp_path, capsys):
     path = tmp_path / "open_head.obj"
     path.write_text("".join(f"v {x:.9f} {y:.9f} {z:.9f}\n" for x, y, z in V)
                     + "".join(f"f {a + 1} {b + 1} {c + 1}\n" for a, b, c in F))
+    main(["info", "-t", str(path)])               # (its head cut off, it has no head to find: exit 2)
+    assert "holes: 1 (boundary loops of" in capsys.readouterr().out
     assert main(["build-uv", "-t", str(path), "-o", str(tmp_path / "x.npz")]) == 2
     assert "uvkit close-holes" in capsys.readouterr().err and not (tmp_path / "x.npz").exists()
     assert main(["close-holes", str(path), "-o", str(tmp_path / "closed.obj")]) == 0

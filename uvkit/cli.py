@@ -18,6 +18,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     import dataclasses
 
     from .landmarks import detail_tips, template_landmarks
+    from .mesh import boundary_loops
     from .symmetry import template_mirror
     from .template import load_template
     from .unwrap import symmetric_rest_shape
@@ -25,6 +26,15 @@ def cmd_info(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     template = load_template(args.template)
     load_time = time.perf_counter() - start
+    holes = sorted((len(loop) for loop in boundary_loops(template.faces)), reverse=True)
+    if not args.json:
+        # what the file is, before the steps that may stop on it (a template with holes often has no landmarks)
+        print(f"{template.source}: {template.report.describe()}")
+        print(f"  sha256 {template.sha256}")
+        if holes:
+            print(f"  holes: {len(holes)} (boundary loops of {', '.join(map(str, holes[:8]))}"
+                  f"{', ...' if len(holes) > 8 else ''} vertices); build-uv needs a closed surface: "
+                  "'uvkit close-holes' caps them", flush=True)
     mirror = template_mirror(template, allow_asymmetric=args.no_symmetry)
     landmarks = template_landmarks(template, mirror, up=args.up, front=args.front, units=args.units)
     try:
@@ -41,6 +51,8 @@ def cmd_info(args: argparse.Namespace) -> int:
         "faces": template.n_faces,
         "closed": template.report.closed,
         "boundary_loops": template.report.n_boundary_loops,
+        # vertices round each hole, largest first (build-uv needs none; 'uvkit close-holes' caps them)
+        "hole_sizes": holes,
         "genus": template.report.genus,
         # coincident vertices of a mesh file welded (repeated by its exporter at UV seams, hard edges)
         "welded_vertices": template.report.n_welded,
@@ -58,8 +70,6 @@ def cmd_info(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(info, indent=2))
     else:
-        print(f"{template.source}: {template.report.describe()}")
-        print(f"  sha256 {template.sha256}")
         print(f"  rig: {info['rig']} ({info['joints']} joints, {info['betas']} betas); native UV: {info['native_uv']}")
         print(f"  {mirror.describe(unit_mm)} ({'stored' if info['mirror_stored'] else 'found'})")
         for line in landmarks.describe().splitlines():
