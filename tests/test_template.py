@@ -141,6 +141,16 @@ def test_obj_quads_are_split_into_mirrored_triangles(tmp_path):
     # a fan from each quad's first corner would not mirror
     fan = np.vstack([Q[:, [0, 1, 2]], Q[:, [0, 2, 3]]])
     assert np.any(face_mirror(fan, mirror) < 0)
+    # larger polygons: a pentagonal prism (two pentagons, five quads) becomes 16 triangles
+    angles = 2 * np.pi * np.arange(5) / 5
+    ring = np.stack([np.cos(angles), np.sin(angles)], axis=1)
+    prism = np.vstack([np.c_[ring, np.zeros(5)], np.c_[ring, np.ones(5)]])
+    polygons = [[4, 3, 2, 1, 0], [5, 6, 7, 8, 9]] + [[i, (i + 1) % 5, 5 + (i + 1) % 5, 5 + i] for i in range(5)]
+    (tmp_path / "prism.obj").write_text("".join(f"v {x} {y} {z}\n" for x, y, z in prism)
+                                        + "".join("f " + " ".join(str(i + 1) for i in p) + "\n" for p in polygons))
+    solid = load_template(tmp_path / "prism.obj")
+    assert solid.n_faces == 16 and solid.report.closed and solid.report.consistently_oriented
+    assert solid.report.n_polygons_split == 7
     (tmp_path / "line.obj").write_text("v 0 0 0\nv 1 0 0\nv 1 1 0\nf 1 2\n")
     with pytest.raises(TemplateError, match="line.obj:4: a face with 2 corners; a face needs at least 3"):
         load_template(tmp_path / "line.obj")

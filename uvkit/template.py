@@ -246,45 +246,63 @@ def _read_obj(path: Path) -> dict[str, Any]:
 
 def _triangulate(faces: list[list[int]], face_uvs: list[list[int]] | None, positions: list[list[float]],
                  path: Path) -> tuple[list[list[int]], list[list[int]]]:
-    """Polygons of an OBJ split into triangles (quads into two), keeping their orientation.
+    """Polygons of an OBJ split into triangles (quads into two), keeping their orientation and
+    their place in the file's order.
 
     Each step cuts off the corner whose neighbours are nearest to each other (for a quad: the
     shorter diagonal), a choice made from the geometry alone, so that a body whose quads mirror
     each other gets triangles that mirror each other too (up to exact ties). A cut that folds
     the polygon (an ear turning against its normal: the short diagonal of a quad that is not
     convex) is taken only when every cut does, and a cut along an existing edge of the mesh
-    (which would give an edge three triangles) only when every cut is one. ``face_uvs`` (one per face, or None) are split at the same corners. Returns the triangles and their UV faces.
+    (which would give an edge three triangles) only when every cut is one. ``face_uvs`` (one
+    per face, or None) are split at the same corners. Returns the triangles and their UV faces.
     """
     points = np.asarray(positions, dtype=np.float64)
-    # the mesh's edges: a cut along one of them would make an edge of three triangles
-    edges = {(min(a, b), max(a, b)) for face in faces for a, b in zip(face, face[1:] + face[:1])}
-    triangles: list[list[int]] = []
-    uv_triangles: list[list[int]] = []
     for k, face in enumerate(faces):
-        corners = list(range(len(face)))
         if max(face) >= len(points) or min(face) < 0:
             raise TemplateError(f"{path}: face {k} indexes vertices {min(face)}..{max(face)} but there are {len(points)} vertices")
+    # the mesh's edges: a cut along one of them would make an edge of three triangles
+    edges = {(min(a, b), max(a, b)) for face in faces for a, b in zip(face, face[1:] + face[:1])}
+    sizes = np.array([len(face) for face in faces])
+    pieces: list[list[list[int]]] = [[list(range(3))] if size == 3 else [] for size in sizes]   # corner triples
+
+    # quads, all at once: the cut (1, 3) (ears 0 and 2) or (0, 2) (ears 1 and 3)
+    quads = np.flatnonzero(sizes == 4)
+    if len(quads):
+        q = np.array([faces[k] for k in quads.tolist()], dtype=np.int64)
+        corner = points[q]
+        normal = np.cross(corner, np.roll(corner, -1, axis=1)).sum(axis=1)
+        turns = np.einsum("qkc,qc->qk", np.cross(corner - np.roll(corner, 1, axis=1), np.roll(corner, -1, axis=1) - corner), normal)
+        keys = []
+        for a, b, ears in ((1, 3, (0, 2)), (0, 2, (1, 3))):
+            known = np.array([(min(x, y), max(x, y)) in edges for x, y in q[:, [a, b]].tolist()])
+            folds = np.minimum(turns[:, ears[0]], turns[:, ears[1]]) <= 0
+            keys.append((known, folds, np.linalg.norm(corner[:, a] - corner[:, b], axis=1)))
+        (known13, folds13, gap13), (known02, folds02, gap02) = keys
+        # the first ear by (is an edge, folds, length, corner): a tie goes to the cut (1, 3)
+        cut13 = (known13 < known02) | ((known13 == known02) & ((folds13 < folds02) | ((folds13 == folds02) & (gap13 <= gap02))))
+        for k, across in zip(quads.tolist(), cut13.tolist()):
+            pieces[k] = [[3, 0, 1], [1, 2, 3]] if across else [[0, 1, 2], [0, 2, 3]]
+            edges.add(tuple(sorted((faces[k][1], faces[k][3]) if across else (faces[k][0], faces[k][2]))))
+
+    for k in np.flatnonzero(sizes > 4).tolist():
+        face, corners = faces[k], list(range(sizes[k]))
         while len(corners) > 3:
             n = len(corners)
             ring = points[[face[c] for c in corners]]
             # the polygon's normal (Newell's), against which an ear that folds back is told
             normal = np.cross(ring, np.roll(ring, -1, axis=0)).sum(axis=0)
             turns = np.cross(ring - np.roll(ring, 1, axis=0), np.roll(ring, -1, axis=0) - ring) @ normal
-            if n == 4:    # a quad's cut folds it unless both of its triangles turn the polygon's way
-                turns = np.minimum(turns, np.roll(turns, 2))
             cuts = [(face[corners[i - 1]], face[corners[(i + 1) % n]]) for i in range(n)]
             gaps = [float(np.linalg.norm(points[a] - points[b])) for a, b in cuts]
             # the shortest cut that neither folds nor is an edge already (the least bad otherwise)
             i = min(range(n), key=lambda j: ((min(cuts[j]), max(cuts[j])) in edges, turns[j] <= 0, gaps[j]))
             edges.add((min(cuts[i]), max(cuts[i])))
-            ear = [corners[i - 1], corners[i], corners[(i + 1) % n]]
-            triangles.append([face[c] for c in ear])
-            if face_uvs is not None:
-                uv_triangles.append([face_uvs[k][c] for c in ear])
+            pieces[k].append([corners[i - 1], corners[i], corners[(i + 1) % n]])
             del corners[i]
-        triangles.append([face[c] for c in corners])
-        if face_uvs is not None:
-            uv_triangles.append([face_uvs[k][c] for c in corners])
+        pieces[k].append(corners)
+    triangles = [[face[c] for c in piece] for face, split in zip(faces, pieces) for piece in split]
+    uv_triangles = [] if face_uvs is None else [[uvs[c] for c in piece] for uvs, split in zip(face_uvs, pieces) for piece in split]
     return triangles, uv_triangles
 
 
