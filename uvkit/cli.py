@@ -476,6 +476,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"uvkit {args.command}: interrupted; nothing half-written was left", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # the reader of the output went away (``uvkit info | head``): stop quietly
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 if __name__ == "__main__":
