@@ -42,6 +42,16 @@ def _strip(outer: np.ndarray, outer_at: np.ndarray, inner: np.ndarray, inner_at:
     return out
 
 
+def _rim(points: np.ndarray, arc: np.ndarray, where: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Points of a closed polyline (L, 3) at arc-length fractions ``where`` (K,) in [0, 1)
+    (``arc`` (L + 1,): the fraction at each vertex, 0 to 1), and the vertex nearest to each."""
+    segment = np.clip(np.searchsorted(arc, where, side="right") - 1, 0, len(points) - 1)
+    blend = ((where - arc[segment]) / np.maximum(arc[segment + 1] - arc[segment], 1e-300))[:, None]
+    following = (segment + 1) % len(points)
+    on_rim = points[segment] + blend * (points[following] - points[segment])
+    return on_rim, np.where(blend[:, 0] < 0.5, segment, following)
+
+
 def cap_holes(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[np.ndarray], np.ndarray]:
     """Cap every boundary loop of a mesh.
 
@@ -101,19 +111,11 @@ def cap_holes(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.n
         order = np.argsort(shifted, kind="stable")
         outer, outer_at = loop[order], shifted[order]
 
-        def rim(at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            # points of the rim at arc parameters ``at`` from the start, and the nearest loop vertex
-            where = (origin_at + at) % 1.0
-            segment = np.clip(np.searchsorted(arc, where, side="right") - 1, 0, len(loop) - 1)
-            blend = ((where - arc[segment]) / np.maximum(arc[segment + 1] - arc[segment], 1e-300))[:, None]
-            start, end = points[segment], points[(segment + 1) % len(loop)]
-            return start + blend * (end - start), np.where(blend[:, 0] < 0.5, segment, (segment + 1) % len(loop))
-
         for k in range(1, rings):
             t = k / rings
             count = max(3, int(round(len(loop) * (1.0 - t))))
             at = np.arange(count) / count
-            on_rim, nearest = rim(at)
+            on_rim, nearest = _rim(points, arc, (origin_at + at) % 1.0)
             ids = n + sum(len(a) for a in added) + np.arange(count)
             added.append(on_rim + t * (centre - on_rim))
             origin += [(number, float(p), t) for p in nearest]
@@ -134,8 +136,9 @@ def close_holes(template: Any) -> tuple[Any, list[np.ndarray]]:
 
     The per-vertex data of a new vertex goes from that of the loop vertex it was drawn from to
     the loop's mean as the vertex goes to the centre: skinning weights (renormalised), blend
-    shapes; its part label is that loop vertex's; the joint regressor gets zero columns (joints stay what the template's vertices give). A native UV atlas and a
-    stored mirror are not carried over (the caps have no texture coordinates; the mirror is
+    shapes; its part label is that loop vertex's; the joint regressor gets zero columns (the
+    joints stay what the template's vertices give). A native UV atlas and a stored mirror are
+    not carried over (the caps have no texture coordinates; the mirror is
     found again). Returns the new template (validated again) and the loops capped.
     """
     from .template import template_from_arrays
@@ -144,13 +147,14 @@ def close_holes(template: Any) -> tuple[Any, list[np.ndarray]]:
     if not loops:
         return template, loops
     loop_of, position, towards = origin[:, 0].astype(np.int64), origin[:, 1].astype(np.int64), origin[:, 2]
+    drawn_from = np.array([loops[a][b] for a, b in zip(loop_of, position)], dtype=np.int64)   # template vertices
 
     def extended(rows: np.ndarray | None) -> np.ndarray | None:
         if rows is None or len(origin) == 0:
             return rows
         # drawn from a loop vertex towards the mean of the loop, as the position is
         mean = np.stack([rows[loop].mean(axis=0) for loop in loops])[loop_of]
-        start = rows[np.array([loops[a][b] for a, b in zip(loop_of, position)], dtype=np.int64)]
+        start = rows[drawn_from]
         shape = (-1,) + (1,) * (rows.ndim - 1)
         return np.concatenate([rows, (1.0 - towards.reshape(shape)) * start + towards.reshape(shape) * mean], axis=0)
 
@@ -171,8 +175,7 @@ def close_holes(template: Any) -> tuple[Any, list[np.ndarray]]:
         arrays["J_regressor"] = (scipy.sparse.hstack([regressor, zeros]).tocsr() if scipy.sparse.issparse(regressor)
                                  else np.hstack([regressor, zeros.toarray()]))
     if template.parts is not None and template.weights is None:
-        nearest = np.array([loops[a][b] for a, b in zip(loop_of, position)], dtype=np.int64)
-        arrays["parts"] = np.concatenate([template.parts, template.parts[nearest]]).astype(np.int64)
+        arrays["parts"] = np.concatenate([template.parts, template.parts[drawn_from]]).astype(np.int64)
     if template.vertex_ids:
         arrays["vertex_ids"] = dict(template.vertex_ids)
     try:
