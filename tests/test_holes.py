@@ -112,4 +112,35 @@ def test_cli_closes_a_body_that_build_uv_then_maps(tmp_path, capsys):
     assert main(["close-holes", str(tmp_path / "holed.npz"), "-o", str(tmp_path / "closed.npz")]) == 0
     assert load_template(tmp_path / "closed.npz").has_rig
     assert main(["close-holes", str(path), "-o", str(tmp_path / "closed.ply")]) == 2
-    assert "write the closed template as .obj or .npz" in capsys.readouterr().err
+    assert "write the template as .obj or .npz" in capsys.readouterr().err
+
+
+def test_largest_piece_keeps_the_body_and_its_rig(tmp_path, capsys):
+    """A body carrying other pieces (SMPL-X and FLAME carry their eyeballs): the largest is
+    kept, in the file's order, with the rows of its vertices."""
+    from smpl_format import write_smpl_pickle
+
+    mesh = stick_figure()
+    eye_V, eye_F = icosphere(1, stretch=(0.01, 0.01, 0.01))
+    eye_V = eye_V + mesh.vertices[np.argmax(mesh.vertices[:, 1])] + [0.02, -0.05, 0.05]
+    V = np.vstack([eye_V, mesh.vertices])                     # the eyeball first: the body is renumbered
+    F = np.vstack([eye_F, mesh.faces + len(eye_V)])
+    rig = write_smpl_pickle(tmp_path / "with_eye.pkl", V, F)
+    assert main(["build-uv", "-t", str(tmp_path / "with_eye.pkl"), "-o", str(tmp_path / "x.npz")]) == 2
+    assert "'uvkit largest-piece' keeps the largest" in capsys.readouterr().err
+    assert main(["largest-piece", str(tmp_path / "with_eye.pkl"), "-o", str(tmp_path / "body.npz")]) == 0
+    captured = capsys.readouterr()
+    assert f"left out 1 piece(s) of {len(eye_V)} vertices" in captured.out
+    body = load_template(tmp_path / "body.npz")
+    np.testing.assert_array_equal(body.vertices, mesh.vertices)
+    np.testing.assert_array_equal(body.faces, mesh.faces)
+    assert body.has_rig
+    np.testing.assert_allclose(body.weights, rig["weights"][len(eye_V):])
+    np.testing.assert_allclose(body.shapedirs, rig["shapedirs"][len(eye_V):])
+    np.testing.assert_allclose(body.joint_regressor_dense(), rig["J_regressor"].toarray()[:, len(eye_V):])
+    moved = np.flatnonzero(rig["J_regressor"].toarray()[:, :len(eye_V)].sum(axis=1) > 0).tolist()
+    assert moved and f"joint(s) {moved} weighed vertices of the removed pieces" in captured.err
+    assert main(["largest-piece", str(tmp_path / "with_eye.pkl"), "-o", str(tmp_path / "body.obj")]) == 0
+    assert "write .npz to keep the rig" in capsys.readouterr().err
+    uvmap = build_uv(load_template(tmp_path / "body.obj"), resolutions=(32,))
+    assert uvmap.meta["stats"]["flipped_triangles"] == 0

@@ -168,17 +168,57 @@ def cmd_export_uv(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_close_holes(args: argparse.Namespace) -> int:
+def _write_template(template, output, rigged: bool) -> None:
+    """Write ``template`` as ``output`` (.npz: every key; .obj: positions and faces), atomically."""
+    from . import atomic
+    from .template import save_template_npz
+
+    if output.suffix.lower() == ".npz":
+        save_template_npz(template, output)
+    else:
+        if rigged:
+            print("warning: an .obj holds positions and faces only; write .npz to keep the rig", file=sys.stderr)
+        lines = [f"v {x:.9g} {y:.9g} {z:.9g}" for x, y, z in template.vertices.tolist()]
+        lines += [f"f {a} {b} {c}" for a, b, c in (template.faces + 1).tolist()]
+        atomic.write_text(output, "\n".join(lines) + "\n")
+
+
+def _template_output(path: str):
     from pathlib import Path
 
-    from . import atomic
-    from .holes import close_holes
-    from .template import load_template, save_template_npz
-
-    output = Path(args.output)
+    output = Path(path)
     if output.suffix.lower() not in (".obj", ".npz"):
-        raise UvkitError(f"{output}: write the closed template as .obj or .npz")
-    _check_output(args.output)
+        raise UvkitError(f"{output}: write the template as .obj or .npz")
+    _check_output(path)
+    return output
+
+
+def cmd_largest_piece(args: argparse.Namespace) -> int:
+    from .holes import largest_piece
+    from .template import read_template_arrays, template_from_arrays
+
+    output = _template_output(args.output)
+    data = read_template_arrays(args.template)
+    kept, removed, moved = largest_piece(data, args.template)
+    template = template_from_arrays(kept, source=args.template)
+    if removed:
+        print(f"{args.template}: kept the largest piece ({template.n_vertices} vertices, numbered in the file's order "
+              f"without the others); left out {len(removed)} piece(s) of {', '.join(map(str, removed[:8]))} vertices")
+    else:
+        print(f"{args.template}: one piece; written unchanged")
+    if moved:
+        print(f"warning: the joint regressor of joint(s) {moved} weighed vertices of the removed pieces: those joints move",
+              file=sys.stderr)
+    _write_template(template, output, template.has_rig)
+    print(f"wrote {output}: {template.report.describe()}")
+    return 0
+
+
+def cmd_close_holes(args: argparse.Namespace) -> int:
+    from .holes import close_holes
+    from .template import load_template
+
+    output = _template_output(args.output)
     template = load_template(args.template)
     closed, loops = close_holes(template)
     if loops:
@@ -191,14 +231,7 @@ def cmd_close_holes(args: argparse.Namespace) -> int:
         print(f"{template.source}: no holes; written unchanged")
     if not closed.report.closed or closed.report.genus != 0:
         print(f"warning: the result is {closed.report.describe()}", file=sys.stderr)
-    if output.suffix.lower() == ".npz":
-        save_template_npz(closed, output)
-    else:
-        if template.has_rig:
-            print("warning: an .obj holds positions and faces only; write .npz to keep the rig", file=sys.stderr)
-        lines = [f"v {x:.9g} {y:.9g} {z:.9g}" for x, y, z in closed.vertices.tolist()]
-        lines += [f"f {a} {b} {c}" for a, b, c in (closed.faces + 1).tolist()]
-        atomic.write_text(output, "\n".join(lines) + "\n")
+    _write_template(closed, output, template.has_rig)
     print(f"wrote {output}: {closed.report.describe()}")
     return 0
 
@@ -454,6 +487,20 @@ def build_parser() -> argparse.ArgumentParser:
     holes.add_argument("template", help="the template with holes (mesh file, .npz or .pkl)")
     holes.add_argument("-o", "--output", required=True, help="the closed template to write: .obj or .npz")
     holes.set_defaults(func=cmd_close_holes)
+
+    piece = sub.add_parser(
+        "largest-piece",
+        help="keep a template's largest connected piece (SMPL-X and FLAME carry their eyeballs as separate pieces)",
+        description=(
+            "Keep the largest connected piece of a template and leave out the others (eyeballs, "
+            "teeth). The kept vertices keep the file's order, renumbered without the others; an "
+            ".npz keeps the rig rows of the kept vertices (the joints whose regressor used a "
+            "removed piece are named)."
+        ),
+    )
+    piece.add_argument("template", help="the template of several pieces (mesh file, .npz or .pkl)")
+    piece.add_argument("-o", "--output", required=True, help="the template to write: .obj or .npz")
+    piece.set_defaults(func=cmd_largest_piece)
     return parser
 
 

@@ -1,4 +1,5 @@
-"""Closing a template's holes: each boundary loop capped by a fan of triangles.
+"""Making a mesh file a template: its holes capped (``uvkit close-holes``), its extra pieces
+left out (``uvkit largest-piece``).
 
 Scanned and exported bodies often have holes (the eyes and mouth of a scan, the neck of a head
 cut off, the soles of a scan standing on the floor); build-uv needs a closed surface. A loop of
@@ -12,6 +13,7 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse
+import scipy.sparse.csgraph
 
 from .errors import TemplateError
 from .mesh import boundary_loops
@@ -185,4 +187,58 @@ def close_holes(template: Any) -> tuple[Any, list[np.ndarray]]:
     return closed, loops
 
 
-__all__ = ["cap_holes", "close_holes"]
+def largest_piece(data: dict[str, Any], source: str) -> tuple[dict[str, Any], list[int], list[int]]:
+    """The arrays of a template file (:func:`uvkit.template.read_template_arrays`) cut down to
+    its largest connected piece, for a body that carries other pieces (SMPL-X and FLAME carry
+    their eyeballs as separate closed meshes; a character may carry teeth or a tongue).
+
+    The kept vertices and faces keep their order (renumbered without the gaps); skinning
+    weights, blend shapes, part labels and the joint regressor's columns follow the vertices,
+    texture coordinates the faces; landmarks (``vertex_ids``) on a removed piece and a stored
+    mirror that pairs across pieces are dropped. Other keys are kept as they are.
+
+    Returns the new arrays, the vertex counts of the removed pieces (largest first) and the
+    joints whose regressor weighed vertices of a removed piece (they move).
+    """
+    from .mesh import vertex_adjacency
+
+    vertices = np.asarray(data["v_template"], dtype=np.float64)
+    faces = np.asarray(data["f"]).astype(np.int64)
+    n = len(vertices)
+    if faces.ndim != 2 or faces.shape[1] != 3 or faces.size == 0 or faces.min() < 0 or faces.max() >= n:
+        raise TemplateError(f"{source}: 'f' must be (F, 3) vertex indices in [0, {n})")
+    _, label = scipy.sparse.csgraph.connected_components(vertex_adjacency(faces, n), directed=False)
+    sizes = np.bincount(label)
+    keep = label == int(np.argmax(sizes))
+    index = np.cumsum(keep) - 1
+    kept_faces = keep[faces[:, 0]]
+    out = dict(data)
+    out["v_template"], out["f"] = vertices[keep], index[faces[kept_faces]]
+    for key in ("weights", "shapedirs", "parts"):
+        if data.get(key) is not None:
+            out[key] = np.asarray(data[key])[keep]
+    if data.get("posedirs") is not None:
+        posedirs = np.asarray(data["posedirs"])
+        if posedirs.ndim == 2:                          # smplx's (P, V * 3) layout
+            posedirs = posedirs.reshape(-1, n, 3).transpose(1, 2, 0)
+        out["posedirs"] = posedirs[keep]
+    moved: list[int] = []
+    if data.get("J_regressor") is not None:
+        regressor = data["J_regressor"]
+        regressor = scipy.sparse.csr_matrix(regressor) if scipy.sparse.issparse(regressor) else np.asarray(regressor)
+        lost = np.asarray(abs(regressor[:, ~keep]).sum(axis=1)).ravel()
+        moved = np.flatnonzero(lost > 0).tolist()
+        out["J_regressor"] = regressor[:, keep]
+    if data.get("ft") is not None and np.shape(data["ft"]) == faces.shape:
+        out["ft"] = np.asarray(data["ft"])[kept_faces]
+    if data.get("mirror") is not None:
+        mirror = np.asarray(data["mirror"]).astype(np.int64)
+        out.pop("mirror")
+        if mirror.shape == (n,) and np.all(keep[mirror[keep]]):
+            out["mirror"] = index[mirror[keep]]
+    if data.get("vertex_ids"):
+        out["vertex_ids"] = {name: int(index[i]) for name, i in dict(data["vertex_ids"]).items() if 0 <= int(i) < n and keep[int(i)]}
+    return out, sorted((int(x) for x in np.delete(sizes, np.argmax(sizes))), reverse=True), moved
+
+
+__all__ = ["cap_holes", "close_holes", "largest_piece"]

@@ -236,7 +236,8 @@ def inspect_mesh(vertices, faces, source: str = "mesh", vertices_key: str = "ver
         sizes = np.bincount(labels)
         raise TemplateError(
             f"{source}: the mesh has {n_components} connected components (vertex counts "
-            f"{sorted(sizes.tolist(), reverse=True)[:5]}); a body template must be one piece"
+            f"{sorted(sizes.tolist(), reverse=True)[:5]}); a body template must be one piece "
+            "('uvkit largest-piece' keeps the largest)"
         )
     _, half_counts = np.unique(_pair_keys(directed_edges(faces))[0], return_counts=True)
     oriented = bool(half_counts.max() == 1)
