@@ -32,9 +32,8 @@ def cmd_info(args: argparse.Namespace) -> int:
         print(f"{template.source}: {template.report.describe()}")
         print(f"  sha256 {template.sha256}")
         if holes:
-            print(f"  holes: {len(holes)} (boundary loops of {', '.join(map(str, holes[:8]))}"
-                  f"{', ...' if len(holes) > 8 else ''} vertices); build-uv needs a closed surface: "
-                  "'uvkit close-holes' caps them", flush=True)
+            print(f"  holes: {len(holes)} (boundary loops of {_counts(holes)} vertices); build-uv needs a closed "
+                  "surface: 'uvkit close-holes' caps them", flush=True)
     mirror = template_mirror(template, allow_asymmetric=args.no_symmetry)
     landmarks = template_landmarks(template, mirror, up=args.up, front=args.front, units=args.units)
     try:
@@ -168,6 +167,11 @@ def cmd_export_uv(args: argparse.Namespace) -> int:
     return 0
 
 
+def _counts(values: list[int], most: int = 8) -> str:
+    """'163, 163, 18' (the first ``most``, then '...')."""
+    return ", ".join(map(str, values[:most])) + (", ..." if len(values) > most else "")
+
+
 def _write_template(template, output, rigged: bool) -> None:
     """Write ``template`` as ``output`` (.npz: every key; .obj: positions and faces), atomically."""
     from . import atomic
@@ -195,15 +199,15 @@ def _template_output(path: str):
 
 def cmd_largest_piece(args: argparse.Namespace) -> int:
     from .holes import largest_piece
-    from .template import read_template_arrays, template_from_arrays
+    from .template import OPEN_BODY_NAMES, open_body_path, read_template_arrays, template_from_arrays
 
     output = _template_output(args.output)
-    data = read_template_arrays(args.template)
+    data = read_template_arrays(open_body_path() if args.template in OPEN_BODY_NAMES else args.template)
     kept, removed, moved = largest_piece(data, args.template)
     template = template_from_arrays(kept, source=args.template)
     if removed:
         print(f"{args.template}: kept the largest piece ({template.n_vertices} vertices, numbered in the file's order "
-              f"without the others); left out {len(removed)} piece(s) of {', '.join(map(str, removed[:8]))} vertices")
+              f"without the others); left out {len(removed)} piece(s) of {_counts(removed)} vertices")
     else:
         print(f"{args.template}: one piece; written unchanged")
     if moved:
@@ -223,8 +227,7 @@ def cmd_close_holes(args: argparse.Namespace) -> int:
     closed, loops = close_holes(template)
     if loops:
         sizes = sorted((len(loop) for loop in loops), reverse=True)
-        shown = ", ".join(map(str, sizes[:8])) + (", ..." if len(sizes) > 8 else "")
-        print(f"{template.source}: capped {len(loops)} hole(s) (boundary loops of {shown} vertices): "
+        print(f"{template.source}: capped {len(loops)} hole(s) (boundary loops of {_counts(sizes)} vertices): "
               f"{closed.n_vertices - template.n_vertices} new vertices (numbered after the template's "
               f"{template.n_vertices}), {closed.n_faces - template.n_faces} new triangles")
     else:
