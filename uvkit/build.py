@@ -40,6 +40,15 @@ def _named(error: UvkitError, source) -> UvkitError:
     return type(error)(f"{source}: {error}")
 
 
+#: a released symmetric map whose folds cover more template vertices than this is kept as it is
+#: (to be compared with the map made without the mirror averaging) instead of being made again
+#: with the mirror re-paired near its folds: the re-pairing mends a chain of mid-line pairs one
+#: step off (test template (g): folds at 8 vertices, exact after it), and where the folds were
+#: spread wider ((b): 154 vertices, (j): 35, the coarse bodies) the map made again was still
+#: released and the plain map was kept either way, one solve later.
+REPAIR_MAX_FOLDS = 30
+
+
 def _unwrap_repairing_folds(unwrap_with: Callable, template: Template, mirror, say: Callable, release: bool):
     """``unwrap_with(mirror.permutation, release)``; if its exactly symmetric map keeps folds
     that no symmetric placement removes (where the triangulation does not mirror, a chain of
@@ -51,8 +60,11 @@ def _unwrap_repairing_folds(unwrap_with: Callable, template: Template, mirror, s
     (:func:`uvkit.layout.release_near_folds`); the second map is kept when it is made (its
     mirror is the better one near the folds: on test template (b) it releases 189 UV vertices
     against 223, its worst symmetry error is 0.061 against 0.32 and its chart covers more of
-    the square), the first when it is not. Returns the unwrap, the mirror used and
-    the number of vertices re-paired (0 when the first map is kept)."""
+    the square), the first when it is not. Where the first map's folds cover more than
+    :data:`REPAIR_MAX_FOLDS` vertices it is kept without a second map. Returns the unwrap, the
+    mirror used, the number of vertices re-paired (0 when the first map is kept) and the mirror
+    for the map made without the mirror averaging, should the caller make it (re-paired near
+    the folds where the first map was kept for having too many)."""
     hint = "--no-symmetry builds a map that is not made exactly symmetric"
     try:
         first = unwrap_with(mirror.permutation, release)
@@ -60,25 +72,33 @@ def _unwrap_repairing_folds(unwrap_with: Callable, template: Template, mirror, s
         first, around, problem = None, error.vertices, str(error)
     else:
         if first.folded is None:
-            return first, mirror, 0
+            return first, mirror, 0, mirror
         around = first.folded
         problem = (f"the exactly symmetric map kept folds at {len(around)} vertices (released "
                    f"{first.stats['symmetry_released_uv_vertices']} UV vertices from exact symmetry)")
+        if len(around) > REPAIR_MAX_FOLDS:
+            # folds all over come from noise or triangulations too unlike each other, not from a
+            # chain of mid-line pairs one step off: the map made again with the mirror re-paired
+            # was never exact on the test templates, and the caller compares this one with the
+            # plain map anyway, which the re-paired mirror still serves (its seams mirror better)
+            say(f"{problem}; too many to build it again with the mirror re-paired near them")
+            return first, mirror, 0, repair_mirror_near(template.vertices, template.faces, mirror, around)
     repaired = repair_mirror_near(template.vertices, template.faces, mirror, around)
     refined = int(np.sum(repaired.permutation != mirror.permutation))
     if not refined:
         if first is None:
             raise FoldedMapError(f"{problem}; {hint}", around) from None
-        return first, mirror, 0
+        return first, mirror, 0, mirror
     say(f"{problem}; re-paired {refined} mirror vertices near the folds, building again")
     try:
         second = unwrap_with(repaired.permutation, release)
     except FoldedMapError as again:
         if first is not None:
-            return first, mirror, 0
+            return first, mirror, 0, mirror
         raise FoldedMapError(f"{again} (after {refined} mirror vertices near the first folds were re-paired); {hint}",
                              again.vertices) from None
-    return second, repaired, refined
+    return second, repaired, refined, repaired
+
 
 
 #: lookup-table size of the round trip that decides between a symmetric map released from
@@ -197,12 +217,13 @@ def build_uv(
 
     fallback: dict | None = None
     try:
-        unwrap, mirror, refined = _unwrap_repairing_folds(unwrap_with, template, mirror, say,
-                                                          release=symmetric and not strict_symmetry)
+        unwrap, mirror, refined, plain_mirror = _unwrap_repairing_folds(unwrap_with, template, mirror, say,
+                                                                        release=symmetric and not strict_symmetry)
         if symmetric and not strict_symmetry and (unwrap.stats["boundary_self_overlaps"] or unwrap.released is not None):
-            unwrap, fallback = _better_of_plain(unwrap, unwrap_with, mirror.permutation, landmarks.vertices,
+            unwrap, fallback = _better_of_plain(unwrap, unwrap_with, plain_mirror.permutation, landmarks.vertices,
                                                 template.faces, say)
-            refined = 0 if fallback else refined
+            if fallback:
+                mirror, refined = plain_mirror, 0
     except UvkitError as error:
         raise _named(error, template.source) from None
     table_start = time.perf_counter()
