@@ -477,34 +477,31 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--texture-size", type=int, default=DEFAULT_TEXTURE_SIZE, help=f"texture image side in pixels (default {DEFAULT_TEXTURE_SIZE})")
     exp.set_defaults(func=cmd_export_uv)
 
-    holes = sub.add_parser(
-        "close-holes",
-        help="cap the holes of a template (a scan's eyes, a cut-off neck) so that build-uv can map it",
-        description=(
-            "Cap every hole (boundary loop) of a template: a loop of three vertices becomes a "
-            "triangle, a longer one gets a new vertex at its centre and a fan of triangles. The "
-            "template's vertices keep their numbers; the new ones come after them (an .npz keeps "
-            "the rig: a new vertex takes the mean weights and blend shapes of its loop)."
-        ),
-    )
-    holes.add_argument("template", help="the template with holes (mesh file, .npz or .pkl)")
-    holes.add_argument("-o", "--output", required=True, help="the closed template to write: .obj or .npz")
-    holes.set_defaults(func=cmd_close_holes)
-
-    piece = sub.add_parser(
-        "largest-piece",
-        help="keep a template's largest connected piece (SMPL-X and FLAME carry their eyeballs as separate pieces)",
-        description=(
-            "Keep the largest connected piece of a template and leave out the others (eyeballs, "
-            "teeth). The kept vertices keep the file's order, renumbered without the others; an "
-            ".npz keeps the rig rows of the kept vertices (the joints whose regressor used a "
-            "removed piece are named)."
-        ),
-    )
-    piece.add_argument("template", help="the template of several pieces (mesh file, .npz or .pkl)")
-    piece.add_argument("-o", "--output", required=True, help="the template to write: .obj or .npz")
-    piece.set_defaults(func=cmd_largest_piece)
+    _template_command(
+        sub, "close-holes", cmd_close_holes,
+        "cap the holes of a template (a scan's eyes, a cut-off neck) so that build-uv can map it",
+        "Cap every hole (boundary loop) of a template: a loop of three vertices becomes a triangle, a "
+        "longer one is filled by rings of new vertices shrinking to its centre (holes that mirror each "
+        "other get caps that mirror each other). The template's vertices keep their numbers; the new "
+        "ones come after them (an .npz keeps the rig: a new vertex takes the weights and blend shapes "
+        "of the rim point it was drawn from, blended towards its loop's mean).",
+        "the template with holes (mesh file, .npz or .pkl)")
+    _template_command(
+        sub, "largest-piece", cmd_largest_piece,
+        "keep a template's largest connected piece (SMPL-X and FLAME carry their eyeballs as separate pieces)",
+        "Keep the largest connected piece of a template and leave out the others (eyeballs, teeth). The "
+        "kept vertices keep the file's order, renumbered without the others; an .npz keeps the rig rows "
+        "of the kept vertices (the joints whose regressor used a removed piece are named).",
+        "the template of several pieces (mesh file, .npz or .pkl)")
     return parser
+
+
+def _template_command(sub, name: str, func, help_text: str, description: str, template_help: str) -> None:
+    """A command that reads a template and writes another one (-o .obj or .npz)."""
+    command = sub.add_parser(name, help=help_text, description=description)
+    command.add_argument("template", help=template_help)
+    command.add_argument("-o", "--output", required=True, help="the template to write: .obj or .npz")
+    command.set_defaults(func=func)
 
 
 def _frame_options(parser: argparse.ArgumentParser) -> None:
