@@ -100,7 +100,6 @@ def _unwrap_repairing_folds(unwrap_with: Callable, template: Template, mirror, s
     return second, repaired, refined, repaired
 
 
-
 #: lookup-table size of the round trip that decides between a symmetric map released from
 #: exact symmetry and the map made without the mirror averaging.
 FALLBACK_RESOLUTION = 128
