@@ -92,16 +92,16 @@ SHORT_HEAVY_BETAS = {0: -3.0, 2: -3.0}
 TALL_THIN_BETAS = {0: 3.0, 2: 3.0}
 
 
-def write_obj(path: Path, vertices: np.ndarray, faces: np.ndarray, digits: int = 7) -> None:
-    """A plain OBJ (positions and triangles only), written atomically.
+def write_obj(path: Path, vertices: np.ndarray, faces, digits: int = 7) -> None:
+    """A plain OBJ (positions and faces only), written atomically.
 
-    vertices : (V, 3) float64; faces : (F, 3) int64.
+    vertices : (V, 3) float64; faces : (F, 3) int64, or polygons (sequences of vertex ids).
     """
     from uvkit import atomic
 
     fmt = f"v {{:.{digits}f}} {{:.{digits}f}} {{:.{digits}f}}"
     lines = [fmt.format(*row) for row in np.asarray(vertices, dtype=np.float64).tolist()]
-    lines += [f"f {a} {b} {c}" for a, b, c in (np.asarray(faces, dtype=np.int64) + 1).tolist()]
+    lines += ["f " + " ".join(str(int(i) + 1) for i in face) for face in (faces.tolist() if isinstance(faces, np.ndarray) else faces)]
     atomic.write_text(path, "\n".join(lines) + "\n")
 
 
@@ -278,15 +278,11 @@ def quad_dominant(vertices: np.ndarray, faces: np.ndarray, mirror: np.ndarray) -
 
 def template_k(out: Path) -> Path:
     """(k): the open body as a quad-dominant OBJ."""
-    from uvkit import atomic
     from uvkit.template import load_template
 
     body = load_template("open")
-    polygons = quad_dominant(body.vertices, body.faces, body.mirror)
-    lines = [f"v {x:.7f} {y:.7f} {z:.7f}" for x, y, z in body.vertices.tolist()]
-    lines += ["f " + " ".join(str(i + 1) for i in polygon) for polygon in polygons]
     path = out / FILE_NAMES["k"]
-    atomic.write_text(path, "\n".join(lines) + "\n")
+    write_obj(path, body.vertices, quad_dominant(body.vertices, body.faces, body.mirror))
     return path
 
 
