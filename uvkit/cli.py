@@ -172,19 +172,18 @@ def _counts(values: list[int], most: int = 8) -> str:
     return ", ".join(map(str, values[:most])) + (", ..." if len(values) > most else "")
 
 
-def _write_template(template, output, rigged: bool) -> None:
-    """Write ``template`` as ``output`` (.npz: every key; .obj: positions and faces), atomically."""
+def _write_template(template, output) -> None:
+    """Write ``template`` as ``output`` (.npz: every key; .obj: positions and faces, 17 digits), atomically."""
     from . import atomic
+    from .exportuv import obj_text
     from .template import save_template_npz
 
     if output.suffix.lower() == ".npz":
         save_template_npz(template, output)
     else:
-        if rigged:
+        if template.has_rig:
             print("warning: an .obj holds positions and faces only; write .npz to keep the rig", file=sys.stderr)
-        lines = [f"v {x:.9g} {y:.9g} {z:.9g}" for x, y, z in template.vertices.tolist()]
-        lines += [f"f {a} {b} {c}" for a, b, c in (template.faces + 1).tolist()]
-        atomic.write_text(output, "\n".join(lines) + "\n")
+        atomic.write_text(output, obj_text(template.vertices, template.faces, comment="written by uvkit"))
 
 
 def _template_output(path: str):
@@ -213,7 +212,7 @@ def cmd_largest_piece(args: argparse.Namespace) -> int:
     if moved:
         print(f"warning: the joint regressor of joint(s) {moved} weighed vertices of the removed pieces: those joints move",
               file=sys.stderr)
-    _write_template(template, output, template.has_rig)
+    _write_template(template, output)
     print(f"wrote {output}: {template.report.describe()}")
     return 0
 
@@ -234,7 +233,7 @@ def cmd_close_holes(args: argparse.Namespace) -> int:
         print(f"{template.source}: no holes; written unchanged")
     if not closed.report.closed or closed.report.genus != 0:
         print(f"warning: the result is {closed.report.describe()}", file=sys.stderr)
-    _write_template(closed, output, template.has_rig)
+    _write_template(closed, output)
     print(f"wrote {output}: {closed.report.describe()}")
     return 0
 

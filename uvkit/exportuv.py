@@ -69,18 +69,21 @@ def _png_bytes(image: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def obj_text(vertices: np.ndarray, faces: np.ndarray, vt: np.ndarray, ft: np.ndarray,
-             material: str | None = None, mtl_name: str | None = None) -> str:
-    """An OBJ with per-corner texture coordinates.
+def obj_text(vertices: np.ndarray, faces: np.ndarray, vt: np.ndarray | None = None, ft: np.ndarray | None = None,
+             material: str | None = None, mtl_name: str | None = None, comment: str = "written by uvkit export-uv") -> str:
+    """An OBJ with per-corner texture coordinates (positions and faces only without ``vt``).
 
     vertices : (V, 3) float64; faces : (F, 3) int64; vt : (T, 2) float64 in the project's
     convention (v along image rows; written as ``1 - v``); ft : (F, 3) int64. Coordinates are
     written with 17 significant digits (they read back bit for bit).
     """
-    lines = ["# written by uvkit export-uv"]
+    lines = [f"# {comment}"]
     if mtl_name:
         lines.append(f"mtllib {mtl_name}")
     lines += [f"v {x!r} {y!r} {z!r}" for x, y, z in np.asarray(vertices, dtype=np.float64).tolist()]
+    if vt is None:
+        lines += [f"f {a} {b} {c}" for a, b, c in (np.asarray(faces, dtype=np.int64) + 1).tolist()]
+        return "\n".join(lines) + "\n"
     flipped = np.column_stack([vt[:, 0], 1.0 - vt[:, 1]])
     lines += [f"vt {u!r} {v!r}" for u, v in flipped.tolist()]
     if material:
