@@ -76,14 +76,14 @@ def _unwrap_repairing_folds(unwrap_with: Callable, template: Template, mirror, s
         around = first.folded
         problem = (f"the exactly symmetric map kept folds at {len(around)} vertices (released "
                    f"{first.stats['symmetry_released_uv_vertices']} UV vertices from exact symmetry)")
-        if len(around) > REPAIR_MAX_FOLDS:
-            # folds all over come from noise or triangulations too unlike each other, not from a
-            # chain of mid-line pairs one step off: the map made again with the mirror re-paired
-            # was never exact on the test templates, and the caller compares this one with the
-            # plain map anyway, which the re-paired mirror still serves (its seams mirror better)
-            say(f"{problem}; too many to build it again with the mirror re-paired near them")
-            return first, mirror, 0, repair_mirror_near(template.vertices, template.faces, mirror, around)
     repaired = repair_mirror_near(template.vertices, template.faces, mirror, around)
+    if first is not None and len(around) > REPAIR_MAX_FOLDS:
+        # folds all over come from noise or triangulations too unlike each other, not from a
+        # chain of mid-line pairs one step off: the map made again with the mirror re-paired
+        # was never exact on the test templates, and the caller compares this one with the
+        # plain map anyway, which the re-paired mirror still serves (its seams mirror better)
+        say(f"{problem}; too many to build it again with the mirror re-paired near them")
+        return first, mirror, 0, repaired
     refined = int(np.sum(repaired.permutation != mirror.permutation))
     if not refined:
         if first is None:
