@@ -56,6 +56,11 @@ class Mirror:
         median length of the smooth asymmetry taken out before matching
         (:func:`asymmetry_field`), in the template's units; 0 when the template has none (or
         the mirror was given).
+    surface_mismatch : (float, float) or None
+        mean and largest distance of the vertices' reflections to the surface (the body's own
+        asymmetry, whatever its triangulation), in the template's units; None when the mirror
+        was given or found without the faces. On a body whose two sides are meshed
+        independently (a scan, a remesh) the vertex pairs lie farther apart than this.
     """
 
     permutation: np.ndarray
@@ -66,6 +71,7 @@ class Mirror:
     n_not_mutual: int = 0
     seconds: float = 0.0
     smooth_asymmetry: float = 0.0
+    surface_mismatch: tuple[float, float] | None = None
 
     @property
     def mean_mismatch(self) -> float:
@@ -84,10 +90,14 @@ class Mirror:
         """One line; ``unit_mm`` converts template units to millimetres (1000 for metres)."""
         smooth = (f", smooth asymmetry taken out (median {self.smooth_asymmetry * unit_mm:.1f} mm)"
                   if self.smooth_asymmetry > 0 else "")
+        surface = ""
+        if self.surface_mismatch is not None:
+            surface = (f", reflections off the surface by mean {self.surface_mismatch[0] * unit_mm:.3f} mm, "
+                       f"max {self.surface_mismatch[1] * unit_mm:.3f} mm")
         return (
             f"mirror plane normal {np.round(self.normal, 4).tolist()}, {self.n_self} vertices on the plane, "
             f"mismatch mean {self.mean_mismatch * unit_mm:.3f} mm, max {self.max_mismatch * unit_mm:.3f} mm, "
-            f"{self.n_not_mutual} vertices not mutual nearest neighbours{smooth} ({self.seconds:.2f} s)"
+            f"{self.n_not_mutual} vertices not mutual nearest neighbours{smooth}{surface} ({self.seconds:.2f} s)"
         )
 
     def stats(self, unit_mm: float = 1000.0) -> dict:
@@ -98,6 +108,8 @@ class Mirror:
             "self_vertices": self.n_self,
             "not_mutual_nearest": self.n_not_mutual,
             "smooth_asymmetry_mm": self.smooth_asymmetry * unit_mm,
+            "surface_mean_mismatch_mm": None if self.surface_mismatch is None else self.surface_mismatch[0] * unit_mm,
+            "surface_max_mismatch_mm": None if self.surface_mismatch is None else self.surface_mismatch[1] * unit_mm,
             "seconds": self.seconds,
         }
 
@@ -607,6 +619,11 @@ def _topology_rounds(vertices: np.ndarray, reflected: np.ndarray, faces: np.ndar
     return best
 
 
+#: settle_leftovers: an edge at a vertex that earlier walks moved counts as this many times
+#: longer per such walk (and per end).
+SETTLE_DETOUR = 10.0
+
+
 def settle_leftovers(vertices: np.ndarray, faces: np.ndarray, permutation: np.ndarray, normal: np.ndarray,
                      offset: float, off_plane: np.ndarray | None = None) -> np.ndarray:
     """Move vertices left without a partner far from the mid-plane onto it, by a chain of re-pairings.
@@ -619,7 +636,9 @@ def settle_leftovers(vertices: np.ndarray, faces: np.ndarray, permutation: np.nd
     median edge of the plane is found
     (Dijkstra, edge lengths); along the path
     each vertex takes the partner of the next one, and the last, near the plane, becomes its own
-    mirror. Each pair moves by about one edge; the surplus ends where the plane is.
+    mirror. Each pair moves by about one edge; the surplus ends where the plane is. Later walks
+    go around the earlier ones' paths where they can (:data:`SETTLE_DETOUR`), so that shifts do
+    not add up along one corridor.
 
     vertices : (V, 3) float64; faces : (F, 3) int64; permutation : (V,) int64 involution;
     normal, offset : the mirror plane; off_plane : (V,) float64, optional: how far each vertex is
@@ -647,6 +666,11 @@ def settle_leftovers(vertices: np.ndarray, faces: np.ndarray, permutation: np.nd
     length = np.linalg.norm(vertices[a] - vertices[b], axis=1)
     indptr = np.concatenate([[0], np.cumsum(np.bincount(a, minlength=n))])
     near = off_plane <= 0.5 * edge
+    # how often each vertex (or its partner) was on an earlier walk's path: walks crossing such
+    # vertices add their shifts up (on a remeshed body, whose sides differ in vertex count all
+    # along the mid-line, dozens of walks took one corridor and shifted pairs there by 30 cm),
+    # so their edges count as SETTLE_DETOUR times longer per earlier walk
+    moved = np.zeros(n)
     for start in far:
         side = np.sign(distance[start])
         paired = m != ids
@@ -654,7 +678,7 @@ def settle_leftovers(vertices: np.ndarray, faces: np.ndarray, permutation: np.nd
         usable = (side * distance > 0) & paired & (np.sign(distance[m]) != side)
         targets = np.flatnonzero(usable & near)
         usable[start] = True
-        weights = np.where(usable[a] & usable[b], length, np.inf)
+        weights = np.where(usable[a] & usable[b], length * (1.0 + SETTLE_DETOUR * (moved[a] + moved[b])), np.inf)
         graph = scipy.sparse.csr_matrix((weights, b, indptr), shape=(n, n))
         # the search stops at a few times the distance to the plane first (the nearest target is
         # the same whenever it lies within the limit: distances and predecessors there do not
@@ -676,6 +700,8 @@ def settle_leftovers(vertices: np.ndarray, faces: np.ndarray, permutation: np.nd
         for v, w in zip(path[:-1], partners):
             m[v], m[w] = w, v
         m[path[-1]] = path[-1]
+        moved[path] += 1.0
+        moved[partners] += 1.0
     return m
 
 
@@ -1024,18 +1050,24 @@ def find_mirror(
     normal, offset, nearest_distance, nearest = _fit_plane(vertices, tree)
     reflected = reflect(vertices, normal, offset)
     smooth_asymmetry = 0.0
+    surface = None
+    if permutation is None and faces is not None:
+        # how far the reflected surface is from the surface: the body's asymmetry, whatever its
+        # triangulation (on a remeshed body the vertex pairs cannot be as close)
+        faces = np.asarray(faces, dtype=np.int64)
+        surface = np.sqrt(igl.point_mesh_squared_distance(reflected, vertices, faces)[0])
     if permutation is None and not allow_asymmetric:
-        # no pairing can match a reflection closer than the vertex nearest to it, so these
-        # distances bound the mismatch of any mirror from below: a template that is refused
-        # anyway is refused here, before the pairing is searched (bad input fails fast)
-        _refuse_if_far(source, float(nearest_distance.mean()), float(nearest_distance.max()), diagonal,
-                       lower_bound=True)
+        # no pairing can match a reflection closer than the surface (or the vertex) nearest to
+        # it, so these distances bound the mismatch of any mirror from below: a template that
+        # is refused anyway is refused here, before the pairing is searched (bad input fails fast)
+        bound = nearest_distance if surface is None else surface
+        _refuse_if_far(source, float(bound.mean()), float(bound.max()), diagonal, lower_bound=True,
+                       to_surface=surface is not None)
     if permutation is None:
         positions, positions_reflected = vertices, reflected
         noise = 0.0
         asymmetric = False
         if faces is not None:
-            faces = np.asarray(faces, dtype=np.int64)
             # smooth asymmetry taken out first (the reflections moved by the fitted field), so
             # that it is not mistaken for noise
             positions_reflected = _compensated(vertices, reflected, faces, diagonal)
@@ -1054,8 +1086,10 @@ def find_mirror(
             if asymmetric:
                 positions_reflected = _compensated(positions, positions_reflected, faces, diagonal)
         permutation = _geometric_mirror(positions, positions_reflected, diagonal, normal, offset)
-        far = np.linalg.norm(reflected - vertices[permutation], axis=1).mean() > tol.mirror_mean_fraction * diagonal
-        # a template that will be refused anyway is not refined (bad input fails fast)
+        # a template that will be refused anyway is not refined (bad input fails fast); with the
+        # faces, the surfaces have passed and the pairing is not refused for its mismatch
+        far = surface is None and (np.linalg.norm(reflected - vertices[permutation], axis=1).mean()
+                                   > tol.mirror_mean_fraction * diagonal)
         if faces is not None and not (far and not allow_asymmetric):
             if tol.mirror_noise_fraction < noise <= 2.0 * tol.mirror_noise_fraction:
                 # noise comparable to the edges: match the smoothed surfaces as well, keep the better
@@ -1083,16 +1117,22 @@ def find_mirror(
         raise SymmetryError(f"{source}: the mirror permutation is not an involution")
     mismatch = np.linalg.norm(reflected - vertices[permutation], axis=1)
     mirror = Mirror(permutation, normal, offset, mismatch, diagonal, _not_mutual(nearest, permutation),
-                    time.perf_counter() - start, smooth_asymmetry)
-    if not allow_asymmetric:
+                    time.perf_counter() - start, smooth_asymmetry,
+                    None if surface is None else (float(surface.mean()), float(surface.max())))
+    if not allow_asymmetric and surface is None:
+        # a given mirror, or one found from positions alone, is judged by its pairs; with the
+        # faces the body was judged by its surface above: a symmetric body whose sides are meshed
+        # differently (a scan) is kept, its map then made as symmetric as its pairs allow
         _refuse_if_far(source, mirror.mean_mismatch, mirror.max_mismatch, diagonal)
     return mirror
 
 
-def _refuse_if_far(source: str, mean: float, largest: float, diagonal: float, lower_bound: bool = False) -> None:
+def _refuse_if_far(source: str, mean: float, largest: float, diagonal: float, lower_bound: bool = False,
+                   to_surface: bool = False) -> None:
     """Raise SymmetryError if a mirror mismatch of this ``mean`` and ``largest`` exceeds
     ``tol.mirror_mean_fraction`` / ``tol.mirror_max_fraction`` of the bounding-box ``diagonal``
-    (``lower_bound``: the values bound every pairing's mismatch from below)."""
+    (``lower_bound``: the values bound every pairing's mismatch from below: distances of the
+    reflections to the nearest vertex, or to the surface with ``to_surface``)."""
     if mean <= tol.mirror_mean_fraction * diagonal and largest <= tol.mirror_max_fraction * diagonal:
         return
     least = "at least " if lower_bound else ""
@@ -1100,7 +1140,8 @@ def _refuse_if_far(source: str, mean: float, largest: float, diagonal: float, lo
         f"{source}: not left-right symmetric: mirror mismatch mean {least}{mean:.4g}, "
         f"max {least}{largest:.4g} (template units) exceeds {tol.mirror_mean_fraction:.0%} / "
         f"{tol.mirror_max_fraction:.0%} of the bounding-box diagonal {diagonal:.4g}"
-        + (" (each vertex's reflection is that far from the nearest vertex)" if lower_bound else "")
+        + (f" (each vertex's reflection is that far from the {'surface' if to_surface else 'nearest vertex'})"
+           if lower_bound else "")
         + "; pass allow_asymmetric (--no-symmetry) to build a map without the symmetry step"
     )
 
