@@ -314,8 +314,11 @@ def release_near_folds(local: np.ndarray, sym: np.ndarray, ft: np.ndarray, vt_mi
                 trouble[loop[np.concatenate([crossing.ravel(), (crossing.ravel() + 1) % len(loop)])]] = True
         if not trouble.any():
             return trial, region
-        region |= grow_region(adjacency, trouble)
-        region |= region[vt_mirror]
+        grown = region | grow_region(adjacency, trouble)
+        grown |= grown[vt_mirror]
+        if np.array_equal(grown, region):
+            return None                   # the same region would give the same map again
+        region = grown
     return None
 
 
