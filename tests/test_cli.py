@@ -281,6 +281,43 @@ def test_a_symmetric_map_that_overlaps_itself_gives_way_to_the_plain_one(tmp_pat
     assert load_uvmap(out).meta["symmetry_fallback"] is None
 
 
+def test_no_symmetric_map_at_all_gives_way_to_the_plain_one(tmp_path, monkeypatch, capsys):
+    """Where not even a map released around its folds can be made (a scan's sides meshed too
+    differently), build-uv keeps the map made without the mirror averaging, says why and
+    records it; --strict-symmetry stops instead. (The failure is injected here; the scan-like
+    test template (m) and tests/test_scan_like.py have real ones.)"""
+    import uvkit.build as build
+    from uvkit.errors import FoldedMapError
+
+    mesh = stick_figure(1)
+    path = tmp_path / "figure.npz"
+    save_npz(path, v_template=mesh.vertices, f=mesh.faces, parts=mesh.parts)
+    real = build.parameterize_template
+    calls = []
+
+    def folding_when_symmetric(*args, symmetric=True, **kwargs):
+        calls.append(symmetric)
+        if symmetric:
+            raise FoldedMapError("symmetrizing the UV map left 7 flipped triangles", np.arange(3))
+        return real(*args, symmetric=symmetric, **kwargs)
+
+    monkeypatch.setattr(build, "parameterize_template", folding_when_symmetric)
+    monkeypatch.setattr(build, "repair_mirror_near", lambda vertices, faces, found, around: found)
+    out = tmp_path / "map.npz"
+    assert main(["build-uv", "-t", str(path), "-o", str(out), "--resolutions", "32"]) == 0
+    assert calls == [True, False]
+    printed = capsys.readouterr().out
+    assert ("no exactly symmetric map could be made for this template (symmetrizing the UV map left 7 flipped "
+            "triangles); the map made without the mirror averaging (as with --no-symmetry) was kept (0 overlaps") in printed
+    fallback = load_uvmap(out).meta["symmetry_fallback"]
+    assert fallback["no_symmetric_map"] == "symmetrizing the UV map left 7 flipped triangles"
+    assert fallback["overlaps"] == [None, 0] and fallback["round_trip_mm"][0] is None and fallback["round_trip_mm"][1] > 0
+    assert not load_uvmap(out).symmetric
+    out.unlink()
+    assert main(["build-uv", "-t", str(path), "-o", str(out), "--resolutions", "32", "--strict-symmetry"]) == 2
+    assert "7 flipped triangles" in capsys.readouterr().err and not out.exists()
+
+
 def test_folds_no_symmetric_map_removes_release_their_vertices_or_stop_with_strict_symmetry(tmp_path, capsys,
                                                                                              monkeypatch):
     """A template whose mirror no exactly symmetric flat map can honour (60 pairs of

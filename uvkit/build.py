@@ -49,6 +49,10 @@ def _named(error: UvkitError, source) -> UvkitError:
 REPAIR_MAX_FOLDS = 30
 
 
+#: the end of the error where no symmetric map can be made (build-uv falls back before it shows).
+NO_SYMMETRY_HINT = "--no-symmetry builds a map that is not made exactly symmetric"
+
+
 def _unwrap_repairing_folds(unwrap_with: Callable, template: Template, mirror, say: Callable, release: bool):
     """``unwrap_with(mirror.permutation, release)``; if its exactly symmetric map keeps folds
     that no symmetric placement removes (where the triangulation does not mirror, a chain of
@@ -65,7 +69,7 @@ def _unwrap_repairing_folds(unwrap_with: Callable, template: Template, mirror, s
     mirror used, the number of vertices re-paired (0 when the first map is kept) and the mirror
     for the map made without the mirror averaging, should the caller make it (re-paired near
     the folds where the first map was kept for having too many)."""
-    hint = "--no-symmetry builds a map that is not made exactly symmetric"
+    hint = NO_SYMMETRY_HINT
     try:
         first = unwrap_with(mirror.permutation, release)
     except FoldedMapError as error:   # strict, or no released region unfolded the map
@@ -135,6 +139,21 @@ def _better_of_plain(unwrap, unwrap_with: Callable, permutation: np.ndarray, ver
         return plain, {"overlaps": [scores[0][0], scores[1][0]], "round_trip_mm": [scores[0][1], scores[1][1]],
                        "released_uv_vertices": released}
     return unwrap, None
+
+
+def _plain_instead(unwrap_with: Callable, permutation: np.ndarray, reason: str, vertices: np.ndarray,
+                   faces: np.ndarray, say: Callable) -> tuple:
+    """The map made without the mirror averaging (``unwrap_with(permutation, False, exact=False)``)
+    where no symmetric map could be made at all (``reason``: why). Returns it and the record of
+    the fallback (as :func:`_better_of_plain`'s, the symmetric map's numbers None)."""
+    reason = reason.removesuffix("; " + NO_SYMMETRY_HINT)
+    plain = unwrap_with(permutation, False, exact=False)
+    overlaps = plain.stats["boundary_self_overlaps"]
+    round_trip = 1000.0 * _round_trip(plain, vertices, faces)
+    say(f"no symmetric map ({reason}); the map without the mirror averaging: {overlaps} boundary overlaps, "
+        f"round trip at {FALLBACK_RESOLUTION} {round_trip:.2f} mm mean")
+    return plain, {"overlaps": [None, overlaps], "round_trip_mm": [None, round_trip], "released_uv_vertices": None,
+                   "no_symmetric_map": reason}
 
 
 def build_uv(
@@ -216,13 +235,24 @@ def build_uv(
 
     fallback: dict | None = None
     try:
-        unwrap, mirror, refined, plain_mirror = _unwrap_repairing_folds(unwrap_with, template, mirror, say,
-                                                                        release=symmetric and not strict_symmetry)
-        if symmetric and not strict_symmetry and (unwrap.stats["boundary_self_overlaps"] or unwrap.released is not None):
-            unwrap, fallback = _better_of_plain(unwrap, unwrap_with, plain_mirror.permutation, landmarks.vertices,
-                                                template.faces, say)
-            if fallback:
-                mirror, refined = plain_mirror, 0
+        try:
+            unwrap, mirror, refined, plain_mirror = _unwrap_repairing_folds(unwrap_with, template, mirror, say,
+                                                                            release=symmetric and not strict_symmetry)
+        except FoldedMapError as error:
+            if not symmetric or strict_symmetry:
+                raise
+            # not even a map released from exact symmetry around its folds unfolds (sides meshed
+            # independently, as a scan's): the map made without the mirror averaging, reported
+            unwrap, fallback = _plain_instead(unwrap_with, mirror.permutation, str(error), landmarks.vertices,
+                                              template.faces, say)
+            refined = 0
+        else:
+            if symmetric and not strict_symmetry and (unwrap.stats["boundary_self_overlaps"]
+                                                      or unwrap.released is not None):
+                unwrap, fallback = _better_of_plain(unwrap, unwrap_with, plain_mirror.permutation, landmarks.vertices,
+                                                    template.faces, say)
+                if fallback:
+                    mirror, refined = plain_mirror, 0
     except UvkitError as error:
         raise _named(error, template.source) from None
     table_start = time.perf_counter()
@@ -241,7 +271,9 @@ def build_uv(
         "symmetry_released_uv": [] if unwrap.released is None else unwrap.released.tolist(),
         # when the symmetric map was not exactly symmetric (or overlapped itself) and the map
         # made without the mirror averaging was kept instead: both maps' boundary overlaps and
-        # mean round trips (mm, lookup table at FALLBACK_RESOLUTION); None otherwise
+        # mean round trips (mm, lookup table at FALLBACK_RESOLUTION); where no symmetric map
+        # could be made at all, the symmetric map's numbers are None and "no_symmetric_map"
+        # says why; None otherwise
         "symmetry_fallback": fallback,
         "seam_edges": int(len(unwrap.cut.seam_edges)),
         # vertices whose mirror partner changed so that a spine could run over mid-plane gaps

@@ -321,7 +321,13 @@ def cmd_build_uv(args: argparse.Namespace) -> int:
               f"placement removes (their symmetry error: median {stats['symmetry_error_released_median']:.1e}); "
               "the map counts as not symmetric (no left-right flips in training); --strict-symmetry stops instead")
     fallback = uvmap.meta.get("symmetry_fallback")
-    if fallback:
+    if fallback and fallback.get("no_symmetric_map"):
+        print(f"warning: no exactly symmetric map could be made for this template ({fallback['no_symmetric_map']}); "
+              f"the map made without the mirror averaging (as with --no-symmetry) was kept "
+              f"({fallback['overlaps'][1]} overlaps, {fallback['round_trip_mm'][1]:.2f} mm at 128): symmetry error "
+              f"{symmetry_error(uvmap):.2g}, it counts as not symmetric (no left-right flips in training); "
+              "--strict-symmetry stops instead")
+    elif fallback:
         released = fallback["released_uv_vertices"]
         why = (f"no exactly symmetric map without folds exists for this template (the symmetric one released "
                f"{released} UV vertices from exact symmetry and had" if released else
