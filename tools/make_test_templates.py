@@ -32,7 +32,15 @@ From the open body (assets/open_body.npz):
   splits each quad at its shorter diagonal, which flips most of the open body's diagonals);
 - ``l``: the open body as a glTF binary with its vertices split along the seams of its UV map
   (``assets/open_body_uv.npz``), as exporters write meshes with texture coordinates: the
-  surface arrives cut open, in another vertex order, until uvkit welds it.
+  surface arrives cut open, in another vertex order, until uvkit welds it;
+- ``m``: a scan-like body: the open body remeshed through its volume, as a scanner's or a
+  sculpting tool's reconstruction gives it. The inside of the open body (its generalised
+  winding number) is sampled on a 5 mm grid set off the mid-plane by a third of a cell, blurred
+  with a Gaussian of 1.5 cells (which closes the gaps between the toes and the small cavities of
+  the face, as a scan does: without it the surface has handles there), its 0.5 level set is
+  extracted by marching cubes (scikit-image), the largest piece kept and decimated to 36,000
+  faces (18,002 vertices): a triangulation that shares nothing with the open body's, whose two
+  sides have no matching vertices at all, mittens for hands, in an OBJ.
 
 Each template has its own function; the files are outputs, not committed (the largest is
 about 1 MB). Usage:
@@ -61,6 +69,7 @@ FILE_NAMES = {
     "j": "j_coarse.obj",
     "k": "k_quads.obj",
     "l": "l_split_seams.glb",
+    "m": "m_scan_like.obj",
 }
 #: the decimated body (template ``a``) that ``d`` is made from, in the output folder, unless
 #: ``FILE_NAMES`` names it.
@@ -90,6 +99,10 @@ ASYMMETRY_WAVELENGTH_M = 0.4
 #: -3, 1.99 m at +3), coefficient 2 the girth (a deeper, wider waist at -3).
 SHORT_HEAVY_BETAS = {0: -3.0, 2: -3.0}
 TALL_THIN_BETAS = {0: 3.0, 2: 3.0}
+#: the scan-like body (m): grid spacing (metres), blur (grid cells), faces after decimation.
+SCAN_SPACING_M = 0.005
+SCAN_BLUR_CELLS = 1.5
+SCAN_FACES = 36000
 
 
 def write_obj(path: Path, vertices: np.ndarray, faces, digits: int = 7) -> None:
@@ -298,6 +311,43 @@ def template_l(out: Path) -> Path:
     return path
 
 
+def scan_like(vertices: np.ndarray, faces: np.ndarray, spacing: float = SCAN_SPACING_M,
+              blur: float = SCAN_BLUR_CELLS) -> tuple[np.ndarray, np.ndarray]:
+    """A closed mesh remeshed through its volume: the 0.5 level set of its generalised winding
+    number (clipped to [0, 1]), sampled on a grid of ``spacing`` set off the plane x = 0 by a
+    third of a cell and blurred by a Gaussian of ``blur`` cells, by marching cubes; the largest
+    piece. Returns (V, 3) float64 and (F, 3) int64, counter-clockwise seen from outside."""
+    import igl
+    import scipy.ndimage
+    import trimesh
+    from skimage.measure import marching_cubes
+
+    low = vertices.min(axis=0) - 4.0 * spacing
+    low[0] += spacing / 3.0                  # no grid plane on the mid-plane: no mirrored cells
+    shape = np.ceil((vertices.max(axis=0) + 4.0 * spacing - low) / spacing).astype(int) + 1
+    axes = [low[k] + spacing * np.arange(shape[k]) for k in range(3)]
+    points = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, 3)
+    inside = np.clip(igl.fast_winding_number(vertices, faces, points), 0.0, 1.0).reshape(shape)
+    level, triangles, _, _ = marching_cubes(scipy.ndimage.gaussian_filter(inside, blur), 0.5,
+                                            spacing=(spacing,) * 3)
+    # marching cubes orders the corners clockwise seen from the higher values (inside)
+    mesh = trimesh.Trimesh(level + low, triangles[:, ::-1], process=True)
+    largest = max(mesh.split(only_watertight=False), key=lambda piece: len(piece.vertices))
+    return np.asarray(largest.vertices, dtype=np.float64), np.asarray(largest.faces, dtype=np.int64)
+
+
+def template_m(out: Path) -> Path:
+    """(m): the open body remeshed through its volume and decimated, like a scan."""
+    from uvkit.param import decimate
+    from uvkit.template import load_template
+
+    body = load_template("open")
+    V, F = decimate(*scan_like(body.vertices, body.faces), SCAN_FACES)
+    path = out / FILE_NAMES["m"]
+    write_obj(path, V, F)
+    return path
+
+
 #: the function writing each template, by letter.
 TEMPLATES = {
     "a": template_a,
@@ -312,6 +362,7 @@ TEMPLATES = {
     "j": template_j,
     "k": template_k,
     "l": template_l,
+    "m": template_m,
 }
 
 
