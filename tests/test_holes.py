@@ -144,3 +144,48 @@ def test_largest_piece_keeps_the_body_and_its_rig(tmp_path, capsys):
     assert "write .npz to keep the rig" in capsys.readouterr().err
     uvmap = build_uv(load_template(tmp_path / "body.obj"), resolutions=(32,))
     assert uvmap.meta["stats"]["flipped_triangles"] == 0
+
+
+def test_decimate_brings_a_mesh_down_and_keeps_it_closed(tmp_path, capsys):
+    """`uvkit decimate`: a closed genus-0 surface of about the vertices asked for (2 V - 4
+    triangles), close to the original; a mesh already small enough is written unchanged; a
+    rigged template is decimated without its rig, with a warning."""
+    import trimesh
+
+    from uvkit.holes import decimated
+
+    figure = stick_figure(2)
+    source = tmp_path / "figure.obj"
+    trimesh.Trimesh(figure.vertices, figure.faces, process=False).export(source)
+    out = tmp_path / "small.obj"
+    assert main(["decimate", str(source), "-o", str(out), "--vertices", "1500"]) == 0
+    assert f"{len(figure.vertices)} -> 1500 vertices" in capsys.readouterr().out
+    small = load_template(out)
+    assert small.n_vertices == 1500 and small.n_faces == 2 * 1500 - 4
+    assert small.report.closed and small.report.genus == 0
+    # every new vertex lies near the original surface
+    import igl
+
+    squared = igl.point_mesh_squared_distance(small.vertices, figure.vertices, figure.faces.astype(np.int64))[0]
+    assert np.sqrt(squared.max()) < 0.02 * np.ptp(figure.vertices[:, 1])
+    assert decimated(small, 5000) is small
+    assert main(["decimate", str(out), "-o", str(tmp_path / "same.obj"), "--vertices", "5000"]) == 0
+    assert "written unchanged" in capsys.readouterr().out
+    assert main(["decimate", "open", "-o", str(tmp_path / "open.npz"), "--vertices", "3000"]) == 0
+    assert "the rig is not carried over" in capsys.readouterr().err
+    assert not load_template(tmp_path / "open.npz").has_rig
+    assert main(["decimate", str(source), "-o", str(tmp_path / "none.obj"), "--vertices", "3"]) == 2
+    assert "cannot decimate to 3 vertices" in capsys.readouterr().err and not (tmp_path / "none.obj").exists()
+
+
+def test_build_uv_suggests_decimate_for_a_large_template(tmp_path, monkeypatch, capsys):
+    import uvkit.cli as cli
+
+    monkeypatch.setattr(cli, "LARGE_TEMPLATE", 100)
+    mesh = stick_figure(1)
+    path = tmp_path / "figure.npz"
+    save_template_npz(template_from_arrays({"v_template": mesh.vertices, "f": mesh.faces}, source="figure"), path)
+    assert main(["build-uv", "-t", str(path), "-o", str(tmp_path / "map.npz"), "--resolutions", "32"]) == 0
+    warning = capsys.readouterr().err
+    assert f"warning: {len(mesh.vertices)} vertices: build-uv takes minutes" in warning
+    assert f"'uvkit decimate {path} -o smaller.obj'" in warning

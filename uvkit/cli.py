@@ -238,6 +238,29 @@ def cmd_close_holes(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_decimate(args: argparse.Namespace) -> int:
+    from .holes import decimated
+    from .template import load_template
+
+    output = _template_output(args.output)
+    template = load_template(args.template)
+    start = time.perf_counter()
+    smaller = decimated(template, args.vertices)
+    if smaller is template:
+        print(f"{template.source}: {template.n_vertices} vertices, not more than {args.vertices}; written unchanged")
+    else:
+        print(f"{template.source}: {template.n_vertices} -> {smaller.n_vertices} vertices, {template.n_faces} -> "
+              f"{smaller.n_faces} triangles by quadric edge collapse ({time.perf_counter() - start:.1f} s)")
+        if template.has_rig:
+            print("warning: the rig is not carried over (the vertices are new ones); decimate a mesh, not a rigged "
+                  "template", file=sys.stderr)
+    if not smaller.report.closed or smaller.report.genus != 0:
+        print(f"warning: the result is {smaller.report.describe()}", file=sys.stderr)
+    _write_template(smaller, output)
+    print(f"wrote {output}: {smaller.report.describe()}")
+    return 0
+
+
 def cmd_compare(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -281,14 +304,23 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+#: build-uv suggests ``uvkit decimate`` above this many vertices.
+LARGE_TEMPLATE = 50_000
+
+
 def cmd_build_uv(args: argparse.Namespace) -> int:
     from .build import build_uv, symmetry_error
+    from .holes import DECIMATE_VERTICES
     from .template import load_template
 
     _check_output(args.output)
     start = time.perf_counter()
     template = load_template(args.template)
     _progress(f"loaded {template.source} ({template.n_vertices} vertices) in {time.perf_counter() - start:.2f} s")
+    if template.n_vertices > LARGE_TEMPLATE:
+        print(f"warning: {template.n_vertices} vertices: build-uv takes minutes at this size (a 94,000-vertex scan: "
+              f"6 minutes); 'uvkit decimate {args.template} -o smaller.obj' makes a copy of "
+              f"{DECIMATE_VERTICES} vertices", file=sys.stderr)
     uvmap = build_uv(
         template,
         seams=args.seams,
@@ -498,15 +530,28 @@ def build_parser() -> argparse.ArgumentParser:
         "kept vertices keep the file's order, renumbered without the others; an .npz keeps the rig rows "
         "of the kept vertices (the joints whose regressor used a removed piece are named).",
         "the template of several pieces (mesh file, .npz or .pkl)")
+    from .holes import DECIMATE_VERTICES
+
+    decimate = _template_command(
+        sub, "decimate", cmd_decimate,
+        "bring a scan down to a template's size (about 20,000 vertices) before build-uv",
+        "Reduce a mesh to about --vertices vertices by quadric edge collapse (libigl's qslim), keeping it "
+        "closed. A scan or a sculpt of 100,000 vertices and more takes build-uv many minutes (its mirror, "
+        "SLIM and SCAF grow faster than the vertex count) for detail no location map resolves. "
+        "The vertices are new ones: positions and faces are written, not a rig.",
+        "the mesh to decimate (mesh file, .npz or .pkl)")
+    decimate.add_argument("--vertices", type=int, default=DECIMATE_VERTICES,
+                          help=f"vertices to keep (default {DECIMATE_VERTICES})")
     return parser
 
 
-def _template_command(sub, name: str, func, help_text: str, description: str, template_help: str) -> None:
-    """A command that reads a template and writes another one (-o .obj or .npz)."""
+def _template_command(sub, name: str, func, help_text: str, description: str, template_help: str):
+    """A command that reads a template and writes another one (-o .obj or .npz); returns its parser."""
     command = sub.add_parser(name, help=help_text, description=description)
     command.add_argument("template", help=template_help)
     command.add_argument("-o", "--output", required=True, help="the template to write: .obj or .npz")
     command.set_defaults(func=func)
+    return command
 
 
 def _frame_options(parser: argparse.ArgumentParser) -> None:
