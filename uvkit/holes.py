@@ -242,9 +242,6 @@ def largest_piece(data: dict[str, Any], source: str) -> tuple[dict[str, Any], li
     return out, sorted((int(x) for x in np.delete(sizes, np.argmax(sizes))), reverse=True), moved
 
 
-__all__ = ["cap_holes", "close_holes", "largest_piece"]
-
-
 #: vertices ``uvkit decimate`` keeps by default: more than any location map of the method
 #: resolves (a 128 x 128 map holds about 6,000 texels on a body), a build-uv in under a minute.
 DECIMATE_VERTICES = 20_000
@@ -266,3 +263,6 @@ def decimated(template: Any, n_vertices: int = DECIMATE_VERTICES) -> Any:
         return template
     vertices, faces = decimate(template.vertices, template.faces, 2 * int(n_vertices) - 4)
     return template_from_arrays({"v_template": vertices, "f": faces}, source=template.source)
+
+
+__all__ = ["cap_holes", "close_holes", "largest_piece", "decimated", "DECIMATE_VERTICES"]

@@ -1086,11 +1086,9 @@ def find_mirror(
             if asymmetric:
                 positions_reflected = _compensated(positions, positions_reflected, faces, diagonal)
         permutation = _geometric_mirror(positions, positions_reflected, diagonal, normal, offset)
-        # a template that will be refused anyway is not refined (bad input fails fast); with the
-        # faces, the surfaces have passed and the pairing is not refused for its mismatch
-        far = surface is None and (np.linalg.norm(reflected - vertices[permutation], axis=1).mean()
-                                   > tol.mirror_mean_fraction * diagonal)
-        if faces is not None and not (far and not allow_asymmetric):
+        # with the faces, the surfaces have passed (a template refused for them was refused
+        # above, before any pairing) and the pairing is refined, not refused for its mismatch
+        if faces is not None:
             if tol.mirror_noise_fraction < noise <= 2.0 * tol.mirror_noise_fraction:
                 # noise comparable to the edges: match the smoothed surfaces as well, keep the better
                 smooth = taubin_smooth(vertices, faces, tol.mirror_smoothing_iterations)
