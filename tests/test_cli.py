@@ -229,6 +229,14 @@ def test_the_first_map_is_kept_when_re_pairing_changes_nothing(tmp_path, monkeyp
         build.build_uv(template, resolutions=(32,), strict_symmetry=True)
 
 
+def _figure_npz(tmp_path):
+    """The stick figure with its part labels, as figure.npz."""
+    mesh = stick_figure(1)
+    path = tmp_path / "figure.npz"
+    save_npz(path, v_template=mesh.vertices, f=mesh.faces, parts=mesh.parts)
+    return path
+
+
 def test_a_symmetric_map_that_overlaps_itself_gives_way_to_the_plain_one(tmp_path, monkeypatch, capsys):
     """When the symmetric map's chart overlaps itself (two parts of the body on the same texels;
     measured on a body decimated to 3,000 vertices), build-uv also makes the map without the
@@ -238,9 +246,7 @@ def test_a_symmetric_map_that_overlaps_itself_gives_way_to_the_plain_one(tmp_pat
     import uvkit.build as build
     from uvkit.errors import UvkitError
 
-    mesh = stick_figure(1)
-    path = tmp_path / "figure.npz"
-    save_npz(path, v_template=mesh.vertices, f=mesh.faces, parts=mesh.parts)
+    path = _figure_npz(tmp_path)
     real = build.parameterize_template
     calls = []
 
@@ -289,9 +295,7 @@ def test_no_symmetric_map_at_all_gives_way_to_the_plain_one(tmp_path, monkeypatc
     import uvkit.build as build
     from uvkit.errors import FoldedMapError
 
-    mesh = stick_figure(1)
-    path = tmp_path / "figure.npz"
-    save_npz(path, v_template=mesh.vertices, f=mesh.faces, parts=mesh.parts)
+    path = _figure_npz(tmp_path)
     real = build.parameterize_template
     calls = []
 
