@@ -69,7 +69,8 @@ def cmd_info(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(info, indent=2))
     else:
-        print(f"  rig: {info['rig']} ({info['joints']} joints, {info['betas']} betas); native UV: {info['native_uv']}")
+        rig = f"{info['joints']} joints, {info['betas']} betas" if info["rig"] else "none (a bare mesh)"
+        print(f"  rig: {rig}; native UV: {'yes' if info['native_uv'] else 'no'}")
         print(f"  {mirror.describe(unit_mm)} ({'stored' if info['mirror_stored'] else 'found'})")
         for line in landmarks.describe().splitlines():
             print(f"  {line}")
