@@ -262,6 +262,32 @@ def cmd_decimate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_symmetrize(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from .halves import symmetrized
+    from .template import load_template
+
+    output = _template_output(args.output)
+    template = load_template(args.template)
+    start = time.perf_counter()
+    side = -1.0 if args.other_half else 1.0
+    symmetric, normal = symmetrized(template, side)
+    largest = int(np.argmax(np.abs(normal)))
+    axis = "xyz"[largest]
+    sign = "+" if side * normal[largest] > 0 else "-"
+    print(f"{template.source}: kept the half at {sign}{axis} of the mirror plane (normal {np.round(normal, 4).tolist()}) "
+          f"and joined it to its reflection: {template.n_vertices} -> {symmetric.n_vertices} vertices, exactly "
+          f"symmetric ({time.perf_counter() - start:.1f} s)")
+    if template.has_rig:
+        print("warning: the rig is not carried over (the vertices are new ones)", file=sys.stderr)
+    if output.suffix.lower() != ".npz":
+        print("note: an .obj does not store the mirror; build-uv finds it again (exact: the triangulation mirrors)")
+    _write_template(symmetric, output)
+    print(f"wrote {output}: {symmetric.report.describe()}")
+    return 0
+
+
 def cmd_compare(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -543,6 +569,16 @@ def build_parser() -> argparse.ArgumentParser:
         "the mesh to decimate (mesh file, .npz or .pkl)")
     decimate.add_argument("--vertices", type=int, default=DECIMATE_VERTICES,
                           help=f"vertices to keep (default {DECIMATE_VERTICES})")
+    symmetrize = _template_command(
+        sub, "symmetrize", cmd_symmetrize,
+        "make a body exactly symmetric from one of its halves (a scan, so that its UV map can be symmetric)",
+        "Cut a body along its mirror plane, keep one half (by default the one the plane's normal points to: "
+        "+x, the body's left, for a body facing +z with y up) and join it to its reflection. A scan or a "
+        "remesh has sides meshed independently, so no exactly symmetric UV map of it exists; the result "
+        "has a mirror-symmetric triangulation, and an .npz stores its mirror. The vertices are new ones "
+        "(no rig is carried); a noisy surface that crosses the plane back and forth is refused.",
+        "the body to symmetrize (mesh file, .npz or .pkl)")
+    symmetrize.add_argument("--other-half", action="store_true", help="keep the half on the other side of the plane")
     return parser
 
 

@@ -401,6 +401,15 @@ def mean_edge_lengths(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
     return total / np.maximum(count, 1)
 
 
+def mirror_plane(vertices: np.ndarray) -> tuple[np.ndarray, float]:
+    """The best symmetry plane of a body, ``normal . x = offset``, as :func:`find_mirror` fits
+    it (coordinate and principal axes tried, then refined from matched points), without the
+    pairing. vertices : (V, 3) float64. Returns (normal (3,) unit, offset)."""
+    vertices = np.ascontiguousarray(vertices, dtype=np.float64)
+    normal, offset, _, _ = _fit_plane(vertices, cKDTree(vertices))
+    return normal, offset
+
+
 def asymmetry_field(vertices: np.ndarray, reflected: np.ndarray, faces: np.ndarray, diagonal: float,
                     at_least: float = 0.0) -> np.ndarray | None:
     """The smooth part of a body's asymmetry: by how much each vertex's reflection misses the
