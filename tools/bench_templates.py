@@ -45,6 +45,7 @@ DESCRIPTIONS = {
     "k": "quad-dominant (12,822 quads), as modelled",
     "l": "glTF with vertices split along the UV seams, as exported",
     "m": "scan-like: remeshed through its volume (marching cubes), decimated to 18k vertices",
+    "n": "(m) made exactly symmetric by uvkit symmetrize",
 }
 #: the targets of the UV map on every template.
 TARGETS = {"S1": 0.85, "S2": 0.96, "rt128_mean_mm": 2.5, "rt128_max_mm": 30.0, "seconds": 20.0}

@@ -40,7 +40,10 @@ From the open body (assets/open_body.npz):
   the face, as a scan does: without it the surface has handles there), its 0.5 level set is
   extracted by marching cubes (scikit-image), the largest piece kept and decimated to 36,000
   faces (18,002 vertices): a triangulation that shares nothing with the open body's, whose two
-  sides have no matching vertices at all, mittens for hands, in an OBJ.
+  sides have no matching vertices at all, mittens for hands, in an OBJ;
+- ``n``: (m) made exactly symmetric by ``uvkit symmetrize`` (its left half joined to its
+  reflection), as an .npz with its mirror: what a user with a scan can do to get an exactly
+  symmetric map.
 
 Each template has its own function; the files are outputs, not committed (the largest is
 about 1 MB). Usage:
@@ -70,6 +73,7 @@ FILE_NAMES = {
     "k": "k_quads.obj",
     "l": "l_split_seams.glb",
     "m": "m_scan_like.obj",
+    "n": "n_scan_symmetrized.npz",
 }
 #: the decimated body (template ``a``) that ``d`` is made from, in the output folder, unless
 #: ``FILE_NAMES`` names it.
@@ -348,6 +352,19 @@ def template_m(out: Path) -> Path:
     return path
 
 
+def template_n(out: Path) -> Path:
+    """(n): (m) made exactly symmetric from its left half (written first when missing)."""
+    from uvkit.halves import symmetrized
+    from uvkit.template import load_template, save_template_npz
+
+    scan = out / FILE_NAMES["m"]
+    if not scan.exists():
+        template_m(out)
+    path = out / FILE_NAMES["n"]
+    save_template_npz(symmetrized(load_template(scan))[0], path)
+    return path
+
+
 #: the function writing each template, by letter.
 TEMPLATES = {
     "a": template_a,
@@ -363,6 +380,7 @@ TEMPLATES = {
     "k": template_k,
     "l": template_l,
     "m": template_m,
+    "n": template_n,
 }
 
 
