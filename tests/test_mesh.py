@@ -89,3 +89,42 @@ def test_weld_keeps_vertices_farther_apart_and_drops_collapsed_triangles():
     assert len(welded_V) == len(V) and index[len(V)] == F[0, 0]
     assert kept.sum() == len(F) and not kept[-1]
     np.testing.assert_array_equal(welded_F, F)
+
+
+def _sphere_with_handle(place, apart=0.5):
+    """A unit sphere with a handle: the triangle nearest ``place`` and one ``apart`` from it
+    removed and joined by a tube of six triangles (genus 1)."""
+    V, F = icosphere(3, stretch=(1.0, 1.0, 1.0))
+    centres = V[F].mean(axis=1)
+    order = np.argsort(np.linalg.norm(centres - place, axis=1))
+    first = order[0]
+    second = next(f for f in order[1:] if np.linalg.norm(centres[f] - centres[first]) > apart)
+    a, b = F[first], F[second]
+    tube = []
+    for i in range(3):
+        tube += [[a[(i + 1) % 3], a[i], b[i]], [a[(i + 1) % 3], b[i], b[(i + 1) % 3]]]
+    keep = np.ones(len(F), dtype=bool)
+    keep[[first, second]] = False
+    return V, np.vstack([F[keep], tube])
+
+
+def test_handles_are_found_where_they_are():
+    """The edges closing a greedy system of loops lie at the handles: on a sphere with a handle
+    on top, both lie within the handle's span of it; on the torus, the two loops' edges are
+    reported and the error names the places."""
+    from uvkit.mesh import handle_places
+
+    top = np.array([0.0, 1.0, 0.0])
+    V, F = _sphere_with_handle(top)
+    _, _, report = inspect_mesh(V, F)
+    assert report.genus == 1 and sum(count for _, count in report.handles) == 2
+    for place, _ in report.handles:
+        assert np.linalg.norm(np.asarray(place) - top) < 0.6
+    side = np.array([1.0, 0.0, 0.0])
+    assert all(np.linalg.norm(place - side) < 0.6 for place, _ in handle_places(*_sphere_with_handle(side)))
+    with pytest.raises(TemplateError, match=r"genus 1 \(handles\): near \(.*\) \(the file's coordinates"):
+        require_closed_genus0(report, "mug.obj")
+    _, _, ring = inspect_mesh(*torus())
+    assert sum(count for _, count in ring.handles) == 2
+    _, _, ball = inspect_mesh(*icosphere(2))
+    assert ball.handles == ()

@@ -34,6 +34,10 @@ def cmd_info(args: argparse.Namespace) -> int:
         if holes:
             print(f"  holes: {len(holes)} (boundary loops of {_counts(holes)} vertices); build-uv needs a closed "
                   "surface: 'uvkit close-holes' caps them", flush=True)
+        if template.report.handles:
+            places = ", ".join(f"({', '.join(f'{x:.3g}' for x in place)})" for place, _ in template.report.handles)
+            print(f"  handles: near {places} (the file's coordinates, most loops first); build-uv needs genus 0",
+                  flush=True)
     mirror = template_mirror(template, allow_asymmetric=args.no_symmetry)
     landmarks = template_landmarks(template, mirror, up=args.up, front=args.front, units=args.units)
     try:
@@ -53,6 +57,9 @@ def cmd_info(args: argparse.Namespace) -> int:
         # vertices round each hole, largest first (build-uv needs none; 'uvkit close-holes' caps them)
         "hole_sizes": holes,
         "genus": template.report.genus,
+        # where the handles are: [x, y, z] in the file's coordinates, and how many of the 2 g
+        # edges closing a system of loops round them lie there (uvkit.mesh.handle_places)
+        "handles": [{"near": list(place), "loop_edges": count} for place, count in template.report.handles],
         # coincident vertices of a mesh file welded (repeated by its exporter at UV seams, hard edges)
         "welded_vertices": template.report.n_welded,
         "rig": template.has_rig,

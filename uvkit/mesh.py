@@ -33,6 +33,9 @@ class MeshReport:
     n_collapsed_faces: int = 0
     #: polygons of the file (quads and larger) split into triangles.
     n_polygons_split: int = 0
+    #: of a closed mesh of genus > 0: where its handles are (:func:`handle_places`), as
+    #: ((x, y, z) in the file's coordinates, loop edges there), the most first.
+    handles: tuple = ()
 
     def describe(self) -> str:
         kind = "closed" if self.closed else f"open ({self.n_boundary_loops} boundary loops)"
@@ -259,6 +262,8 @@ def inspect_mesh(vertices, faces, source: str = "mesh", vertices_key: str = "ver
         genus=int(genus),
         closed=len(loops) == 0,
         consistently_oriented=oriented,
+        handles=(tuple((tuple(float(x) for x in place), count) for place, count in handle_places(vertices, faces))
+                 if genus > 0 and not loops else ()),
     )
     return vertices, faces, report
 
@@ -307,6 +312,61 @@ def weld_coincident(vertices: np.ndarray, faces: np.ndarray, distance: float
     return vertices[keep], renumbered[kept_faces], index, kept_faces
 
 
+#: handle_places: loop tips closer than this share of the bounding-box diagonal are one place.
+HANDLE_CLUSTER_FRACTION = 0.03
+
+
+def handle_places(vertices: np.ndarray, faces: np.ndarray) -> list[tuple[np.ndarray, int]]:
+    """Where the handles of a closed mesh of genus > 0 are (toes or fingers fused into loops,
+    a scan's nostrils and ears), to tell a user where to mend it.
+
+    A greedy system of loops (Erickson and Whittlesey): a shortest-path tree from the top
+    vertex, then a spanning tree of the faces across the other edges, the longest loops first;
+    the ``2 g`` edges in neither close the loops, each made of the two tree paths to its ends,
+    and each such edge lies on the far side of its loop, at the handle it goes round or
+    through (a short handle gives its two loops' edges at one place, a long one may give one
+    at each end). Those edges' midpoints are grouped (closer than
+    :data:`HANDLE_CLUSTER_FRACTION` of the bounding-box diagonal). vertices : (V, 3) float64;
+    faces : (F, 3) int64, closed and connected. Returns [(place (3,) float64, loop edges
+    there)], the most first; ``2 g`` loop edges in all.
+    """
+    from scipy.spatial import cKDTree
+
+    n = len(vertices)
+    pairs = np.sort(directed_edges(faces), axis=1)               # side k of face f at 3 f + k
+    keys, inverse = np.unique(pairs[:, 0] * n + pairs[:, 1], return_inverse=True)
+    a, b = keys // n, keys % n
+    length = np.linalg.norm(vertices[a] - vertices[b], axis=1)
+    graph = scipy.sparse.coo_matrix((np.maximum(length, 1e-300), (a, b)), shape=(n, n)).tocsr()
+    root = int(np.argmax(vertices[:, 1] if vertices.shape[1] > 1 else vertices[:, 0]))
+    distance, parent = scipy.sparse.csgraph.dijkstra(graph, directed=False, indices=root, return_predecessors=True)
+    child = np.flatnonzero(parent >= 0)
+    in_tree = np.zeros(len(keys), dtype=bool)
+    in_tree[np.searchsorted(keys, np.minimum(child, parent[child]) * n + np.maximum(child, parent[child]))] = True
+    # the two faces at each edge, and the loop each other edge closes
+    order = np.argsort(inverse, kind="stable")
+    face = np.arange(len(inverse)) // 3
+    first, second, edge = face[order[0::2]], face[order[1::2]], inverse[order[0::2]]
+    cross = ~in_tree[edge]
+    loop = distance[a[edge]] + distance[b[edge]] + length[edge]
+    weight = loop.max() + 1.0 - loop[cross]                       # longest loops first
+    dual = scipy.sparse.coo_matrix((weight, (first[cross], second[cross])), shape=(len(faces),) * 2)
+    spanning = scipy.sparse.csgraph.minimum_spanning_tree(dual).tocoo()
+    taken = set(zip(np.minimum(spanning.row, spanning.col).tolist(), np.maximum(spanning.row, spanning.col).tolist()))
+    closing = [e for e, f, g in zip(edge[cross].tolist(), first[cross].tolist(), second[cross].tolist())
+               if (min(f, g), max(f, g)) not in taken]
+    if not closing:
+        return []
+    tips = 0.5 * (vertices[a[closing]] + vertices[b[closing]])
+    reach = HANDLE_CLUSTER_FRACTION * float(np.linalg.norm(np.ptp(vertices, axis=0)))
+    near = cKDTree(tips).query_pairs(reach, output_type="ndarray")
+    _, label = scipy.sparse.csgraph.connected_components(
+        scipy.sparse.coo_matrix((np.ones(len(near)), (near[:, 0], near[:, 1])) if len(near) else ([], ([], [])),
+                                shape=(len(tips),) * 2), directed=False)
+    places = [(tips[label == k].mean(axis=0), int(np.sum(label == k))) for k in range(label.max() + 1)]
+    return sorted(places, key=lambda place: -place[1])
+
+
 def require_closed_genus0(report: MeshReport, source: str = "mesh") -> None:
     """Raise unless the mesh is closed, genus 0 and consistently oriented (a sphere)."""
     if not report.closed:
@@ -316,8 +376,13 @@ def require_closed_genus0(report: MeshReport, source: str = "mesh") -> None:
             "('uvkit close-holes' caps them)"
         )
     if report.genus != 0:
+        where = ""
+        if report.handles:
+            shown = ", ".join(f"({', '.join(f'{x:.3g}' for x in place)})" for place, _ in report.handles[:6])
+            where = (f": near {shown}{', ...' if len(report.handles) > 6 else ''} (the file's coordinates; toes or "
+                     "fingers fused into loops, a scan's ears or nostrils: cut them apart or fill them in)")
         raise TemplateError(
-            f"{source}: the template has genus {report.genus} (handles); a genus-0 surface "
+            f"{source}: the template has genus {report.genus} (handles){where}; a genus-0 surface "
             "(topologically a sphere) is required"
         )
     if not report.consistently_oriented:
