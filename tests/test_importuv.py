@@ -87,7 +87,9 @@ def test_unmatched_files_are_refused(tmp_path):
         import_uvmap(template, obj)
     moved = tmp_path / "moved.obj"
     V = np.vstack([template.vertices * 1.5, [[9.0, 9.0, 9.0]]])
-    _write_obj(moved, V, template.faces, vt, ft)
+    faces = template.faces.copy()
+    faces[0, 0] = len(V) - 1                # a vertex more, used (one no triangle used would be left out)
+    _write_obj(moved, V, faces, vt, ft)
     with pytest.raises(UVMapError, match="lie on no template vertex"):
         import_uvmap(template, moved)
     plain = tmp_path / "nouv.obj"

@@ -114,6 +114,29 @@ def test_mesh_files_split_at_seams_are_welded(tmp_path, suffix):
     assert (plain.file_vertex_index is None) == (suffix != ".stl") and plain.report.n_welded == (0 if suffix != ".stl" else 3 * len(F) - len(V))
 
 
+def test_vertices_no_triangle_uses_are_left_out_of_a_mesh_file(tmp_path):
+    """Stray points of a scan, vertices an editor left behind: a mesh file's vertices that no
+    triangle uses are left out (an .npz's vertex order is kept and they are refused there:
+    tests/test_mesh.py); the others keep their order, and the report and
+    ``file_vertex_index`` (-1 for those left out) say so, welding or not."""
+    V, F = icosphere(2)
+    stray = np.array([[5.0, 5.0, 5.0], [6.0, 6.0, 6.0]])
+    file_V = np.vstack([V[:3], stray[:1], V[3:], stray[1:]])          # file vertices 3 and -1 unused
+    renumber = np.concatenate([np.arange(3), np.arange(4, len(V) + 1)])
+    path = tmp_path / "stray.obj"
+    path.write_text("".join(f"v {x:.17g} {y:.17g} {z:.17g}\n" for x, y, z in file_V)
+                    + "".join(f"f {a+1} {b+1} {c+1}\n" for a, b, c in renumber[F]))
+    template = load_template(path)
+    np.testing.assert_allclose(template.vertices, V, atol=1e-12)
+    np.testing.assert_array_equal(template.faces, F)
+    assert template.report.n_unused == 2 and template.report.n_welded == 0 and template.report.closed
+    assert "2 vertices of the file used by no triangle left out" in template.report.describe()
+    index = template.file_vertex_index
+    assert index[3] == -1 and index[-1] == -1
+    used = index >= 0
+    np.testing.assert_allclose(template.vertices[index[used]], file_V[used], atol=1e-12)
+
+
 def test_obj_quads_are_split_into_mirrored_triangles(tmp_path):
     """A quad mesh (what body models are usually modelled as): each quad becomes two triangles
     along its shorter diagonal, so quads that mirror each other give triangles that do too;

@@ -31,6 +31,8 @@ class MeshReport:
     #: and the triangles that collapsed to a segment and were left out.
     n_welded: int = 0
     n_collapsed_faces: int = 0
+    #: vertices of the file that no triangle used, left out.
+    n_unused: int = 0
     #: polygons of the file (quads and larger) split into triangles.
     n_polygons_split: int = 0
     #: of a closed mesh of genus > 0: where its handles are (:func:`handle_places`), as
@@ -44,6 +46,8 @@ class MeshReport:
             welded = f"; {self.n_welded} coincident vertices of the file welded"
             if self.n_collapsed_faces:
                 welded += f" ({self.n_collapsed_faces} triangles collapsed to a segment and left out)"
+        if self.n_unused:
+            welded += f"; {self.n_unused} vertices of the file used by no triangle left out"
         if self.n_polygons_split:
             welded += f"; {self.n_polygons_split} polygons of the file split into triangles"
         return (

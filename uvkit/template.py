@@ -99,8 +99,8 @@ class Template:
     file_vertex_index : (V_file,) int64 or None
         for a mesh file whose exporter repeated vertices (at UV seams, hard edges): the template
         vertex each vertex of the file became once coincident ones were welded
-        (``vertices[file_vertex_index]`` are the file's positions); None when the template's
-        vertices are the file's.
+        (``vertices[file_vertex_index]`` are the file's positions), -1 for a vertex no triangle
+        used (left out); None when the template's vertices are the file's.
     extras : dict[str, numpy.ndarray]
         other keys of the file, kept unchanged.
     """
@@ -333,10 +333,11 @@ def _read_mesh(path: Path) -> dict[str, Any]:
 
 def _welded(data: dict[str, Any], path: Path) -> dict[str, Any]:
     """A mesh file's arrays with its coincident vertices welded (:func:`uvkit.mesh.weld_coincident`
-    within ``tol.weld_fraction`` of the bounding-box diagonal). When any were, the arrays get
-    ``file_vertex_index`` (the template vertex each vertex of the file became) and
-    ``collapsed_faces`` (triangles left out); ``ft`` loses the same triangles. Malformed arrays
-    are returned as they are, for the validation to name."""
+    within ``tol.weld_fraction`` of the bounding-box diagonal) and its vertices that no triangle
+    uses (a scan's stray points, what an editor leaves behind) left out. When any were, the
+    arrays get ``file_vertex_index`` (the template vertex each vertex of the file became, -1 for
+    one left out), ``collapsed_faces`` (triangles left out) and ``unused_vertices``; ``ft`` loses
+    the same triangles. Malformed arrays are returned as they are, for the validation to name."""
     from .tolerances import tol
 
     try:
@@ -346,10 +347,15 @@ def _welded(data: dict[str, Any], path: Path) -> dict[str, Any]:
         return data
     diagonal = float(np.linalg.norm(np.ptp(vertices, axis=0)))
     welded, kept_faces_of, index, kept = weld_coincident(vertices, faces, tol.weld_fraction * diagonal)
-    if len(welded) == len(vertices):
+    used = np.zeros(len(welded), dtype=bool)
+    used[kept_faces_of.ravel()] = True
+    if len(welded) == len(vertices) and used.all():
         return data
+    if not used.all():
+        renumber = np.where(used, np.cumsum(used) - 1, -1)
+        welded, kept_faces_of, index = welded[used], renumber[kept_faces_of], renumber[index]
     out = {**data, "v_template": welded, "f": kept_faces_of, "file_vertex_index": index,
-           "collapsed_faces": int(np.sum(~kept))}
+           "collapsed_faces": int(np.sum(~kept)), "unused_vertices": int(np.sum(index < 0))}
     if data.get("ft") is not None and np.shape(data["ft"]) == faces.shape:
         out["ft"] = np.asarray(data["ft"])[kept]
     return out
@@ -463,15 +469,16 @@ def template_from_arrays(data: dict[str, Any], source: str = "template", name: s
     if bad_ids:
         raise TemplateError(f"{source}: 'vertex_ids' out of range for {n_vertices} vertices: {bad_ids}")
     known = {"v_template", "f", "weights", "kintree_table", "J_regressor", "shapedirs", "posedirs", "vt", "ft", "mirror", "parts",
-             "vertex_ids", "file_vertex_index", "collapsed_faces", "polygons_split"}
+             "vertex_ids", "file_vertex_index", "collapsed_faces", "polygons_split", "unused_vertices"}
     extras = {k: v for k, v in data.items() if k not in known}
     if data.get("polygons_split"):
         report = replace(report, n_polygons_split=int(data["polygons_split"]))
     file_vertex_index = data.get("file_vertex_index")
     if file_vertex_index is not None:
         file_vertex_index = np.asarray(file_vertex_index, dtype=np.int64)
-        report = replace(report, n_welded=len(file_vertex_index) - n_vertices,
-                         n_collapsed_faces=int(data.get("collapsed_faces", 0)))
+        unused = int(data.get("unused_vertices", 0))
+        report = replace(report, n_welded=len(file_vertex_index) - n_vertices - unused,
+                         n_collapsed_faces=int(data.get("collapsed_faces", 0)), n_unused=unused)
     return Template(
         vertices=vertices,
         faces=faces,
