@@ -313,6 +313,7 @@ def test_no_symmetric_map_at_all_gives_way_to_the_plain_one(tmp_path, monkeypatc
     printed = capsys.readouterr().out
     assert ("no exactly symmetric map could be made for this template (symmetrizing the UV map left 7 flipped "
             "triangles); the map made without the mirror averaging (as with --no-symmetry) was kept (0 overlaps") in printed
+    assert f"hint: 'uvkit symmetrize {path} -o symmetric.npz'" in printed
     fallback = load_uvmap(out).meta["symmetry_fallback"]
     assert fallback["no_symmetric_map"] == "symmetrizing the UV map left 7 flipped triangles"
     assert fallback["overlaps"] == [None, 0] and fallback["round_trip_mm"][0] is None and fallback["round_trip_mm"][1] > 0

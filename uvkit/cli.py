@@ -403,6 +403,9 @@ def cmd_build_uv(args: argparse.Namespace) -> int:
               f"--no-symmetry) is better ({fallback['overlaps'][1]} overlaps, {fallback['round_trip_mm'][1]:.2f} mm) "
               f"and was kept: symmetry error {symmetry_error(uvmap):.2g}, it counts as not symmetric (no left-right "
               "flips in training); --strict-symmetry never falls back")
+    if fallback or stats.get("symmetry_released_uv_vertices"):
+        print(f"hint: 'uvkit symmetrize {args.template} -o symmetric.npz' makes the body exactly symmetric from one "
+              "of its halves (new vertices), and its map then can be")
     if args.figure:
         from .plot import plot_uv_layout
 
