@@ -194,6 +194,30 @@ def _write_template(template, output) -> None:
         atomic.write_text(output, obj_text(template.vertices, template.faces, comment="written by uvkit"))
 
 
+def _rewrite_job(args: argparse.Namespace):
+    """The template a rewriting command reads (``args.template``) and the path it writes
+    (``args.output``, checked first: .obj or .npz, writable)."""
+    from .template import load_template
+
+    output = _template_output(args.output)
+    return load_template(args.template), output
+
+
+def _warn_rig_dropped(template) -> None:
+    if template.has_rig:
+        print("warning: the rig is not carried over (the vertices are new ones); this is for meshes, not rigged "
+              "templates", file=sys.stderr)
+
+
+def _write_result(template, output) -> None:
+    """Write a repaired template (:func:`_write_template`) and say what it is, with a warning
+    when it is still not what build-uv needs (closed, genus 0)."""
+    if not template.report.closed or template.report.genus != 0:
+        print(f"warning: the result is {template.report.describe()}", file=sys.stderr)
+    _write_template(template, output)
+    print(f"wrote {output}: {template.report.describe()}")
+
+
 def _template_output(path: str):
     from pathlib import Path
 
@@ -227,10 +251,8 @@ def cmd_largest_piece(args: argparse.Namespace) -> int:
 
 def cmd_close_holes(args: argparse.Namespace) -> int:
     from .holes import close_holes
-    from .template import load_template
 
-    output = _template_output(args.output)
-    template = load_template(args.template)
+    template, output = _rewrite_job(args)
     closed, loops = close_holes(template)
     if loops:
         sizes = sorted((len(loop) for loop in loops), reverse=True)
@@ -239,19 +261,14 @@ def cmd_close_holes(args: argparse.Namespace) -> int:
               f"{template.n_vertices}), {closed.n_faces - template.n_faces} new triangles")
     else:
         print(f"{template.source}: no holes; written unchanged")
-    if not closed.report.closed or closed.report.genus != 0:
-        print(f"warning: the result is {closed.report.describe()}", file=sys.stderr)
-    _write_template(closed, output)
-    print(f"wrote {output}: {closed.report.describe()}")
+    _write_result(closed, output)
     return 0
 
 
 def cmd_decimate(args: argparse.Namespace) -> int:
     from .holes import decimated
-    from .template import load_template
 
-    output = _template_output(args.output)
-    template = load_template(args.template)
+    template, output = _rewrite_job(args)
     start = time.perf_counter()
     smaller = decimated(template, args.vertices)
     if smaller is template:
@@ -259,13 +276,8 @@ def cmd_decimate(args: argparse.Namespace) -> int:
     else:
         print(f"{template.source}: {template.n_vertices} -> {smaller.n_vertices} vertices, {template.n_faces} -> "
               f"{smaller.n_faces} triangles by quadric edge collapse ({time.perf_counter() - start:.1f} s)")
-        if template.has_rig:
-            print("warning: the rig is not carried over (the vertices are new ones); decimate a mesh, not a rigged "
-                  "template", file=sys.stderr)
-    if not smaller.report.closed or smaller.report.genus != 0:
-        print(f"warning: the result is {smaller.report.describe()}", file=sys.stderr)
-    _write_template(smaller, output)
-    print(f"wrote {output}: {smaller.report.describe()}")
+        _warn_rig_dropped(template)
+    _write_result(smaller, output)
     return 0
 
 
@@ -273,10 +285,8 @@ def cmd_symmetrize(args: argparse.Namespace) -> int:
     import numpy as np
 
     from .halves import symmetrized
-    from .template import load_template
 
-    output = _template_output(args.output)
-    template = load_template(args.template)
+    template, output = _rewrite_job(args)
     start = time.perf_counter()
     side = -1.0 if args.other_half else 1.0
     symmetric, normal = symmetrized(template, side)
@@ -286,12 +296,10 @@ def cmd_symmetrize(args: argparse.Namespace) -> int:
     print(f"{template.source}: kept the half at {sign}{axis} of the mirror plane (normal {np.round(normal, 4).tolist()}) "
           f"and joined it to its reflection: {template.n_vertices} -> {symmetric.n_vertices} vertices, exactly "
           f"symmetric ({time.perf_counter() - start:.1f} s)")
-    if template.has_rig:
-        print("warning: the rig is not carried over (the vertices are new ones)", file=sys.stderr)
+    _warn_rig_dropped(template)
     if output.suffix.lower() != ".npz":
         print("note: an .obj does not store the mirror; build-uv finds it again (exact: the triangulation mirrors)")
-    _write_template(symmetric, output)
-    print(f"wrote {output}: {symmetric.report.describe()}")
+    _write_result(symmetric, output)
     return 0
 
 
