@@ -43,10 +43,10 @@ def mirrored_half(vertices: np.ndarray, faces: np.ndarray, normal: np.ndarray, o
     new vertex per crossing edge, shared by the two triangles at the edge; a kept quadrilateral
     is split along its shorter diagonal); triangles beyond it are left out. Vertices where the
     surface only touches the plane (an edge moved onto it with a kept triangle on each side, a
-    triangle moved into it whole) are moved off it to the kept side instead. The vertices on the plane are shared by the
-    two halves; pieces apart from the body (a bump of the kept side poking through the plane)
-    are left out. vertices : (V, 3) float64;
-    faces : (F, 3) int64, counter-clockwise seen from outside; normal : (3,) unit. Returns
+    triangle moved into it whole) are moved off it to the kept side instead. The vertices on
+    the plane are shared by the two halves; pieces apart from the body (a bump of the kept side
+    poking through the plane) are left out. vertices : (V, 3) float64; faces : (F, 3) int64,
+    counter-clockwise seen from outside; normal : (3,) unit. Returns
     (U (N, 3) float64, G (M, 3) int64, mirror (N,) int64): the kept half's vertices (the old
     ones first, in their order, then the points where edges cross the plane), then the
     reflections of its vertices off the plane; the faces, the half's then the reflections'
@@ -98,6 +98,7 @@ def mirrored_half(vertices: np.ndarray, faces: np.ndarray, normal: np.ndarray, o
         key = min(p, q) * n + max(p, q)
         return n + int(np.searchsorted(code, key))
 
+    everything = np.vstack([points, new_points])
     triangles = [faces[kept]]
     pieces = []
     for face in faces[crossing].tolist():
@@ -111,14 +112,12 @@ def mirrored_half(vertices: np.ndarray, faces: np.ndarray, normal: np.ndarray, o
         if len(ring) == 3:
             pieces.append(ring)
         elif len(ring) == 4:
-            everything = np.vstack([points, new_points])
             if (np.linalg.norm(everything[ring[0]] - everything[ring[2]])
                     <= np.linalg.norm(everything[ring[1]] - everything[ring[3]])):
                 pieces += [[ring[0], ring[1], ring[2]], [ring[0], ring[2], ring[3]]]
             else:
                 pieces += [[ring[0], ring[1], ring[3]], [ring[1], ring[2], ring[3]]]
     half_faces = np.vstack(triangles + ([np.asarray(pieces, dtype=np.int64)] if pieces else []))
-    everything = np.vstack([points, new_points])
     on_plane = np.concatenate([sign == 0, np.ones(len(new_points), dtype=bool)])
     # the half's vertices, renumbered: the old ones in their order, then the crossing points
     used = np.zeros(len(everything), dtype=bool)
