@@ -18,7 +18,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     import dataclasses
 
     from .landmarks import detail_tips, template_landmarks
-    from .mesh import boundary_loops
+    from .mesh import boundary_loops, describe_handles
     from .symmetry import template_mirror
     from .template import load_template
     from .unwrap import symmetric_rest_shape
@@ -35,9 +35,8 @@ def cmd_info(args: argparse.Namespace) -> int:
             print(f"  holes: {len(holes)} (boundary loops of {_counts(holes)} vertices); build-uv needs a closed "
                   "surface: 'uvkit close-holes' caps them", flush=True)
         if template.report.handles:
-            places = ", ".join(f"({', '.join(f'{x:.3g}' for x in place)})" for place, _ in template.report.handles)
-            print(f"  handles: near {places} (the file's coordinates, most loops first); build-uv needs genus 0",
-                  flush=True)
+            print(f"  handles: near {describe_handles(template.report.handles)} (the file's coordinates, most loops "
+                  "first); build-uv needs genus 0", flush=True)
     mirror = template_mirror(template, allow_asymmetric=args.no_symmetry)
     landmarks = template_landmarks(template, mirror, up=args.up, front=args.front, units=args.units)
     try:

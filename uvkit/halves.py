@@ -13,24 +13,15 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import scipy.sparse
 import scipy.sparse.csgraph
 
 from .errors import TemplateError
-from .mesh import sorted_unique
+from .mesh import directed_edges, sorted_unique, vertex_adjacency
+from .symmetry import mean_edge_lengths, mirror_plane
 
 #: vertices closer to the mirror plane than this share of the mean length of their edges are
 #: moved onto it (no slivers between them and the points where edges cross the plane).
 SNAP_FRACTION = 0.25
-
-
-def _mean_edge_at(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
-    """Mean length of the edges at each vertex (half-edges counted at both ends): (V,) float64."""
-    a, b = faces.ravel(), faces[:, [1, 2, 0]].ravel()
-    length = np.linalg.norm(vertices[a] - vertices[b], axis=1)
-    total = np.bincount(a, length, len(vertices)) + np.bincount(b, length, len(vertices))
-    count = np.bincount(a, minlength=len(vertices)) + np.bincount(b, minlength=len(vertices))
-    return total / np.maximum(count, 1)
 
 
 def mirrored_half(vertices: np.ndarray, faces: np.ndarray, normal: np.ndarray, offset: float,
@@ -57,7 +48,7 @@ def mirrored_half(vertices: np.ndarray, faces: np.ndarray, normal: np.ndarray, o
     normal = np.asarray(normal, dtype=np.float64)
     raw = side * (vertices @ normal - offset)
     raw = np.where(raw == 0.0, np.finfo(np.float64).tiny, raw)     # a vertex exactly on the plane: kept side
-    reach = SNAP_FRACTION * _mean_edge_at(vertices, faces)
+    reach = SNAP_FRACTION * mean_edge_lengths(vertices, faces)
     snap = np.abs(raw) < reach
     while True:
         # where the surface only touches the plane (a kept triangle on each side of an edge
@@ -66,7 +57,7 @@ def mirrored_half(vertices: np.ndarray, faces: np.ndarray, normal: np.ndarray, o
         # join four triangles; left where they are, they would make slivers)
         whole = faces[np.all(snap[faces], axis=1)]
         on_kept = faces[np.all(snap[faces] | (raw[faces] > 0), axis=1)]
-        pairs = np.sort(np.stack([on_kept.ravel(), on_kept[:, [1, 2, 0]].ravel()], axis=1), axis=1)
+        pairs = np.sort(directed_edges(on_kept), axis=1)
         pairs = pairs[snap[pairs[:, 0]] & snap[pairs[:, 1]]]
         code, count = np.unique(pairs[:, 0] * len(vertices) + pairs[:, 1], return_counts=True)
         touching = code[count > 1]
@@ -84,8 +75,7 @@ def mirrored_half(vertices: np.ndarray, faces: np.ndarray, normal: np.ndarray, o
     kept = np.all(corner >= 0, axis=1) & np.any(corner > 0, axis=1)
     crossing = np.any(corner > 0, axis=1) & np.any(corner < 0, axis=1)
     # the points where edges cross the plane, one per edge
-    edges = np.sort(np.stack([faces[crossing][:, [0, 1, 2]].ravel(), faces[crossing][:, [1, 2, 0]].ravel()], axis=1),
-                    axis=1)
+    edges = np.sort(directed_edges(faces[crossing]), axis=1)
     cut = edges[sign[edges[:, 0]] * sign[edges[:, 1]] < 0]
     n = len(vertices)
     code = sorted_unique(cut[:, 0] * n + cut[:, 1])
@@ -138,9 +128,8 @@ def mirrored_half(vertices: np.ndarray, faces: np.ndarray, normal: np.ndarray, o
     mirror = np.concatenate([copy, off])          # a half's vertex <-> its reflection; the plane's alone
     # islands (a bump of the kept side poking through the plane apart from the body, joined to
     # its reflection) are left out: the largest piece, closed under the mirror, is the body
-    pieces, label = scipy.sparse.csgraph.connected_components(
-        scipy.sparse.coo_matrix((np.ones(out_faces.size), (out_faces.ravel(), np.roll(out_faces, 1, axis=1).ravel())),
-                                shape=(len(out_vertices),) * 2), directed=False)
+    pieces, label = scipy.sparse.csgraph.connected_components(vertex_adjacency(out_faces, len(out_vertices)),
+                                                              directed=False)
     if pieces > 1:
         body = np.argmax(np.bincount(label))
         keep = label == body
@@ -156,7 +145,6 @@ def symmetrized(template: Any, side: float = 1.0) -> tuple[Any, np.ndarray]:
     (:func:`mirrored_half`; the plane as :func:`uvkit.symmetry.find_mirror` fits it). The
     vertices are new ones (positions, faces and the mirror: a rig is not carried). Returns a
     Template (``source`` kept) and the plane's normal (3,)."""
-    from .symmetry import mirror_plane
     from .template import template_from_arrays
 
     normal, offset = mirror_plane(template.vertices)

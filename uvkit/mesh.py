@@ -342,7 +342,7 @@ def handle_places(vertices: np.ndarray, faces: np.ndarray) -> list[tuple[np.ndar
     a, b = keys // n, keys % n
     length = np.linalg.norm(vertices[a] - vertices[b], axis=1)
     graph = scipy.sparse.coo_matrix((np.maximum(length, 1e-300), (a, b)), shape=(n, n)).tocsr()
-    root = int(np.argmax(vertices[:, 1] if vertices.shape[1] > 1 else vertices[:, 0]))
+    root = int(np.argmax(vertices[:, 1]))
     distance, parent = scipy.sparse.csgraph.dijkstra(graph, directed=False, indices=root, return_predecessors=True)
     child = np.flatnonzero(parent >= 0)
     in_tree = np.zeros(len(keys), dtype=bool)
@@ -365,10 +365,15 @@ def handle_places(vertices: np.ndarray, faces: np.ndarray) -> list[tuple[np.ndar
     reach = HANDLE_CLUSTER_FRACTION * float(np.linalg.norm(np.ptp(vertices, axis=0)))
     near = cKDTree(tips).query_pairs(reach, output_type="ndarray")
     _, label = scipy.sparse.csgraph.connected_components(
-        scipy.sparse.coo_matrix((np.ones(len(near)), (near[:, 0], near[:, 1])) if len(near) else ([], ([], [])),
-                                shape=(len(tips),) * 2), directed=False)
+        scipy.sparse.coo_matrix((np.ones(len(near)), (near[:, 0], near[:, 1])), shape=(len(tips),) * 2), directed=False)
     places = [(tips[label == k].mean(axis=0), int(np.sum(label == k))) for k in range(label.max() + 1)]
     return sorted(places, key=lambda place: -place[1])
+
+
+def describe_handles(handles: tuple, most: int | None = None) -> str:
+    """'(x, y, z), (x, y, z)' of :attr:`MeshReport.handles` (the first ``most``, then '...')."""
+    shown = ", ".join(f"({', '.join(f'{x:.3g}' for x in place)})" for place, _ in handles[:most])
+    return shown + (", ..." if most is not None and len(handles) > most else "")
 
 
 def require_closed_genus0(report: MeshReport, source: str = "mesh") -> None:
@@ -382,8 +387,7 @@ def require_closed_genus0(report: MeshReport, source: str = "mesh") -> None:
     if report.genus != 0:
         where = ""
         if report.handles:
-            shown = ", ".join(f"({', '.join(f'{x:.3g}' for x in place)})" for place, _ in report.handles[:6])
-            where = (f": near {shown}{', ...' if len(report.handles) > 6 else ''} (the file's coordinates; toes or "
+            where = (f": near {describe_handles(report.handles, 6)} (the file's coordinates; toes or "
                      "fingers fused into loops, a scan's ears or nostrils: cut them apart or fill them in)")
         raise TemplateError(
             f"{source}: the template has genus {report.genus} (handles){where}; a genus-0 surface "
