@@ -117,6 +117,12 @@ def _round_trip(unwrap, vertices: np.ndarray, faces: np.ndarray) -> float:
     return float(round_trip_error(vertices, faces, unwrap.vt, unwrap.ft, unwrap.vt2v, table).mean())
 
 
+def _score(unwrap, vertices: np.ndarray, faces: np.ndarray) -> tuple[int, float]:
+    """What decides between a symmetric map and the plain one: boundary overlaps, then the mean
+    round trip in mm (:func:`_round_trip`; vertices in metres)."""
+    return unwrap.stats["boundary_self_overlaps"], 1000.0 * _round_trip(unwrap, vertices, faces)
+
+
 def _better_of_plain(unwrap, unwrap_with: Callable, permutation: np.ndarray, vertices: np.ndarray,
                      faces: np.ndarray, say: Callable) -> tuple:
     """A symmetric unwrap that is not exactly symmetric after all (vertices released around
@@ -131,7 +137,7 @@ def _better_of_plain(unwrap, unwrap_with: Callable, permutation: np.ndarray, ver
     except UvkitError as error:   # the symmetric map stands
         say(f"the map without the mirror averaging could not be made ({error}); keeping the symmetric one")
         return unwrap, None
-    scores = [(u.stats["boundary_self_overlaps"], 1000.0 * _round_trip(u, vertices, faces)) for u in (unwrap, plain)]
+    scores = [_score(u, vertices, faces) for u in (unwrap, plain)]
     say(f"symmetric map ({released} UV vertices released from exact symmetry): {scores[0][0]} boundary overlaps, "
         f"round trip at {FALLBACK_RESOLUTION} {scores[0][1]:.2f} mm mean; without the mirror averaging: "
         f"{scores[1][0]}, {scores[1][1]:.2f} mm")
@@ -148,8 +154,7 @@ def _plain_instead(unwrap_with: Callable, permutation: np.ndarray, reason: str, 
     the fallback (as :func:`_better_of_plain`'s, the symmetric map's numbers None)."""
     reason = reason.removesuffix("; " + NO_SYMMETRY_HINT)
     plain = unwrap_with(permutation, False, exact=False)
-    overlaps = plain.stats["boundary_self_overlaps"]
-    round_trip = 1000.0 * _round_trip(plain, vertices, faces)
+    overlaps, round_trip = _score(plain, vertices, faces)
     say(f"no symmetric map ({reason}); the map without the mirror averaging: {overlaps} boundary overlaps, "
         f"round trip at {FALLBACK_RESOLUTION} {round_trip:.2f} mm mean")
     return plain, {"overlaps": [None, overlaps], "round_trip_mm": [None, round_trip], "released_uv_vertices": None,
