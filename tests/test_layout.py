@@ -165,6 +165,33 @@ def test_triangles_across_the_axis_do_not_join_the_halves():
     assert width / height == pytest.approx(1.25, rel=0.05)
 
 
+def test_a_vertex_of_unknown_side_touching_both_halves_does_not_join_them():
+    """The copies of a mid-plane vertex on a seam along the mid-line (its lips) are each other's
+    mirror but on neither side of the body (their side is 0); at the seam's end one copy can
+    touch both halves (measured on a coarse body: the chart squeezed to half its width, the
+    lips crossed at the crotch). Such a copy takes the side of most of its neighbours, its
+    mirror copy the other: the chart keeps its width, exactly symmetric, without flips."""
+    xs = np.array([-2.5, -1.5, -0.5, 0.5, 1.5, 2.5])
+    X, Y = np.meshgrid(xs, np.arange(5.0))
+    UV = np.stack([X.ravel(), Y.ravel()], axis=1)
+    mirror = (np.arange(30) // 6) * 6 + 5 - np.arange(30) % 6
+    ft = np.array([f for r in range(4) for c in range(5)
+                   for f in ([r * 6 + c, r * 6 + c + 1, (r + 1) * 6 + c + 1], [r * 6 + c, (r + 1) * 6 + c + 1, (r + 1) * 6 + c])])
+    UV = UV + np.random.default_rng(1).normal(0, 0.05, UV.shape)
+    assert np.all(param.signed_areas(UV, ft) > 0)
+    sides = np.sign(X.ravel())
+    lips = np.array([2 * 6 + 2, 2 * 6 + 3])                     # row 2, the columns beside the axis
+    sides[lips] = 0.0
+    # the left copy is joined to a right vertex by a diagonal: it touches both halves
+    assert np.any((ft == lips[0]).any(axis=1) & (sides[ft] > 0).any(axis=1))
+    vt = layout.symmetrize_and_pack(UV, ft, mirror, margin=0.0, sides=sides, stretch=1.0).vt
+    assert np.abs(vt[:, 0] + vt[mirror, 0] - 1.0).max() <= 1e-12 and np.abs(vt[:, 1] - vt[mirror, 1]).max() <= 1e-12
+    assert np.all(param.signed_areas(vt, ft) > 0)
+    width, height = np.ptp(vt, axis=0)
+    assert width / height == pytest.approx(1.25, rel=0.05)
+    assert np.all((vt[:, 0] - 0.5) * X.ravel() > 0)             # every vertex on its own half
+
+
 def test_release_near_folds_keeps_the_rest_exact():
     """A symmetric grid whose mirror swaps the partners of two neighbours: no exactly symmetric
     map without folds exists (FoldedMapError); with ``release`` the vertices around the fold

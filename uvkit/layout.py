@@ -119,7 +119,16 @@ def _keep_sides(UV: np.ndarray, ft: np.ndarray, vt_mirror: np.ndarray, gap: floa
     e = np.concatenate([ft[:, [0, 1]], ft[:, [1, 2]], ft[:, [2, 0]]])
     keep = paired[e[:, 0]] & paired[e[:, 1]] & (vt_mirror[e[:, 0]] != e[:, 1])
     if sides is not None:
-        keep &= sides[e[:, 0]] * sides[e[:, 1]] >= 0
+        # a UV copy of a vertex on the mid-plane (a lip of a seam there: its side is 0) belongs
+        # to the side of most of its neighbours, less those of its mirror copy (so that the two
+        # copies take opposite sides); left unknown, one such copy that touches both halves
+        # (where a mid-plane seam ends at the crotch) joins them into one piece
+        sides = np.asarray(sides, dtype=np.float64)
+        vote = np.zeros(n)
+        np.add.at(vote, e[keep, 0], sides[e[keep, 1]])
+        sides = np.where(sides == 0, np.sign(vote - vote[vt_mirror]), sides)
+        a, b = sides[e[:, 0]], sides[e[:, 1]]
+        keep &= (a * b > 0) | ((a == 0) & (b == 0))
     e = e[keep]
     graph = sp.coo_matrix((np.ones(len(e)), (e[:, 0], e[:, 1])), shape=(n, n))
     _, labels = csgraph.connected_components(graph, directed=False)
