@@ -143,7 +143,7 @@ def average_with_mirror(V: np.ndarray, mirror: np.ndarray, plane_x: float) -> np
 
 
 def _plane_error(vertices: np.ndarray, tree: cKDTree, normal: np.ndarray, offset: float) -> float:
-    distance, _ = tree.query(reflect(vertices, normal, offset))
+    distance, _ = tree.query(reflect(vertices, normal, offset), workers=-1)
     return float(distance.mean())
 
 
@@ -167,7 +167,7 @@ def _fit_plane(vertices: np.ndarray, tree: cKDTree) -> tuple[np.ndarray, float, 
     normal = candidates[int(np.argmin(errors))].astype(np.float64)
     offset = float(normal @ centre)
     # each plane's query gives both its error and the matches the next plane is fitted to
-    distance, match = tree.query(reflect(vertices, normal, offset))
+    distance, match = tree.query(reflect(vertices, normal, offset), workers=-1)
     for _ in range(5):
         delta = vertices - vertices[match]
         if not np.any(delta):
@@ -176,7 +176,7 @@ def _fit_plane(vertices: np.ndarray, tree: cKDTree) -> tuple[np.ndarray, float, 
         new_normal = vh[0] * np.sign(vh[0] @ normal or 1.0)
         midpoints = 0.5 * (vertices + vertices[match])
         new_offset = float(np.median(midpoints @ new_normal))
-        new_distance, new_match = tree.query(reflect(vertices, new_normal, new_offset))
+        new_distance, new_match = tree.query(reflect(vertices, new_normal, new_offset), workers=-1)
         if new_distance.mean() >= distance.mean():
             break
         normal, offset, distance, match = new_normal, new_offset, new_distance, new_match
@@ -212,7 +212,7 @@ def _mutual_nearest_rounds(vertices: np.ndarray, reflected: np.ndarray, max_roun
     for _ in range(max_rounds):
         if len(free) == 0:
             break
-        _, nearest = cKDTree(vertices[free]).query(reflected[free])
+        _, nearest = cKDTree(vertices[free]).query(reflected[free], workers=-1)
         mutual = nearest[nearest] == np.arange(len(free))
         if not mutual.any():
             break
@@ -484,8 +484,17 @@ def asymmetry_field(vertices: np.ndarray, reflected: np.ndarray, faces: np.ndarr
             explained = 1.0 - np.sum(residual ** 2) / max(float(np.sum(distance ** 2)), 1e-300)
             if float(np.median(np.linalg.norm(field, axis=1))) < at_least or explained < tol.mirror_field_explained:
                 return None
+    # every round's fit at every vertex: one pass over the weights for all rounds' terms
     everywhere = weights_at(vertices)
-    return sum(step(everywhere, terms) for terms in rounds)
+    k = len(rounds)
+    outer = everywhere @ np.hstack([terms[0] for terms in rounds])         # (V, 9 k)
+    rhs = everywhere @ np.hstack([terms[1] for terms in rounds])           # (V, 3 k)
+    out = np.zeros((n, 3))
+    reached = np.diff(everywhere.indptr) > 0
+    systems = outer[reached].reshape(-1, k, 3, 3)
+    solved = np.linalg.solve(systems, rhs[reached].reshape(-1, k, 3, 1))[..., 0]
+    out[reached] = solved.sum(axis=1)
+    return out
 
 
 def _compensated(vertices: np.ndarray, reflected: np.ndarray, faces: np.ndarray, diagonal: float) -> np.ndarray:
@@ -1085,7 +1094,7 @@ def find_mirror(
                 smooth_asymmetry = float(np.median(np.linalg.norm(reflected - positions_reflected, axis=1)))
             # vertex noise, from the distance of each reflection to the nearest vertex (a cheap
             # lower bound of the pairs' mismatch), in median edge lengths
-            to_nearest = tree.query(positions_reflected)[0] if asymmetric else nearest_distance
+            to_nearest = tree.query(positions_reflected, workers=-1)[0] if asymmetric else nearest_distance
             noise = float(np.median(to_nearest)) / max(median_edge_length(vertices, faces), 1e-300)
         if noise > 2.0 * tol.mirror_noise_fraction:
             # clearly noisy: the smoothed surfaces match better (measured: 0.80 against 0.17 of
