@@ -221,15 +221,16 @@ def _mutual_nearest_rounds(vertices: np.ndarray, reflected: np.ndarray, max_roun
     return permutation
 
 
-def _global_assignment(vertices: np.ndarray, reflected: np.ndarray, current: np.ndarray, scale: float) -> np.ndarray:
+def _global_assignment(vertices: np.ndarray, reflected: np.ndarray, current: np.ndarray, scale: float,
+                       unit: float = tol.mirror_cost_unit) -> np.ndarray:
     """Minimum-cost one-to-one assignment over candidate pairs (a sparse bipartite matching).
 
     Candidates of ``i``: the ``tol.mirror_candidates`` vertices nearest to its reflection, taken
     both ways, ``i`` itself and its ``current`` partner (so the current pairing stays feasible
     and the optimum is never worse). Cost: the squared symmetric pair cost (it spreads a
     mismatch over many pairs rather than leave one pair far apart), rounded to integers in
-    units of ``tol.mirror_cost_unit * scale`` (integer costs keep the solver from cycling on
-    ties). Vertices whose current pair is exact keep it. Never a dense V x V cost.
+    units of ``unit * scale`` (integer costs keep the solver from cycling on ties; a coarser
+    unit solves faster). Vertices whose current pair is exact keep it. Never a dense V x V cost.
 
     current : (V,) int64 involution. Returns (V,) int64 (not yet an involution where the
     optimum is tied: see :func:`_resolve_cycles`).
@@ -247,7 +248,7 @@ def _global_assignment(vertices: np.ndarray, reflected: np.ndarray, current: np.
     cols = np.concatenate([index.ravel(), np.repeat(own, k), own, partner, own])
     code = sorted_unique(rows * m + cols)
     rows, cols = code // m, code % m
-    cost = np.rint((_pair_cost(vertices, reflected, free[rows], free[cols]) / (tol.mirror_cost_unit * scale)) ** 2)
+    cost = np.rint((_pair_cost(vertices, reflected, free[rows], free[cols]) / (unit * scale)) ** 2)
     graph = scipy.sparse.csr_matrix((cost + 1.0, (rows, cols)), shape=(m, m))
     _, columns = scipy.sparse.csgraph.min_weight_full_bipartite_matching(graph)
     out = current.copy()
@@ -378,13 +379,14 @@ def _resolve_cycles(permutation: np.ndarray, self_cost: np.ndarray, pair_cost) -
 
 
 def _geometric_mirror(vertices: np.ndarray, reflected: np.ndarray, diagonal: float, normal: np.ndarray,
-                      offset: float) -> np.ndarray:
-    """The mirror from positions alone: mutual nearest neighbours, the sparse global assignment,
-    ties split, outliers re-assigned. vertices, reflected : (V, 3) float64. Returns (V,) int64."""
+                      offset: float, unit: float = tol.mirror_cost_unit) -> np.ndarray:
+    """The mirror from positions alone: mutual nearest neighbours, the sparse global assignment
+    (integer costs in ``unit`` of the diagonal), ties split, outliers re-assigned. vertices,
+    reflected : (V, 3) float64. Returns (V,) int64."""
     n = len(vertices)
     permutation = _mutual_nearest_rounds(vertices, reflected)
     permutation = np.where(permutation < 0, np.arange(n), permutation)
-    permutation = _global_assignment(vertices, reflected, permutation, diagonal)
+    permutation = _global_assignment(vertices, reflected, permutation, diagonal, unit)
     permutation = _resolve_cycles(permutation, _pair_cost(vertices, reflected, np.arange(n), np.arange(n)),
                                   lambda a, b: _pair_cost(vertices, reflected, a, b))
     return _refine(vertices, reflected, permutation, diagonal, normal, offset)
@@ -1096,6 +1098,7 @@ def find_mirror(
             # lower bound of the pairs' mismatch), in median edge lengths
             to_nearest = tree.query(positions_reflected, workers=-1)[0] if asymmetric else nearest_distance
             noise = float(np.median(to_nearest)) / max(median_edge_length(vertices, faces), 1e-300)
+        unit = tol.mirror_cost_unit
         if noise > 2.0 * tol.mirror_noise_fraction:
             # clearly noisy: the smoothed surfaces match better (measured: 0.80 against 0.17 of
             # the edges mapped onto edges on the noisy 20k body), the raw match is skipped
@@ -1103,7 +1106,8 @@ def find_mirror(
             positions_reflected = reflect(positions, normal, offset)
             if asymmetric:
                 positions_reflected = _compensated(positions, positions_reflected, faces, diagonal)
-        permutation = _geometric_mirror(positions, positions_reflected, diagonal, normal, offset)
+            unit = tol.mirror_smooth_cost_unit
+        permutation = _geometric_mirror(positions, positions_reflected, diagonal, normal, offset, unit)
         # with the faces, the surfaces have passed (a template refused for them was refused
         # above, before any pairing) and the pairing is refined, not refused for its mismatch
         if faces is not None:
