@@ -14,8 +14,9 @@ class Tolerances:
     mirror_candidates: int = 12
     #: unit of the mirror assignment's integer costs, as a fraction of the bounding-box diagonal.
     mirror_cost_unit: float = 1e-4
-    #: the same when matching Taubin-smoothed positions of a noisy template (its pairs are
-    #: re-assigned by the topological refinement after it).
+    #: the same where a template is so noisy that only its Taubin-smoothed positions are
+    #: matched (noise above twice ``mirror_noise_fraction``): the topological refinement
+    #: re-assigns the pairs after it, and the coarser unit solves faster.
     mirror_smooth_cost_unit: float = 1e-3
     #: largest group of vertices re-assigned at once after the global assignment (dense).
     mirror_group_size: int = 400
