@@ -379,17 +379,17 @@ def _resolve_cycles(permutation: np.ndarray, self_cost: np.ndarray, pair_cost) -
 
 
 def _geometric_mirror(vertices: np.ndarray, reflected: np.ndarray, diagonal: float, normal: np.ndarray,
-                      offset: float, unit: float = tol.mirror_cost_unit) -> np.ndarray:
+                      offset: float, unit: float = tol.mirror_cost_unit, refine: bool = True) -> np.ndarray:
     """The mirror from positions alone: mutual nearest neighbours, the sparse global assignment
-    (integer costs in ``unit`` of the diagonal), ties split, outliers re-assigned. vertices,
-    reflected : (V, 3) float64. Returns (V,) int64."""
+    (integer costs in ``unit`` of the diagonal), ties split, outliers re-assigned (unless not
+    ``refine``). vertices, reflected : (V, 3) float64. Returns (V,) int64."""
     n = len(vertices)
     permutation = _mutual_nearest_rounds(vertices, reflected)
     permutation = np.where(permutation < 0, np.arange(n), permutation)
     permutation = _global_assignment(vertices, reflected, permutation, diagonal, unit)
     permutation = _resolve_cycles(permutation, _pair_cost(vertices, reflected, np.arange(n), np.arange(n)),
                                   lambda a, b: _pair_cost(vertices, reflected, a, b))
-    return _refine(vertices, reflected, permutation, diagonal, normal, offset)
+    return _refine(vertices, reflected, permutation, diagonal, normal, offset) if refine else permutation
 
 
 def mean_edge_lengths(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
@@ -1107,7 +1107,11 @@ def find_mirror(
             if asymmetric:
                 positions_reflected = _compensated(positions, positions_reflected, faces, diagonal)
             unit = tol.mirror_smooth_cost_unit
-        permutation = _geometric_mirror(positions, positions_reflected, diagonal, normal, offset, unit)
+        # where the smoothed positions alone are matched, the topological rounds re-assign every
+        # pair after it: neither the finer cost unit nor the repair of outliers pays there
+        smoothed = unit != tol.mirror_cost_unit
+        permutation = _geometric_mirror(positions, positions_reflected, diagonal, normal, offset, unit,
+                                        refine=not smoothed)
         # with the faces, the surfaces have passed (a template refused for them was refused
         # above, before any pairing) and the pairing is refined, not refused for its mismatch
         if faces is not None:
