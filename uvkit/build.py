@@ -53,6 +53,16 @@ REPAIR_MAX_FOLDS = 30
 NO_SYMMETRY_HINT = "--no-symmetry builds a map that is not made exactly symmetric"
 
 
+class _WidespreadFolds(FoldedMapError):
+    """No released symmetric map unfolded, and its folds were too widespread to build it again
+    with the mirror re-paired near them; ``plain_mirror``: that re-paired mirror, for the map
+    made without the mirror averaging instead."""
+
+    def __init__(self, message: str, vertices, plain_mirror) -> None:
+        super().__init__(message, vertices)
+        self.plain_mirror = plain_mirror
+
+
 def _unwrap_repairing_folds(unwrap_with: Callable, template: Template, mirror, say: Callable, release: bool):
     """``unwrap_with(mirror.permutation, release)``; if its exactly symmetric map keeps folds
     that no symmetric placement removes (where the triangulation does not mirror, a chain of
@@ -65,7 +75,11 @@ def _unwrap_repairing_folds(unwrap_with: Callable, template: Template, mirror, s
     mirror is the better one near the folds: on test template (b) it releases 189 UV vertices
     against 223, its worst symmetry error is 0.061 against 0.32 and its chart covers more of
     the square), the first when it is not. Where the first map's folds cover more than
-    :data:`REPAIR_MAX_FOLDS` vertices it is kept without a second map. Returns the unwrap, the
+    :data:`REPAIR_MAX_FOLDS` vertices it is kept without a second map; where, with ``release``,
+    no released map unfolded and the folds cover more than that, :class:`_WidespreadFolds`
+    (carrying the re-paired mirror) is raised without a second map (measured on test template
+    (m): 889 flipped triangles; the second map, released at 332 UV vertices, was then not
+    kept either, and cost a third solve of 18,000 vertices). Returns the unwrap, the
     mirror used, the number of vertices re-paired (0 when the first map is kept) and the mirror
     for the map made without the mirror averaging, should the caller make it (re-paired near
     the folds where the first map was kept for having too many)."""
@@ -81,12 +95,15 @@ def _unwrap_repairing_folds(unwrap_with: Callable, template: Template, mirror, s
         problem = (f"the exactly symmetric map kept folds at {len(around)} vertices (released "
                    f"{first.stats['symmetry_released_uv_vertices']} UV vertices from exact symmetry)")
     repaired = repair_mirror_near(template.vertices, template.faces, mirror, around)
-    if first is not None and len(around) > REPAIR_MAX_FOLDS:
+    if len(around) > REPAIR_MAX_FOLDS and (first is not None or release):
         # folds all over come from noise or triangulations too unlike each other, not from a
         # chain of mid-line pairs one step off: the map made again with the mirror re-paired
         # was never exact on the test templates, and the caller compares this one with the
-        # plain map anyway, which the re-paired mirror still serves (its seams mirror better)
+        # plain map anyway (or, where no released map unfolded, makes the plain map instead),
+        # which the re-paired mirror still serves (its seams mirror better)
         say(f"{problem}; too many to build it again with the mirror re-paired near them")
+        if first is None:
+            raise _WidespreadFolds(f"{problem}; {hint}", around, repaired)
         return first, mirror, 0, repaired
     refined = int(np.sum(repaired.permutation != mirror.permutation))
     if not refined:
@@ -248,8 +265,10 @@ def build_uv(
                 raise
             # not even a map released from exact symmetry around its folds unfolds (sides meshed
             # independently, as a scan's): the map made without the mirror averaging, reported
-            unwrap, fallback = _plain_instead(unwrap_with, mirror.permutation, str(error), landmarks.vertices,
+            plain_mirror = error.plain_mirror if isinstance(error, _WidespreadFolds) else mirror
+            unwrap, fallback = _plain_instead(unwrap_with, plain_mirror.permutation, str(error), landmarks.vertices,
                                               template.faces, say)
+            mirror = plain_mirror
             refined = 0
         else:
             if symmetric and not strict_symmetry and (unwrap.stats["boundary_self_overlaps"]
