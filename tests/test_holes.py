@@ -144,6 +144,16 @@ def test_largest_piece_keeps_the_body_and_its_rig(tmp_path, capsys):
     assert "write .npz to keep the rig" in capsys.readouterr().err
     uvmap = build_uv(load_template(tmp_path / "body.obj"), resolutions=(32,))
     assert uvmap.meta["stats"]["flipped_triangles"] == 0
+    # a largest piece that is still not what build-uv needs (a hole) is written with a warning
+    import trimesh
+
+    trimesh.Trimesh(np.vstack([eye_V, mesh.vertices]), np.vstack([eye_F, mesh.faces[1:] + len(eye_V)]),
+                    process=False).export(tmp_path / "holed_with_eye.obj")
+    assert main(["largest-piece", str(tmp_path / "holed_with_eye.obj"), "-o", str(tmp_path / "holed.obj")]) == 0
+    captured = capsys.readouterr()
+    assert "warning: the result is" in captured.err and "open (1 boundary loops)" in captured.err
+    assert "'uvkit close-holes' caps its holes" in captured.err
+    assert (tmp_path / "holed.obj").is_file() and "wrote" in captured.out
 
 
 def test_decimate_brings_a_mesh_down_and_keeps_it_closed(tmp_path, capsys):

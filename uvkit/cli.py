@@ -212,7 +212,8 @@ def _write_result(template, output) -> None:
     """Write a repaired template (:func:`_write_template`) and say what it is, with a warning
     when it is still not what build-uv needs (closed, genus 0)."""
     if not template.report.closed or template.report.genus != 0:
-        print(f"warning: the result is {template.report.describe()}", file=sys.stderr)
+        hint = "; 'uvkit close-holes' caps its holes" if not template.report.closed else ""
+        print(f"warning: the result is {template.report.describe()}{hint}", file=sys.stderr)
     _write_template(template, output)
     print(f"wrote {output}: {template.report.describe()}")
 
@@ -243,8 +244,7 @@ def cmd_largest_piece(args: argparse.Namespace) -> int:
     if moved:
         print(f"warning: the joint regressor of joint(s) {moved} weighed vertices of the removed pieces: those joints move",
               file=sys.stderr)
-    _write_template(template, output)
-    print(f"wrote {output}: {template.report.describe()}")
+    _write_result(template, output)
     return 0
 
 
