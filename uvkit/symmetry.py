@@ -457,12 +457,16 @@ def asymmetry_field(vertices: np.ndarray, reflected: np.ndarray, faces: np.ndarr
         return scipy.sparse.csr_matrix((np.exp(-0.5 * (near["v"] / sigma) ** 2), (near["i"], near["j"])),
                                        shape=(len(points), len(sample)))
 
-    def step(weights: scipy.sparse.csr_matrix, terms: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
-        outer, rhs = terms
+    def step(weights: scipy.sparse.csr_matrix, rounds: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+        # the fit of each round's terms at the weights' rows, summed over the rounds: one pass
+        # over the weights for them all
+        k = len(rounds)
+        outer = weights @ np.hstack([terms[0] for terms in rounds])           # (N, 9 k)
+        rhs = weights @ np.hstack([terms[1] for terms in rounds])             # (N, 3 k)
         out = np.zeros((weights.shape[0], 3))
         reached = np.diff(weights.indptr) > 0
-        system = (weights[reached] @ outer).reshape(-1, 3, 3)
-        out[reached] = np.linalg.solve(system, (weights[reached] @ rhs)[:, :, None])[:, :, 0]
+        solved = np.linalg.solve(outer[reached].reshape(-1, k, 3, 3), rhs[reached].reshape(-1, k, 3, 1))
+        out[reached] = solved[..., 0].sum(axis=1)
         return out
 
     # the rounds run on the samples alone; each round's terms are kept to give the field at
@@ -479,24 +483,14 @@ def asymmetry_field(vertices: np.ndarray, reflected: np.ndarray, faces: np.ndarr
         terms = ((normal[:, :, None] * normal[:, None, :] + mu * np.eye(3)).reshape(-1, 9),
                  normal * distance[:, None] + mu * offset)
         rounds.append(terms)
-        field += step(at_samples, terms)
+        field += step(at_samples, [terms])
         if round_ == 0 and at_least > 0:
             # a smooth asymmetry explains most of the normal distances; noise, little of them
             residual = distance - np.einsum("ij,ij->i", normal, field)
             explained = 1.0 - np.sum(residual ** 2) / max(float(np.sum(distance ** 2)), 1e-300)
             if float(np.median(np.linalg.norm(field, axis=1))) < at_least or explained < tol.mirror_field_explained:
                 return None
-    # every round's fit at every vertex: one pass over the weights for all rounds' terms
-    everywhere = weights_at(vertices)
-    k = len(rounds)
-    outer = everywhere @ np.hstack([terms[0] for terms in rounds])         # (V, 9 k)
-    rhs = everywhere @ np.hstack([terms[1] for terms in rounds])           # (V, 3 k)
-    out = np.zeros((n, 3))
-    reached = np.diff(everywhere.indptr) > 0
-    systems = outer[reached].reshape(-1, k, 3, 3)
-    solved = np.linalg.solve(systems, rhs[reached].reshape(-1, k, 3, 1))[..., 0]
-    out[reached] = solved.sum(axis=1)
-    return out
+    return step(weights_at(vertices), rounds)
 
 
 def _compensated(vertices: np.ndarray, reflected: np.ndarray, faces: np.ndarray, diagonal: float) -> np.ndarray:
@@ -1098,19 +1092,18 @@ def find_mirror(
             # lower bound of the pairs' mismatch), in median edge lengths
             to_nearest = tree.query(positions_reflected, workers=-1)[0] if asymmetric else nearest_distance
             noise = float(np.median(to_nearest)) / max(median_edge_length(vertices, faces), 1e-300)
-        unit = tol.mirror_cost_unit
-        if noise > 2.0 * tol.mirror_noise_fraction:
+        smoothed = noise > 2.0 * tol.mirror_noise_fraction
+        if smoothed:
             # clearly noisy: the smoothed surfaces match better (measured: 0.80 against 0.17 of
             # the edges mapped onto edges on the noisy 20k body), the raw match is skipped
             positions = taubin_smooth(vertices, faces, tol.mirror_smoothing_iterations)
             positions_reflected = reflect(positions, normal, offset)
             if asymmetric:
                 positions_reflected = _compensated(positions, positions_reflected, faces, diagonal)
-            unit = tol.mirror_smooth_cost_unit
         # where the smoothed positions alone are matched, the topological rounds re-assign every
         # pair after it: neither the finer cost unit nor the repair of outliers pays there
-        smoothed = unit != tol.mirror_cost_unit
-        permutation = _geometric_mirror(positions, positions_reflected, diagonal, normal, offset, unit,
+        permutation = _geometric_mirror(positions, positions_reflected, diagonal, normal, offset,
+                                        tol.mirror_smooth_cost_unit if smoothed else tol.mirror_cost_unit,
                                         refine=not smoothed)
         # with the faces, the surfaces have passed (a template refused for them was refused
         # above, before any pairing) and the pairing is refined, not refused for its mismatch
