@@ -100,6 +100,30 @@ def test_open_body_with_noise_on_one_side():
     assert stats["max_mismatch_mm"] < 30 and stats["not_mutual_nearest"] == mirror.n_not_mutual
 
 
+def test_one_rings_run_counter_clockwise_and_fail_where_a_fan_is_not_one_cycle():
+    """Around every vertex of a closed surface, the ring lists each neighbour once, and for a face
+    (a, b, c) b comes right before c around a (cyclically). An open fan (a boundary vertex) and a
+    fan of two cycles (two tetrahedra sharing a vertex) give None; so does a vertex in no face."""
+    from uvkit.symmetry import one_rings
+
+    V, F = icosphere(2)
+    rings = one_rings(F, len(V) + 1)
+    assert rings[-1] is None
+    for a, b, c in F.tolist():
+        for centre, x, y in ((a, b, c), (b, c, a), (c, a, b)):
+            ring = rings[centre]
+            assert sorted(ring) == sorted(set(ring))
+            assert ring[(ring.index(x) + 1) % len(ring)] == y
+    degree = np.bincount(F.ravel())
+    assert [len(r) for r in rings[:-1]] == degree.tolist()
+    # one face removed: its three corners are on the boundary now, the others keep their rings
+    open_rings = one_rings(F[1:], len(V))
+    assert [i for i, r in enumerate(open_rings) if r is None] == sorted(F[0].tolist())
+    tet = np.array([[0, 2, 1], [0, 1, 3], [0, 3, 2], [1, 2, 3]])
+    pinched = one_rings(np.vstack([tet, np.where(tet == 0, 0, tet + 3)]), 7)
+    assert pinched[0] is None and all(r is not None and len(r) == 3 for r in pinched[1:])
+
+
 def test_rotation_conflicts_are_found_and_untwisted():
     """Two neighbours paired the wrong way round: their one-rings map onto their partners' in an
     order no symmetric flat map can draw. The conflict is found, and swapping the partners back

@@ -568,7 +568,8 @@ def _topology_rounds(vertices: np.ndarray, reflected: np.ndarray, faces: np.ndar
     ``(pair cost / median edge length) ** 2 + tol.mirror_topology_weight * (1 - agreement)``
     (:func:`_agreement` under the current mirror), candidates the ``tol.mirror_candidates``
     nearest reflections both ways plus the vertex itself and its current partner; vertices
-    whose current pair is exact keep it. The first round re-assigns every other vertex; a pair's
+    whose current pair is exact keep it. The first round re-assigns every other vertex within
+    one ring of a pair whose one-rings do not map onto each other; a pair's
     cost changes only when a neighbour of one of its members changed partner, so each later
     round re-assigns only the vertices within two rings of the last round's changes (and their
     partners: the set stays closed under the pairing, so the current pairs keep it feasible),
@@ -593,7 +594,13 @@ def _topology_rounds(vertices: np.ndarray, reflected: np.ndarray, faces: np.ndar
     base_code = sorted_unique(np.concatenate([np.repeat(own, k) * m + index.ravel(), index.ravel() * m + np.repeat(own, k),
                                           own * m + own]))
     base_geometric = (_pair_cost(vertices, reflected, free[base_code // m], free[base_code % m]) / unit) ** 2
-    active = np.ones(n, dtype=bool)                       # the vertices re-assigned this round
+    # the vertices re-assigned this round; in the first, those within one ring of a pair whose
+    # one-rings the mirror does not map onto each other (and their partners): a pair whose
+    # one-rings map, among such pairs only, has nothing to gain
+    active = grow_region(adjacency, _agreement(adjacency, current, ids, current) < 1.0, 1)
+    active |= active[current]
+    if not active[free].any():
+        return current                                    # every one-ring maps already
     for _ in range(tol.mirror_topology_rounds):
         partner = local[current[free]]
         extra = sorted_unique(np.concatenate([own * m + partner, partner * m + own]))
@@ -722,28 +729,43 @@ def settle_leftovers(vertices: np.ndarray, faces: np.ndarray, permutation: np.nd
 def one_rings(faces: np.ndarray, n: int) -> list[list[int] | None]:
     """The counter-clockwise one-ring of every vertex, as seen from outside.
 
-    For a face (a, b, c), b comes right before c around a. None for a vertex whose fan is not
-    one closed cycle (a boundary or non-manifold vertex). faces : (F, 3) int64, consistently
-    oriented; n : number of vertices. Returns a list of n lists of vertex ids.
+    For a face (a, b, c), b comes right before c around a; each ring starts at the vertex that
+    follows its centre in the first face (in file order) that holds it. None for a vertex whose
+    fan is not one closed cycle (a boundary or non-manifold vertex, or one in no face).
+    faces : (F, 3) int64, consistently oriented; n : number of vertices. Returns a list of n
+    lists of vertex ids.
     """
-    following: list[dict[int, int]] = [dict() for _ in range(n)]
-    for a, b, c in np.asarray(faces, dtype=np.int64).tolist():
-        following[a][b] = c
-        following[b][c] = a
-        following[c][a] = b
-    rings: list[list[int] | None] = []
-    for after in following:
-        if not after:
-            rings.append(None)
-            continue
-        start = next(iter(after))
-        ring = [start]
-        current = after.get(start)
-        while current is not None and current != start and len(ring) <= len(after):
-            ring.append(current)
-            current = after.get(current)
-        rings.append(ring if current == start and len(ring) == len(after) else None)
-    return rings
+    faces = np.asarray(faces, dtype=np.int64).reshape(-1, 3)
+    if len(faces) == 0:
+        return [None] * n
+    # corner 3 f + j: its vertex, the next one around the face and the one after that
+    centre = faces.ravel()
+    after = faces[:, [1, 2, 0]].ravel()
+    before = faces[:, [2, 0, 1]].ravel()
+    key = centre * n + after
+    order = np.argsort(key, kind="stable")
+    sorted_key = key[order]
+    degree = np.bincount(centre, minlength=n)
+    broken = degree == 0
+    broken[centre[order[1:][sorted_key[1:] == sorted_key[:-1]]]] = True    # an edge twice around it
+    # the corner around the same vertex that starts where this one ends
+    wanted = centre * n + before
+    pos = np.minimum(np.searchsorted(sorted_key, wanted), len(key) - 1)
+    found = sorted_key[pos] == wanted
+    following = np.where(found, order[pos], 0)
+    broken[centre[~found]] = True                         # an open fan
+    first = np.zeros(n, dtype=np.int64)
+    first[centre[::-1]] = np.arange(len(centre) - 1, -1, -1)
+    rings = np.zeros((n, int(degree.max())), dtype=np.int64)
+    corner = first
+    for step in range(rings.shape[1]):
+        walking = step < degree
+        rings[walking, step] = after[corner[walking]]
+        corner = np.where(walking, following[corner], corner)
+        # back at the first corner before every corner was seen: more than one cycle
+        broken |= walking & (corner == first) & (step + 1 < degree)
+    broken |= corner != first
+    return [None if b else ring[:d].tolist() for b, ring, d in zip(broken.tolist(), rings, degree.tolist())]
 
 
 def _rotation_conflict(rings: list, permutation: list, a: int, members: list[set] | None = None) -> float:
