@@ -65,6 +65,27 @@ def test_deterministic(figure, unwrapped):
     assert np.array_equal(again.vt, unwrapped.vt) and np.array_equal(again.ft, unwrapped.ft)
 
 
+def test_a_plain_map_starts_from_the_symmetric_attempt(figure, unwrapped):
+    """The map without the mirror averaging made from the solver's map of a symmetric attempt
+    keeps its cut and solves on the template's own (here: lopsided) shape: flip-free, no
+    overlaps, and closer in area to that shape than the symmetric map it started from."""
+    lopsided = figure.vertices * np.where(figure.vertices[:, :1] > 0, [1.0, 1.03, 1.0], [1.0, 1.0, 1.0])
+    plain = parameterize_template(lopsided, figure.faces, figure.mirror, figure.parts, symmetric=False,
+                                  start=unwrapped.flattened)
+    assert plain.stats["solved_from_earlier_map"] and not plain.stats["symmetric"]
+    assert np.array_equal(plain.cut.seam_edges, unwrapped.cut.seam_edges) and np.array_equal(plain.ft, unwrapped.ft)
+    assert plain.stats["flipped_triangles"] == 0 and plain.stats["boundary_self_overlaps"] == 0
+    distortion = [param.area_distortion(lopsided[u.vt2v], u.ft, u.vt).mean_abs_log for u in (plain, unwrapped)]
+    assert distortion[0] < distortion[1]
+    assert unwrapped.stats["solved_from_earlier_map"] is False
+    with pytest.raises(UvkitError, match="symmetric=False"):
+        parameterize_template(figure.vertices, figure.faces, figure.mirror, figure.parts, start=unwrapped.flattened)
+    other = shapes.stick_figure(2)
+    with pytest.raises(UvkitError, match="not one of this template"):
+        parameterize_template(other.vertices, other.faces, other.mirror, other.parts, symmetric=False,
+                              start=unwrapped.flattened)
+
+
 def test_detail_scale_gives_the_head_more_texels(figure, unwrapped):
     plain = parameterize_template(figure.vertices, figure.faces, figure.mirror, figure.parts, detail_scale=1.0)
     scaled = parameterize_template(figure.vertices, figure.faces, figure.mirror, figure.parts, detail_scale=2.0)

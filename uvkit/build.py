@@ -37,6 +37,8 @@ def _named(error: UvkitError, source) -> UvkitError:
     """``error`` with the template's file name in front (unless it is there already)."""
     if str(error).startswith(str(source)):
         return error
+    if isinstance(error, FoldedMapError):   # its subclasses here carry more than a message
+        return FoldedMapError(f"{source}: {error}", error.vertices, error.flattened)
     return type(error)(f"{source}: {error}")
 
 
@@ -53,14 +55,14 @@ REPAIR_MAX_FOLDS = 30
 NO_SYMMETRY_HINT = "--no-symmetry builds a map that is not made exactly symmetric"
 
 
-class _WidespreadFolds(FoldedMapError):
-    """No released symmetric map unfolded, and its folds were too widespread to build it again
-    with the mirror re-paired near them; ``plain_mirror``: that re-paired mirror, for the map
-    made without the mirror averaging instead."""
+class _NoSymmetricMap(FoldedMapError):
+    """No symmetric map could be kept (not even one released from exact symmetry around its
+    folds, with ``release``); ``mirror``: the mirror of the last attempt, whose solver's map
+    (``flattened``) the map without the mirror averaging starts from."""
 
-    def __init__(self, message: str, vertices, plain_mirror) -> None:
-        super().__init__(message, vertices)
-        self.plain_mirror = plain_mirror
+    def __init__(self, message: str, vertices, mirror, flattened) -> None:
+        super().__init__(message, vertices, flattened)
+        self.mirror = mirror
 
 
 def _unwrap_repairing_folds(unwrap_with: Callable, template: Template, mirror, say: Callable, release: bool):
@@ -69,56 +71,54 @@ def _unwrap_repairing_folds(unwrap_with: Callable, template: Template, mirror, s
     mid-line pairs found from positions can be one step off), the mirror is re-paired near the
     folds once (:func:`uvkit.symmetry.repair_mirror_near`) and the map made again.
 
-    Without ``release`` folds raise FoldedMapError (after the second map). With it the maps
-    release the vertices around their folds from exact symmetry
+    Without ``release`` folds raise :class:`_NoSymmetricMap` (after the second map). With it the
+    maps release the vertices around their folds from exact symmetry
     (:func:`uvkit.layout.release_near_folds`); the second map is kept when it is made (its
     mirror is the better one near the folds: on test template (b) it releases 189 UV vertices
     against 223, its worst symmetry error is 0.061 against 0.32 and its chart covers more of
     the square), the first when it is not. Where the first map's folds cover more than
-    :data:`REPAIR_MAX_FOLDS` vertices it is kept without a second map; where, with ``release``,
-    no released map unfolded and the folds cover more than that, :class:`_WidespreadFolds`
-    (carrying the re-paired mirror) is raised without a second map (measured on test template
-    (m): 889 flipped triangles; the second map, released at 332 UV vertices, was then not
-    kept either, and cost a third solve of 18,000 vertices). Returns the unwrap, the
-    mirror used, the number of vertices re-paired (0 when the first map is kept) and the mirror
-    for the map made without the mirror averaging, should the caller make it (re-paired near
-    the folds where the first map was kept for having too many)."""
+    :data:`REPAIR_MAX_FOLDS` vertices no second map is made: the first is kept, or, where with
+    ``release`` no released map unfolded, :class:`_NoSymmetricMap` is raised (measured on test
+    template (m): 889 flipped triangles; the second map, released at 332 UV vertices, was then
+    not kept either, and cost a third solve of 18,000 vertices). Returns the unwrap, the
+    mirror used and the number of vertices re-paired (0 when the first map is kept); the
+    error carries the mirror of the last attempt and its solver's map."""
     hint = NO_SYMMETRY_HINT
+    flattened = None
     try:
         first = unwrap_with(mirror.permutation, release)
     except FoldedMapError as error:   # strict, or no released region unfolded the map
-        first, around, problem = None, error.vertices, str(error)
+        first, around, problem, flattened = None, error.vertices, str(error), error.flattened
     else:
         if first.folded is None:
-            return first, mirror, 0, mirror
+            return first, mirror, 0
         around = first.folded
         problem = (f"the exactly symmetric map kept folds at {len(around)} vertices (released "
                    f"{first.stats['symmetry_released_uv_vertices']} UV vertices from exact symmetry)")
-    repaired = repair_mirror_near(template.vertices, template.faces, mirror, around)
     if len(around) > REPAIR_MAX_FOLDS and (first is not None or release):
         # folds all over come from noise or triangulations too unlike each other, not from a
         # chain of mid-line pairs one step off: the map made again with the mirror re-paired
         # was never exact on the test templates, and the caller compares this one with the
-        # plain map anyway (or, where no released map unfolded, makes the plain map instead),
-        # which the re-paired mirror still serves (its seams mirror better)
+        # plain map anyway (or, where no released map unfolded, makes the plain map instead)
         say(f"{problem}; too many to build it again with the mirror re-paired near them")
         if first is None:
-            raise _WidespreadFolds(f"{problem}; {hint}", around, repaired)
-        return first, mirror, 0, repaired
+            raise _NoSymmetricMap(f"{problem}; {hint}", around, mirror, flattened)
+        return first, mirror, 0
+    repaired = repair_mirror_near(template.vertices, template.faces, mirror, around)
     refined = int(np.sum(repaired.permutation != mirror.permutation))
     if not refined:
         if first is None:
-            raise FoldedMapError(f"{problem}; {hint}", around) from None
-        return first, mirror, 0, mirror
+            raise _NoSymmetricMap(f"{problem}; {hint}", around, mirror, flattened)
+        return first, mirror, 0
     say(f"{problem}; re-paired {refined} mirror vertices near the folds, building again")
     try:
         second = unwrap_with(repaired.permutation, release)
     except FoldedMapError as again:
         if first is not None:
-            return first, mirror, 0, mirror
-        raise FoldedMapError(f"{again} (after {refined} mirror vertices near the first folds were re-paired); {hint}",
-                             again.vertices) from None
-    return second, repaired, refined, repaired
+            return first, mirror, 0
+        raise _NoSymmetricMap(f"{again} (after {refined} mirror vertices near the first folds were re-paired); {hint}",
+                              again.vertices, repaired, again.flattened) from None
+    return second, repaired, refined
 
 
 #: lookup-table size of the round trip that decides between a symmetric map released from
@@ -144,13 +144,14 @@ def _better_of_plain(unwrap, unwrap_with: Callable, permutation: np.ndarray, ver
                      faces: np.ndarray, say: Callable) -> tuple:
     """A symmetric unwrap that is not exactly symmetric after all (vertices released around
     folds) or whose chart overlaps itself, against the map made without the mirror averaging
-    (``unwrap_with(permutation, False, exact=False)``): the one with fewer boundary overlaps,
+    from its solver's map (``unwrap_with(permutation, False, exact=False, start=unwrap.flattened)``,
+    ``permutation`` its mirror): the one with fewer boundary overlaps,
     then the smaller mean round trip at :data:`FALLBACK_RESOLUTION`, is returned, with the
     numbers of both when it is the plain one (else None). vertices : the template in the
     canonical frame (metres); faces : (F, 3). docs/uvmaps.md, "Coarse bodies"."""
     released = 0 if unwrap.released is None else len(unwrap.released)
     try:
-        plain = unwrap_with(permutation, False, exact=False)
+        plain = unwrap_with(permutation, False, exact=False, start=unwrap.flattened)
     except UvkitError as error:   # the symmetric map stands
         say(f"the map without the mirror averaging could not be made ({error}); keeping the symmetric one")
         return unwrap, None
@@ -164,13 +165,14 @@ def _better_of_plain(unwrap, unwrap_with: Callable, permutation: np.ndarray, ver
     return unwrap, None
 
 
-def _plain_instead(unwrap_with: Callable, permutation: np.ndarray, reason: str, vertices: np.ndarray,
-                   faces: np.ndarray, say: Callable) -> tuple:
-    """The map made without the mirror averaging (``unwrap_with(permutation, False, exact=False)``)
-    where no symmetric map could be made at all (``reason``: why). Returns it and the record of
-    the fallback (as :func:`_better_of_plain`'s, the symmetric map's numbers None)."""
-    reason = reason.removesuffix("; " + NO_SYMMETRY_HINT)
-    plain = unwrap_with(permutation, False, exact=False)
+def _plain_instead(unwrap_with: Callable, failed: _NoSymmetricMap, vertices: np.ndarray, faces: np.ndarray,
+                   say: Callable) -> tuple:
+    """The map made without the mirror averaging where no symmetric map could be made at all
+    (``failed``: why, the mirror of the last attempt and its solver's map, which it starts
+    from). Returns it and the record of the fallback (as :func:`_better_of_plain`'s, the
+    symmetric map's numbers None)."""
+    reason = str(failed).removesuffix("; " + NO_SYMMETRY_HINT)
+    plain = unwrap_with(failed.mirror.permutation, False, exact=False, start=failed.flattened)
     overlaps, round_trip = _score(plain, vertices, faces)
     say(f"no symmetric map ({reason}); the map without the mirror averaging: {overlaps} boundary overlaps, "
         f"round trip at {FALLBACK_RESOLUTION} {round_trip:.2f} mm mean")
@@ -247,36 +249,33 @@ def build_uv(
     say(f"template {template.name}: {template.report.describe()}; {mirror.describe(1000.0 * landmarks.frame.scale)}")
     for line in landmarks.describe().splitlines():
         say(line)
-    def unwrap_with(permutation: np.ndarray, release: bool, exact: bool = symmetric):
+    def unwrap_with(permutation: np.ndarray, release: bool, exact: bool = symmetric, start=None):
         return parameterize_template(
             landmarks.vertices, template.faces, permutation, landmarks.parts,
             seams=seams, solver=solver, iterations=iterations, warmup=warmup,
             area_iterations=area_iterations, margin=margin, stretch=stretch, detail_scale=detail_scale, symmetric=exact,
-            release=release, progress=say,
+            release=release, start=start, progress=say,
         )
 
     fallback: dict | None = None
     try:
         try:
-            unwrap, mirror, refined, plain_mirror = _unwrap_repairing_folds(unwrap_with, template, mirror, say,
-                                                                            release=symmetric and not strict_symmetry)
-        except FoldedMapError as error:
+            unwrap, mirror, refined = _unwrap_repairing_folds(unwrap_with, template, mirror, say,
+                                                              release=symmetric and not strict_symmetry)
+        except _NoSymmetricMap as error:
             if not symmetric or strict_symmetry:
                 raise
             # not even a map released from exact symmetry around its folds unfolds (sides meshed
             # independently, as a scan's): the map made without the mirror averaging, reported
-            plain_mirror = error.plain_mirror if isinstance(error, _WidespreadFolds) else mirror
-            unwrap, fallback = _plain_instead(unwrap_with, plain_mirror.permutation, str(error), landmarks.vertices,
-                                              template.faces, say)
-            mirror = plain_mirror
-            refined = 0
+            unwrap, fallback = _plain_instead(unwrap_with, error, landmarks.vertices, template.faces, say)
+            # the mirror of the last attempt: re-paired near the first folds, or the one found
+            refined = int(np.sum(error.mirror.permutation != mirror.permutation))
+            mirror = error.mirror
         else:
             if symmetric and not strict_symmetry and (unwrap.stats["boundary_self_overlaps"]
                                                       or unwrap.released is not None):
-                unwrap, fallback = _better_of_plain(unwrap, unwrap_with, plain_mirror.permutation, landmarks.vertices,
+                unwrap, fallback = _better_of_plain(unwrap, unwrap_with, mirror.permutation, landmarks.vertices,
                                                     template.faces, say)
-                if fallback:
-                    mirror, refined = plain_mirror, 0
     except UvkitError as error:
         raise _named(error, template.source) from None
     table_start = time.perf_counter()

@@ -33,8 +33,11 @@ class FoldedMapError(UvkitError):
     """The symmetric UV map keeps folded triangles. ``vertices`` holds the corners of the
     triangles that folded when the map was made symmetric (before the flip repair spread them):
     UV vertex ids where the layout raises it, template vertex ids once
-    :func:`uvkit.unwrap.parameterize_template` has passed it on."""
+    :func:`uvkit.unwrap.parameterize_template` has passed it on; ``flattened``: there, the
+    solver's map before it was made symmetric (:class:`uvkit.unwrap.Flattened`), from which a
+    map without the mirror averaging can start."""
 
-    def __init__(self, message: str, vertices=()) -> None:
+    def __init__(self, message: str, vertices=(), flattened=None) -> None:
         super().__init__(message)
         self.vertices = vertices
+        self.flattened = flattened
