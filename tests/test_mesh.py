@@ -128,3 +128,51 @@ def test_handles_are_found_where_they_are():
     assert sum(count for _, count in ring.handles) == 2
     _, _, ball = inspect_mesh(*icosphere(2))
     assert ball.handles == ()
+
+
+def test_triangles_wound_inward_or_against_their_neighbours_are_turned():
+    """A mirrored export (every triangle wound inward) and a mesh with some triangles wound
+    against their neighbours come back wound as the original, outward; the report counts the
+    triangles turned."""
+    V, F = icosphere(2)
+    _, same, report = inspect_mesh(V, F)
+    assert np.array_equal(same, F) and report.n_rewound == 0
+    _, outward, report = inspect_mesh(V, F[:, ::-1])
+    assert np.array_equal(outward, F) and report.n_rewound == len(F) and report.consistently_oriented
+    assert "wound inward, turned outward" in report.describe()
+    flip = np.random.default_rng(0).random(len(F)) < 0.2
+    for mixed in (np.where(flip[:, None], F[:, ::-1], F), np.where(flip[:, None], F, F[:, ::-1])):
+        _, fixed, report = inspect_mesh(V, mixed)
+        assert np.array_equal(fixed, F) and report.consistently_oriented
+        assert report.n_rewound == int(np.sum(np.any(mixed != F, axis=1)))
+        assert f"{report.n_rewound} triangles wound against their neighbours turned" in report.describe()
+
+
+def test_an_open_mesh_is_wound_consistently_but_not_turned_as_a_whole():
+    V, F = with_hole(*icosphere(2))
+    _, kept, report = inspect_mesh(V, F[:, ::-1])
+    assert np.array_equal(kept, F[:, ::-1]) and report.n_rewound == 0     # no inside to tell outward by
+    G = F.copy()
+    G[5] = G[5, ::-1]
+    _, fixed, report = inspect_mesh(V, G)
+    assert report.consistently_oriented and report.n_rewound == 1 and np.array_equal(fixed, F)
+
+
+def test_a_moebius_strip_is_left_as_it_is():
+    """No consistent winding exists: the faces come back unchanged, reported as not oriented."""
+    n = 8
+    top, bottom = np.arange(n), np.arange(n) + n
+    angle = 2 * np.pi * np.arange(n) / n
+    V = np.concatenate([np.stack([np.cos(angle), np.sin(angle), 0.2 * np.cos(angle / 2)], axis=1),
+                        np.stack([np.cos(angle), np.sin(angle), -0.2 * np.cos(angle / 2)], axis=1)])
+    F = []
+    for i in range(n):
+        j = (i + 1) % n
+        a, b = top[i], bottom[i]
+        c, d = (top[j], bottom[j]) if j else (bottom[0], top[0])    # the half twist
+        F += [[a, b, c], [c, b, d]]
+    F = np.array(F, dtype=np.int64)
+    from uvkit.mesh import orient_outward
+
+    kept, turned = orient_outward(V, F)
+    assert np.array_equal(kept, F) and not turned.any()

@@ -235,3 +235,35 @@ def test_hostile_template_pickle(tmp_path):
     with pytest.raises(UnsafePickleError, match="smpl.pkl"):
         load_template(path)
     assert not (tmp_path / "ran").exists()
+
+
+def test_triangles_turned_outward_keep_their_texture_corners(tmp_path):
+    """An OBJ whose triangles are wound inward, some of them with their texture triangles, is
+    loaded wound outward; each corner keeps its texture coordinate."""
+    V, F = icosphere(2)
+    vt = V[:, :2] * 0.25 + 0.5
+    inward = F[:, ::-1]
+    lines = [f"v {x:.17g} {y:.17g} {z:.17g}" for x, y, z in V] + [f"vt {u:.17g} {v:.17g}" for u, v in vt]
+    lines += ["f " + " ".join(f"{i + 1}/{i + 1}" for i in face) for face in inward]
+    path = tmp_path / "inward.obj"
+    path.write_text("\n".join(lines) + "\n")
+    template = load_template(path)
+    np.testing.assert_array_equal(template.faces, F)
+    assert template.report.n_rewound == len(F) and "turned outward" in template.report.describe()
+    np.testing.assert_array_equal(template.ft, F)                # the texture triangles turned alike
+    np.testing.assert_allclose(template.vt[template.ft], vt[template.faces])
+
+
+def test_build_uv_on_a_body_wound_inward_is_the_same_map(tmp_path):
+    """A mirrored export of a body (every triangle wound inward) gets the map of the body."""
+    from uvkit.atomic import save_npz
+    from uvkit.build import build_uv
+    from uvkit.shapes import stick_figure
+
+    figure = stick_figure(1)
+    maps = []
+    for name, faces in (("outward", figure.faces), ("inward", figure.faces[:, ::-1])):
+        save_npz(tmp_path / f"{name}.npz", v_template=figure.vertices, f=faces, parts=figure.parts)
+        maps.append(build_uv(load_template(tmp_path / f"{name}.npz"), resolutions=(32,)))
+    np.testing.assert_array_equal(maps[1].vt, maps[0].vt)
+    np.testing.assert_array_equal(maps[1].ft, maps[0].ft)

@@ -35,6 +35,9 @@ class MeshReport:
     n_unused: int = 0
     #: polygons of the file (quads and larger) split into triangles.
     n_polygons_split: int = 0
+    #: triangles whose winding was reversed (:func:`orient_outward`): those wound against their
+    #: neighbours, or every one of a closed mesh wound inward.
+    n_rewound: int = 0
     #: of a closed mesh of genus > 0: where its handles are (:func:`handle_places`), as
     #: ((x, y, z) in the file's coordinates, loop edges there), the most first.
     handles: tuple = ()
@@ -50,6 +53,10 @@ class MeshReport:
             welded += f"; {self.n_unused} vertices of the file used by no triangle left out"
         if self.n_polygons_split:
             welded += f"; {self.n_polygons_split} polygons of the file split into triangles"
+        if self.n_rewound == self.n_faces:
+            welded += "; its triangles, wound inward, turned outward"
+        elif self.n_rewound:
+            welded += f"; {self.n_rewound} triangles wound against their neighbours turned"
         return (
             f"{self.n_vertices} vertices, {self.n_faces} triangles, {kind}, genus {self.genus}, "
             f"{self.n_components} component(s){welded}"
@@ -196,12 +203,66 @@ def boundary_loops(faces: np.ndarray) -> list[np.ndarray]:
     return loops
 
 
+def orient_outward(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The faces of a connected, edge-manifold mesh wound consistently, and outward when it is
+    closed.
+
+    Exporters and scanners write meshes whose triangles are all wound inward (clockwise seen
+    from outside: a mirrored export), or some of them against their neighbours. Two triangles
+    that share an edge are consistent when they run along it in opposite directions; the
+    triangles are visited breadth-first from the first one, and each one's winding is set
+    relative to the triangle it was reached from. A closed mesh whose signed volume is then
+    negative is turned outward as a whole. Where no consistent winding exists (a non-orientable
+    surface) the faces are returned as they are.
+
+    vertices : (V, 3) float64; faces : (F, 3) int64, one connected component, no edge shared by
+    more than two faces. Returns (faces (F, 3) int64, a new array where any face was turned;
+    turned (F,) bool: the faces whose winding was reversed).
+    """
+    n_faces = len(faces)
+    turned = np.zeros(n_faces, dtype=bool)
+    half = directed_edges(faces)                           # row 3 f + k belongs to face f
+    keys, _ = _pair_keys(np.sort(half, axis=1))
+    order = np.argsort(keys, kind="stable")
+    shared = np.flatnonzero(keys[order[1:]] == keys[order[:-1]])
+    first, second = order[shared], order[shared + 1]       # the two half-edges of an inner edge
+    clash = half[first, 0] == half[second, 0]              # run the same way: one face must turn
+    if clash.any():
+        f1, f2 = first // 3, second // 3
+        graph = scipy.sparse.coo_matrix((np.ones(len(f1)), (f1, f2)), shape=(n_faces, n_faces)).tocsr()
+        visit, parent = scipy.sparse.csgraph.breadth_first_order(graph, 0, directed=False, return_predecessors=True)
+        # whether each face's winding differs from the face it was reached from
+        pair = np.concatenate([f1 * n_faces + f2, f2 * n_faces + f1])
+        differs = np.concatenate([clash, clash])
+        pair_order = np.argsort(pair, kind="stable")
+        step = np.zeros(n_faces, dtype=bool)
+        reached = visit[1:]
+        at = pair_order[np.searchsorted(pair[pair_order], parent[reached] * n_faces + reached)]
+        step[reached] = differs[at]
+        step_list, parent_list, flip = step.tolist(), parent.tolist(), [False] * n_faces
+        for f in visit[1:].tolist():
+            flip[f] = flip[parent_list[f]] != step_list[f]
+        candidate = np.array(flip, dtype=bool)
+        wound = np.where(candidate[:, None], faces[:, ::-1], faces)
+        # consistent: no directed edge twice (a turned face's rows hold other edges now)
+        directed = np.sort(_pair_keys(directed_edges(wound))[0])
+        if not np.any(directed[1:] == directed[:-1]):
+            faces, turned = wound, candidate
+    if 2 * len(shared) == 3 * n_faces:                     # closed: every edge has two faces
+        a, b, c = vertices[faces[:, 0]], vertices[faces[:, 1]], vertices[faces[:, 2]]
+        if float(np.einsum("ij,ij->", a, np.cross(b, c))) < 0.0:
+            faces, turned = faces[:, ::-1].copy(), ~turned
+    return np.ascontiguousarray(faces), turned
+
+
 def inspect_mesh(vertices, faces, source: str = "mesh", vertices_key: str = "vertices", faces_key: str = "faces") -> tuple[np.ndarray, np.ndarray, MeshReport]:
     """Validate a triangle mesh and describe its topology.
 
     Checks: finite positions, integer faces in range, triangles only, no repeated corner,
     every vertex used, edge-manifold (no edge shared by more than two triangles), one connected
-    component. A closed or open mesh of any genus passes; the report says which.
+    component. A closed or open mesh of any genus passes; the report says which. The faces are
+    returned wound consistently, and outward on a closed mesh (:func:`orient_outward`; the
+    report counts the triangles turned).
 
     Parameters
     ----------
@@ -246,6 +307,7 @@ def inspect_mesh(vertices, faces, source: str = "mesh", vertices_key: str = "ver
             f"{sorted(sizes.tolist(), reverse=True)[:5]}); a body template must be one piece "
             "('uvkit largest-piece' keeps the largest)"
         )
+    faces, rewound = orient_outward(vertices, faces)
     _, half_counts = np.unique(_pair_keys(directed_edges(faces))[0], return_counts=True)
     oriented = bool(half_counts.max() == 1)
     try:
@@ -266,6 +328,7 @@ def inspect_mesh(vertices, faces, source: str = "mesh", vertices_key: str = "ver
         genus=int(genus),
         closed=len(loops) == 0,
         consistently_oriented=oriented,
+        n_rewound=int(rewound.sum()),
         handles=(tuple((tuple(float(x) for x in place), count) for place, count in handle_places(vertices, faces))
                  if genus > 0 and not loops else ()),
     )

@@ -445,6 +445,10 @@ def template_from_arrays(data: dict[str, Any], source: str = "template", name: s
         ft = check_faces(data["ft"], len(vt), source, "ft")
         if ft.shape != faces.shape:
             raise TemplateError(f"{source}: 'ft' must have the shape of 'f' {faces.shape}, got {ft.shape}")
+        if report.n_rewound:
+            # the texture triangles turn with the triangles the validation turned (corner for corner)
+            turned = np.any(faces != check_faces(faces_raw, n_vertices, source, "f"), axis=1)
+            ft = np.ascontiguousarray(np.where(turned[:, None], ft[:, ::-1], ft))
     mirror = data.get("mirror")
     if mirror is not None:
         mirror = np.asarray(mirror)
