@@ -137,6 +137,14 @@ def test_vertices_no_triangle_uses_are_left_out_of_a_mesh_file(tmp_path):
     np.testing.assert_allclose(template.vertices[index[used]], file_V[used], atol=1e-12)
 
 
+def _textured_obj(path, V, vt, polygons):
+    """An OBJ of vertices ``V`` with one texture coordinate each (``vt``), corners ``i/i``."""
+    lines = [f"v {x:.17g} {y:.17g} {z:.17g}" for x, y, z in V] + [f"vt {u:.17g} {v:.17g}" for u, v in vt]
+    lines += ["f " + " ".join(f"{i + 1}/{i + 1}" for i in polygon) for polygon in polygons]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
 def test_obj_quads_are_split_into_mirrored_triangles(tmp_path):
     """A quad mesh (what body models are usually modelled as): each quad becomes two triangles
     along its shorter diagonal, so quads that mirror each other give triangles that do too;
@@ -145,11 +153,7 @@ def test_obj_quads_are_split_into_mirrored_triangles(tmp_path):
 
     V, Q = quad_ellipsoid(4)
     vt = V[:, :2] * 0.25 + 0.5                    # a texture coordinate per vertex, for the corners
-    lines = [f"v {x:.17g} {y:.17g} {z:.17g}" for x, y, z in V] + [f"vt {u:.17g} {v:.17g}" for u, v in vt]
-    lines += ["f " + " ".join(f"{i + 1}/{i + 1}" for i in quad) for quad in Q]
-    path = tmp_path / "quads.obj"
-    path.write_text("\n".join(lines) + "\n")
-    template = load_template(path)
+    template = load_template(_textured_obj(tmp_path / "quads.obj", V, vt, Q))
     np.testing.assert_array_equal(template.vertices, V)
     assert template.n_faces == 2 * len(Q) and template.report.closed and template.report.genus == 0
     assert template.report.consistently_oriented and template.report.n_polygons_split == len(Q)
@@ -238,16 +242,11 @@ def test_hostile_template_pickle(tmp_path):
 
 
 def test_triangles_turned_outward_keep_their_texture_corners(tmp_path):
-    """An OBJ whose triangles are wound inward, some of them with their texture triangles, is
-    loaded wound outward; each corner keeps its texture coordinate."""
+    """An OBJ whose triangles (and texture triangles with them) are all wound inward is loaded
+    wound outward; each corner keeps its texture coordinate."""
     V, F = icosphere(2)
     vt = V[:, :2] * 0.25 + 0.5
-    inward = F[:, ::-1]
-    lines = [f"v {x:.17g} {y:.17g} {z:.17g}" for x, y, z in V] + [f"vt {u:.17g} {v:.17g}" for u, v in vt]
-    lines += ["f " + " ".join(f"{i + 1}/{i + 1}" for i in face) for face in inward]
-    path = tmp_path / "inward.obj"
-    path.write_text("\n".join(lines) + "\n")
-    template = load_template(path)
+    template = load_template(_textured_obj(tmp_path / "inward.obj", V, vt, F[:, ::-1]))
     np.testing.assert_array_equal(template.faces, F)
     assert template.report.n_rewound == len(F) and "turned outward" in template.report.describe()
     np.testing.assert_array_equal(template.ft, F)                # the texture triangles turned alike
