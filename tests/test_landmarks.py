@@ -91,6 +91,25 @@ def test_frame_is_detected_in_another_frame_and_units(figure):
     assert (other.up, other.front, other.units) == ("+y", "+x", "mm")
 
 
+def test_a_body_turned_or_tilted_sideways_in_its_file_is_turned_back(figure):
+    """Turned 7 degrees about its vertical and tilted 3 degrees sideways (a scan set down
+    askew): the frame's left-right axis is the mirror plane's normal itself, so the canonical
+    body is the original one again, up to a translation; a body square in its file keeps an
+    exact axis permutation."""
+    from scipy.spatial.transform import Rotation
+
+    turn = Rotation.from_euler("YZ", [7.0, 3.0], degrees=True).as_matrix()
+    askew = figure.vertices @ turn.T + np.array([0.3, -0.1, 2.0])
+    found = _landmarks(_bare(askew, figure.faces))
+    frame = found.frame
+    np.testing.assert_allclose(frame.rotation @ frame.rotation.T, np.eye(3), atol=1e-12)
+    np.testing.assert_allclose(frame.rotation, turn.T, atol=1e-6)
+    shift = found.vertices - figure.vertices
+    np.testing.assert_allclose(shift - shift.mean(axis=0), 0.0, atol=1e-6)
+    assert abs(shift.mean(axis=0)[0]) < 1e-6                   # the mirror plane at x = 0
+    assert np.array_equal(_landmarks(_bare(figure.vertices, figure.faces)).frame.rotation, np.eye(3))
+
+
 def test_given_frame_overrides_and_bad_frames_are_refused(figure):
     moved = figure.vertices @ TO_BLENDER.T
     template = _bare(moved, figure.faces, "moved.obj")

@@ -46,6 +46,8 @@ DESCRIPTIONS = {
     "l": "glTF with vertices split along the UV seams, as exported",
     "m": "scan-like: remeshed through its volume (marching cubes), decimated to 18k vertices",
     "n": "(m) made exactly symmetric by uvkit symmetrize",
+    "o": "(a) as a mirrored export (triangles wound inward), tilted 7 / 3 / -4 degrees, off the origin",
+    "p": "the open body with its arms raised 60 degrees (hands above the head)",
 }
 #: the targets of the UV map on every template.
 TARGETS = {"S1": 0.85, "S2": 0.96, "rt128_mean_mm": 2.5, "rt128_max_mm": 30.0, "seconds": 20.0}

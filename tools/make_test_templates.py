@@ -43,7 +43,12 @@ From the open body (assets/open_body.npz):
   sides have no matching vertices at all, mittens for hands, in an OBJ;
 - ``n``: (m) made exactly symmetric by ``uvkit symmetrize`` (its left half joined to its
   reflection), as an .npz with its mirror: what a user with a scan can do to get an exactly
-  symmetric map.
+  symmetric map;
+- ``o``: the decimated body (a) as a mirrored export writes it (x negated, faces kept: every
+  triangle wound inward), tilted by 7, 3 and -4 degrees about its vertical, front and side
+  axes and set off the origin, as a scan rarely sits square in its frame, as an OBJ;
+- ``p``: the open body with both arms raised 60 degrees above the horizontal through its rig
+  (the hands higher than the head), as an OBJ.
 
 Each template has its own function; the files are outputs, not committed (the largest is
 about 1 MB). Usage:
@@ -74,6 +79,8 @@ FILE_NAMES = {
     "l": "l_split_seams.glb",
     "m": "m_scan_like.obj",
     "n": "n_scan_symmetrized.npz",
+    "o": "o_mirrored_export_tilted.obj",
+    "p": "p_arms_raised.obj",
 }
 #: the decimated body (template ``a``) that ``d`` is made from, in the output folder, unless
 #: ``FILE_NAMES`` names it.
@@ -94,6 +101,11 @@ SEED = 0
 TO_Z_UP = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
 #: A-pose: each upper arm lowered by this angle at its shoulder joint.
 A_POSE_DEGREES = 45.0
+#: (p): each upper arm raised by this angle at its shoulder joint.
+ARMS_RAISED_DEGREES = 60.0
+#: (o): tilt about the vertical, front and side axes (degrees), and the offset (metres).
+TILT_DEGREES = (7.0, 3.0, -4.0)
+TILT_OFFSET_M = (0.3, -0.1, 2.0)
 #: share of the left side's edges flipped per round in (f).
 SMPL_LIKE_FLIP_FRACTION = 0.002
 #: largest asymmetry between the sides of (f) and (g), metres, and its wavelength.
@@ -365,6 +377,34 @@ def template_n(out: Path) -> Path:
     return path
 
 
+def tilt(vertices: np.ndarray, degrees=TILT_DEGREES, offset=TILT_OFFSET_M) -> np.ndarray:
+    """``vertices`` turned by ``degrees`` about y (vertical), z (front) and x (side), in that
+    order of application from the right, then moved by ``offset``. Returns (V, 3) float64."""
+    from scipy.spatial.transform import Rotation
+
+    turn = Rotation.from_euler("YZX", degrees, degrees=True).as_matrix()
+    return np.asarray(vertices, dtype=np.float64) @ turn.T + np.asarray(offset)
+
+
+def template_o(out: Path) -> Path:
+    """(o): the decimated body as a mirrored export (every triangle wound inward), tilted and
+    set off the origin."""
+    V, F = decimated_body()
+    path = out / FILE_NAMES["o"]
+    write_obj(path, tilt(V * [-1.0, 1.0, 1.0]), F)
+    return path
+
+
+def template_p(out: Path) -> Path:
+    """(p): the open body with its arms raised above the horizontal, without the rig."""
+    from uvkit.template import load_template
+
+    body = load_template("open")
+    path = out / FILE_NAMES["p"]
+    write_obj(path, a_pose(body, -ARMS_RAISED_DEGREES), body.faces)
+    return path
+
+
 #: the function writing each template, by letter.
 TEMPLATES = {
     "a": template_a,
@@ -381,6 +421,8 @@ TEMPLATES = {
     "l": template_l,
     "m": template_m,
     "n": template_n,
+    "o": template_o,
+    "p": template_p,
 }
 
 

@@ -16,7 +16,10 @@ tilted is refused (the error says where its head points).
 
 A frame close to the file's axes (within ``tol.frame_snap_degrees``) is snapped onto them, so
 that a Z-up template turned into the canonical frame is an exact axis permutation: the same
-body in another frame then gets the same UV map.
+body in another frame then gets the same UV map. The left-right axis, the mirror plane's
+normal, is snapped only within ``tol.frame_normal_snap_degrees`` (the plane fit's noise): a
+body turned about its vertical or tilted sideways in its file is turned back (a lean forward
+or back, within the mirror plane, is kept).
 """
 from __future__ import annotations
 
@@ -134,11 +137,12 @@ class BodyFrame:
                 "rotation": self.rotation.tolist(), "centre": self.centre.tolist()}
 
 
-def _snap(vector: np.ndarray) -> np.ndarray:
-    """The nearest signed coordinate axis if within ``tol.frame_snap_degrees``, else the unit vector."""
+def _snap(vector: np.ndarray, degrees: float | None = None) -> np.ndarray:
+    """The nearest signed coordinate axis if within ``degrees`` (default
+    ``tol.frame_snap_degrees``), else the unit vector."""
     vector = vector / np.linalg.norm(vector)
     k = int(np.argmax(np.abs(vector)))
-    if abs(vector[k]) >= np.cos(np.radians(tol.frame_snap_degrees)):
+    if abs(vector[k]) >= np.cos(np.radians(tol.frame_snap_degrees if degrees is None else degrees)):
         out = np.zeros(3)
         out[k] = np.sign(vector[k])
         return out
@@ -177,7 +181,9 @@ def detect_frame(vertices: np.ndarray, *, head: int, feet: tuple[int, int], foot
     """
     V = np.asarray(vertices, dtype=np.float64)
     normal = np.asarray(mirror_normal, dtype=np.float64)
-    normal = _snap(normal / np.linalg.norm(normal))
+    # the mirror plane is fitted to the whole body: a normal off the file's axes by more than
+    # the fit's noise is a tilted body (a scan set down askew), which the frame then straightens
+    normal = _snap(normal / np.linalg.norm(normal), tol.frame_normal_snap_degrees)
     detected = {"up": up is None, "front": front is None, "units": units is None}
     if up is None:
         direction = V[head] - np.asarray(foot_centres).mean(axis=0)
@@ -202,7 +208,9 @@ def detect_frame(vertices: np.ndarray, *, head: int, feet: tuple[int, int], foot
         extent = float(np.ptp(V @ up_vector))
         if abs(reach) < tol.frame_front_reach * extent:
             raise TemplateError(f"{source}: cannot tell the front (the feet reach forward and back alike); pass --front")
-        front_vector = _snap(np.sign(reach) * across)
+        front_vector = np.sign(reach) * across
+        if np.all(np.isin(np.abs(normal), (0.0, 1.0))):
+            front_vector = _snap(front_vector)  # else: square to the tilted left-right axis
     else:
         front_vector = parse_axis(front)
         if abs(front_vector @ up_vector) > 1e-9 or abs(front_vector @ normal) > np.sin(np.radians(tol.frame_snap_degrees)):

@@ -87,6 +87,10 @@ class Tolerances:
     #: a detected up, front or left-right axis within this angle (degrees) of a coordinate axis
     #: is snapped onto it (templates are axis-aligned; snapping makes the frame change exact).
     frame_snap_degrees: float = 20.0
+    #: the same for the left-right axis (the mirror plane's normal, fitted to the whole body):
+    #: beyond this the body is taken as turned or tilted in its file, and turned back (the
+    #: test templates' normals lie within 0.07 degrees of their axis, noisy ones included).
+    frame_normal_snap_degrees: float = 1.0
     #: the feet must reach forward past their centres by this fraction of the body's height in
     #: total for the front to be told from the geometry.
     frame_front_reach: float = 0.01
