@@ -23,6 +23,7 @@ import scipy.sparse as sp
 
 from .errors import FoldedMapError, UvkitError
 from .mesh import grow_region, vertex_adjacency
+from .param import signed_areas as _signed_areas
 from .tolerances import tol
 
 #: how much more the chart may be scaled along one axis of the unit square than along the other
@@ -66,11 +67,6 @@ def fit_symmetry_axis(UV: np.ndarray, vt_mirror: np.ndarray) -> SymmetryAxis:
     offset = float(mid.mean())
     residual = float(np.sqrt(np.mean((mid - offset) ** 2)))
     return SymmetryAxis(normal, offset, residual)
-
-
-def _signed_areas(UV: np.ndarray, F: np.ndarray) -> np.ndarray:
-    a, b, c = UV[F[:, 0]], UV[F[:, 1]], UV[F[:, 2]]
-    return 0.5 * ((b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0]))
 
 
 def _average_mirror(UV: np.ndarray, vt_mirror: np.ndarray) -> np.ndarray:
