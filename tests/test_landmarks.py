@@ -107,6 +107,8 @@ def test_a_body_turned_or_tilted_sideways_in_its_file_is_turned_back(figure):
     shift = found.vertices - figure.vertices
     np.testing.assert_allclose(shift - shift.mean(axis=0), 0.0, atol=1e-6)
     assert abs(shift.mean(axis=0)[0]) < 1e-6                   # the mirror plane at x = 0
+    given = _landmarks(_bare(askew, figure.faces), up="y", front="z").frame
+    np.testing.assert_allclose(given.rotation, frame.rotation, atol=1e-12)
     assert np.array_equal(_landmarks(_bare(figure.vertices, figure.faces)).frame.rotation, np.eye(3))
 
 

@@ -213,9 +213,12 @@ def detect_frame(vertices: np.ndarray, *, head: int, feet: tuple[int, int], foot
             front_vector = _snap(front_vector)  # else: square to the tilted left-right axis
     else:
         front_vector = parse_axis(front)
-        if abs(front_vector @ up_vector) > 1e-9 or abs(front_vector @ normal) > np.sin(np.radians(tol.frame_snap_degrees)):
+        limit = np.sin(np.radians(tol.frame_snap_degrees))
+        if abs(front_vector @ up_vector) > limit or abs(front_vector @ normal) > limit:
             raise TemplateError(f"{source}: the front axis {front} must be perpendicular to the up axis "
                                 f"{axis_name(up_vector)} and the left-right axis {axis_name(normal)}")
+        # square to them (the given axis itself unless the body is tilted in its file)
+        front_vector = np.sign(front_vector @ across) * across
     left_vector = np.cross(up_vector, front_vector)
     rotation = np.stack([left_vector, up_vector, front_vector])
     if np.all(np.isin(np.abs(rotation), (0.0, 1.0))):

@@ -53,7 +53,7 @@ class MeshReport:
             welded += f"; {self.n_unused} vertices of the file used by no triangle left out"
         if self.n_polygons_split:
             welded += f"; {self.n_polygons_split} polygons of the file split into triangles"
-        if self.n_rewound == self.n_faces:
+        if self.n_rewound and self.n_rewound == self.n_faces:
             welded += "; its triangles, wound inward, turned outward"
         elif self.n_rewound:
             welded += f"; {self.n_rewound} triangles wound against their neighbours turned"

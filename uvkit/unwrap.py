@@ -169,9 +169,9 @@ def parameterize_template(
     start : Flattened, optional
         only with ``symmetric=False``: the map of an earlier call (symmetric, same template and
         options) that could not be kept symmetric. Its cut is kept and the solver runs
-        :data:`RESTART_ITERATIONS` iterations from its map on the template's own shape, with
-        neither Tutte start nor warm-up (SCAF restarts from Tutte if that map's boundary
-        overlaps itself).
+        :data:`RESTART_ITERATIONS` iterations (at most ``iterations``) from its map on the
+        template's own shape, with neither Tutte start nor warm-up (SCAF restarts from Tutte if
+        that map's boundary overlaps itself).
     progress : callable(str), optional
         receives one line per finished step.
 
@@ -208,9 +208,9 @@ def parameterize_template(
         say(f"cut: {len(cut.seam_edges)} seam edges, {len(cut.vt2v)} UV vertices ({lap('cut'):.2f} s)")
     else:
         cut = start.cut
-        if len(start.uv) != len(cut.vt2v) or cut.ft.shape != F.shape:
-            raise UvkitError(f"the map to start from ({len(start.uv)} UV vertices, {len(cut.ft)} faces) is not one of "
-                             f"this template ({len(F)} faces, its cut {len(cut.vt2v)} UV vertices)")
+        if len(start.uv) != len(cut.vt2v) or cut.ft.shape != F.shape or not np.array_equal(cut.vt2v[cut.ft], F):
+            raise UvkitError(f"the map to start from ({len(start.uv)} UV vertices, a cut of {len(cut.ft)} faces) is "
+                             f"not one of this template ({len(V)} vertices, {len(F)} faces)")
     scales = [1.0] * len(DETAIL_GROUPS)
     if parts is not None:
         scales = auto_detail_scales(V, F, parts) if detail_scale == "auto" else [float(detail_scale)] * len(DETAIL_GROUPS)
