@@ -176,3 +176,23 @@ def test_a_moebius_strip_is_left_as_it_is():
 
     kept, turned = orient_outward(V, F)
     assert np.array_equal(kept, F) and not turned.any()
+
+
+def test_a_surface_touching_itself_is_reported_and_refused_where_it_touches():
+    """Two vertices of a sphere glued into one (parts pressed together at a point): the vertex's
+    triangles form two fans; the report counts it and keeps its place, and a closed genus-0
+    surface is refused naming it (Euler's formula alone took the result for genus 0)."""
+    V, F = icosphere(2)
+    far = int(np.argmax(np.linalg.norm(V - V[0], axis=1)))
+    glued = np.where(F == far, 0, F)
+    keep = np.setdiff1d(np.arange(len(V)), [far])
+    renumber = np.full(len(V), -1)
+    renumber[keep] = np.arange(len(keep))
+    _, _, report = inspect_mesh(V[keep], renumber[glued])
+    assert report.closed and report.genus == 0 and report.n_pinched == 1
+    np.testing.assert_allclose(report.pinched[0], V[0])
+    assert "the surface touches itself at 1 vertex" in report.describe()
+    with pytest.raises(TemplateError, match=r"pinched.obj: the surface touches itself at 1 vertex .*near \("):
+        require_closed_genus0(report, "pinched.obj")
+    _, _, fine = inspect_mesh(V, F)
+    assert fine.n_pinched == 0 and fine.pinched == ()

@@ -14,8 +14,9 @@ A template that fails with the defaults where the error advises ``--no-symmetry`
 once more that way (a second row).
 
 ``--bad-input`` instead times ``uvkit build-uv`` on broken copies of the open body (twisted so
-that no mirror plane exists, far from symmetric, with a hole, lying down): each must stop with
-one error naming the file, within ``BAD_INPUT_SECONDS``, writing nothing.
+that no mirror plane exists, far from symmetric, with a hole, lying down, a hand pressed onto a
+thigh): each must stop with one error naming the file, within ``BAD_INPUT_SECONDS``, writing
+nothing.
 
 Usage: python tools/bench_templates.py [--out out/test_templates] [--only a,b,open] [--json OUT]
        python tools/bench_templates.py --bad-input [--out out/test_templates]
@@ -147,6 +148,9 @@ def bad_input(folder: Path) -> list[dict]:
         "bad_lopsided.obj": (V + np.where(V[:, [0]] > 0.1, [0.0, 0.0, 0.15], 0.0), F),
         "bad_hole.obj": (V, F[1:]),
         "bad_lying.obj": (V @ np.array([[0.0, 1.0, 0.0], [-1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]).T, F),
+        # the left hand's farthest vertex pressed onto the left thigh: the surface touches itself there
+        "bad_touching.obj": (V, np.where(F == int(np.argmax(V[:, 0])), int(np.argmin(np.linalg.norm(
+            V - [0.12, V[:, 1].min() + 0.45 * height, 0.1], axis=1))), F)),
     }
     rows = []
     for name, (vertices, faces) in cases.items():

@@ -4,7 +4,7 @@ Pure numpy/scipy. Every error names the source (file or array name), the key and
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import scipy.sparse
@@ -41,6 +41,11 @@ class MeshReport:
     #: of a closed mesh of genus > 0: where its handles are (:func:`handle_places`), as
     #: ((x, y, z) in the file's coordinates, loop edges there), the most first.
     handles: tuple = ()
+    #: of a closed mesh: the vertices where the surface touches itself (their triangles form
+    #: several fans: two parts pressed together at a point), as (x, y, z) in the file's
+    #: coordinates, the first few; and how many there are.
+    pinched: tuple = ()
+    n_pinched: int = 0
 
     def describe(self) -> str:
         kind = "closed" if self.closed else f"open ({self.n_boundary_loops} boundary loops)"
@@ -53,6 +58,8 @@ class MeshReport:
             welded += f"; {self.n_unused} vertices of the file used by no triangle left out"
         if self.n_polygons_split:
             welded += f"; {self.n_polygons_split} polygons of the file split into triangles"
+        if self.n_pinched:
+            welded += f"; the surface touches itself at {_vertices(self.n_pinched)}"
         if self.n_rewound and self.n_rewound == self.n_faces:
             welded += "; its triangles, wound inward, turned outward"
         elif self.n_rewound:
@@ -203,6 +210,48 @@ def boundary_loops(faces: np.ndarray) -> list[np.ndarray]:
     return loops
 
 
+def one_rings(faces: np.ndarray, n: int) -> list[list[int] | None]:
+    """The counter-clockwise one-ring of every vertex, as seen from outside.
+
+    For a face (a, b, c), b comes right before c around a; each ring starts at the vertex that
+    follows its centre in the first face (in file order) that holds it. None for a vertex whose
+    fan is not one closed cycle (a boundary or non-manifold vertex, or one in no face).
+    faces : (F, 3) int64, consistently oriented; n : number of vertices. Returns a list of n
+    lists of vertex ids.
+    """
+    faces = np.asarray(faces, dtype=np.int64).reshape(-1, 3)
+    if len(faces) == 0:
+        return [None] * n
+    # corner 3 f + j: its vertex, the next one around the face and the one after that
+    centre = faces.ravel()
+    after = faces[:, [1, 2, 0]].ravel()
+    before = faces[:, [2, 0, 1]].ravel()
+    key = centre * n + after
+    order = np.argsort(key, kind="stable")
+    sorted_key = key[order]
+    degree = np.bincount(centre, minlength=n)
+    broken = degree == 0
+    broken[centre[order[1:][sorted_key[1:] == sorted_key[:-1]]]] = True    # an edge twice around it
+    # the corner around the same vertex that starts where this one ends
+    wanted = centre * n + before
+    pos = np.minimum(np.searchsorted(sorted_key, wanted), len(key) - 1)
+    found = sorted_key[pos] == wanted
+    following = np.where(found, order[pos], 0)
+    broken[centre[~found]] = True                         # an open fan
+    first = np.zeros(n, dtype=np.int64)
+    first[centre[::-1]] = np.arange(len(centre) - 1, -1, -1)
+    rings = np.zeros((n, int(degree.max())), dtype=np.int64)
+    corner = first
+    for step in range(rings.shape[1]):
+        walking = step < degree
+        rings[walking, step] = after[corner[walking]]
+        corner = np.where(walking, following[corner], corner)
+        # back at the first corner before every corner was seen: more than one cycle
+        broken |= walking & (corner == first) & (step + 1 < degree)
+    broken |= corner != first
+    return [None if b else ring[:d].tolist() for b, ring, d in zip(broken.tolist(), rings, degree.tolist())]
+
+
 def orient_outward(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The faces of a connected, edge-manifold mesh wound consistently, and outward when it is
     closed.
@@ -332,6 +381,12 @@ def inspect_mesh(vertices, faces, source: str = "mesh", vertices_key: str = "ver
         handles=(tuple((tuple(float(x) for x in place), count) for place, count in handle_places(vertices, faces))
                  if genus > 0 and not loops else ()),
     )
+    if not loops and oriented:
+        # on a closed surface a vertex without one closed fan is where two parts touch
+        pinched = np.array([v for v, ring in enumerate(one_rings(faces, n_vertices)) if ring is None], dtype=np.int64)
+        if len(pinched):
+            report = replace(report, n_pinched=len(pinched),
+                             pinched=tuple(tuple(float(x) for x in vertices[v]) for v in pinched[:PINCHED_SHOWN]))
     return vertices, faces, report
 
 
@@ -439,13 +494,30 @@ def describe_handles(handles: tuple, most: int | None = None) -> str:
     return shown + (", ..." if most is not None and len(handles) > most else "")
 
 
+#: pinched vertices whose positions a report keeps (and an error names).
+PINCHED_SHOWN = 6
+
+
+def _vertices(count: int) -> str:
+    return f"{count} vertex" if count == 1 else f"{count} vertices"
+
+
 def require_closed_genus0(report: MeshReport, source: str = "mesh") -> None:
-    """Raise unless the mesh is closed, genus 0 and consistently oriented (a sphere)."""
+    """Raise unless the mesh is closed, genus 0, without vertices where it touches itself, and
+    consistently oriented (a sphere)."""
     if not report.closed:
         raise TemplateError(
             f"{source}: the template has {report.n_boundary_loops} hole(s) "
             f"({report.n_boundary_edges} boundary edges); a closed surface is required "
             "('uvkit close-holes' caps them)"
+        )
+    if report.n_pinched:
+        shown = ", ".join(f"({', '.join(f'{x:.3g}' for x in place)})" for place in report.pinched)
+        more = ", ..." if report.n_pinched > len(report.pinched) else ""
+        raise TemplateError(
+            f"{source}: the surface touches itself at {_vertices(report.n_pinched)} (their triangles form "
+            f"several fans): near {shown}{more} (the file's coordinates; parts pressed together, such as "
+            "fingers or thighs: pull them apart); a surface with one fan of triangles at every vertex is required"
         )
     if report.genus != 0:
         where = ""

@@ -26,7 +26,7 @@ import scipy.spatial.distance
 from scipy.spatial import cKDTree
 
 from .errors import SymmetryError
-from .mesh import grow_region, sorted_unique, taubin_smooth, vertex_adjacency
+from .mesh import grow_region, one_rings, sorted_unique, taubin_smooth, vertex_adjacency
 from .tolerances import tol
 
 
@@ -724,48 +724,6 @@ def settle_leftovers(vertices: np.ndarray, faces: np.ndarray, permutation: np.nd
         moved[path] += 1.0
         moved[partners] += 1.0
     return m
-
-
-def one_rings(faces: np.ndarray, n: int) -> list[list[int] | None]:
-    """The counter-clockwise one-ring of every vertex, as seen from outside.
-
-    For a face (a, b, c), b comes right before c around a; each ring starts at the vertex that
-    follows its centre in the first face (in file order) that holds it. None for a vertex whose
-    fan is not one closed cycle (a boundary or non-manifold vertex, or one in no face).
-    faces : (F, 3) int64, consistently oriented; n : number of vertices. Returns a list of n
-    lists of vertex ids.
-    """
-    faces = np.asarray(faces, dtype=np.int64).reshape(-1, 3)
-    if len(faces) == 0:
-        return [None] * n
-    # corner 3 f + j: its vertex, the next one around the face and the one after that
-    centre = faces.ravel()
-    after = faces[:, [1, 2, 0]].ravel()
-    before = faces[:, [2, 0, 1]].ravel()
-    key = centre * n + after
-    order = np.argsort(key, kind="stable")
-    sorted_key = key[order]
-    degree = np.bincount(centre, minlength=n)
-    broken = degree == 0
-    broken[centre[order[1:][sorted_key[1:] == sorted_key[:-1]]]] = True    # an edge twice around it
-    # the corner around the same vertex that starts where this one ends
-    wanted = centre * n + before
-    pos = np.minimum(np.searchsorted(sorted_key, wanted), len(key) - 1)
-    found = sorted_key[pos] == wanted
-    following = np.where(found, order[pos], 0)
-    broken[centre[~found]] = True                         # an open fan
-    first = np.zeros(n, dtype=np.int64)
-    first[centre[::-1]] = np.arange(len(centre) - 1, -1, -1)
-    rings = np.zeros((n, int(degree.max())), dtype=np.int64)
-    corner = first
-    for step in range(rings.shape[1]):
-        walking = step < degree
-        rings[walking, step] = after[corner[walking]]
-        corner = np.where(walking, following[corner], corner)
-        # back at the first corner before every corner was seen: more than one cycle
-        broken |= walking & (corner == first) & (step + 1 < degree)
-    broken |= corner != first
-    return [None if b else ring[:d].tolist() for b, ring, d in zip(broken.tolist(), rings, degree.tolist())]
 
 
 def _rotation_conflict(rings: list, permutation: list, a: int, members: list[set] | None = None) -> float:
