@@ -266,3 +266,20 @@ def test_build_uv_on_a_body_wound_inward_is_the_same_map(tmp_path):
         maps.append(build_uv(load_template(tmp_path / f"{name}.npz"), resolutions=(32,)))
     np.testing.assert_array_equal(maps[1].vt, maps[0].vt)
     np.testing.assert_array_equal(maps[1].ft, maps[0].ft)
+
+
+def test_triangles_repeated_or_with_a_repeated_corner_are_left_out(tmp_path):
+    """An exporter's doubled triangles (the same corners, in the same or the other order) and a
+    triangle with a repeated corner are left out of a mesh file, with their texture triangles;
+    the report counts them."""
+    V, F = icosphere(2)
+    vt = V[:, :2] * 0.25 + 0.5
+    messy = np.vstack([F, F[:3], F[3:5, ::-1], [[F[0, 0], F[0, 0], F[0, 1]]]])
+    template = load_template(_textured_obj(tmp_path / "messy.obj", V, vt, messy))
+    np.testing.assert_array_equal(template.faces, F)
+    np.testing.assert_array_equal(template.vertices, V)
+    np.testing.assert_array_equal(template.ft, F)
+    assert template.report.n_repeated_faces == 5 and template.report.n_collapsed_faces == 1
+    described = template.report.describe()
+    assert "5 triangles repeated in the file left out" in described
+    assert "1 triangle of the file with a repeated corner left out" in described

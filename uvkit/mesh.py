@@ -31,6 +31,8 @@ class MeshReport:
     #: and the triangles that collapsed to a segment and were left out.
     n_welded: int = 0
     n_collapsed_faces: int = 0
+    #: triangles of the file with the same three corners as an earlier one, left out.
+    n_repeated_faces: int = 0
     #: vertices of the file that no triangle used, left out.
     n_unused: int = 0
     #: polygons of the file (quads and larger) split into triangles.
@@ -54,12 +56,16 @@ class MeshReport:
             welded = f"; {self.n_welded} coincident vertices of the file welded"
             if self.n_collapsed_faces:
                 welded += f" ({self.n_collapsed_faces} triangles collapsed to a segment and left out)"
+        elif self.n_collapsed_faces:
+            welded += f"; {_counted(self.n_collapsed_faces, 'triangle')} of the file with a repeated corner left out"
+        if self.n_repeated_faces:
+            welded += f"; {_counted(self.n_repeated_faces, 'triangle')} repeated in the file left out"
         if self.n_unused:
             welded += f"; {self.n_unused} vertices of the file used by no triangle left out"
         if self.n_polygons_split:
             welded += f"; {self.n_polygons_split} polygons of the file split into triangles"
         if self.n_pinched:
-            welded += f"; the surface touches itself at {_vertices(self.n_pinched)}"
+            welded += f"; the surface touches itself at {_counted(self.n_pinched, 'vertex', 'vertices')}"
         if self.n_rewound and self.n_rewound == self.n_faces:
             welded += "; its triangles, wound inward, turned outward"
         elif self.n_rewound:
@@ -398,7 +404,9 @@ def weld_coincident(vertices: np.ndarray, faces: np.ndarray, distance: float
     texture coordinates or normals differ, so a closed body arrives cut open along its UV
     seams and hard edges. Each group of coincident vertices (joined through chains of pairs
     closer than ``distance``) becomes its lowest-numbered member; the vertices keep the file's
-    order otherwise. Triangles that collapse to a segment are left out.
+    order otherwise. Triangles that collapse to a segment (or had a repeated corner already)
+    are left out, and so is a triangle with the same three corners as an earlier one (in any
+    order: an exporter's doubled or two-sided triangle).
 
     vertices : (V, 3) float64; faces : (F, 3) int64; distance : float >= 0.
 
@@ -419,18 +427,25 @@ def weld_coincident(vertices: np.ndarray, faces: np.ndarray, distance: float
     faces = np.asarray(faces, dtype=np.int64)
     n = len(vertices)
     pairs = cKDTree(vertices).query_pairs(distance, output_type="ndarray") if n > 1 and distance >= 0 else ()
-    if len(pairs) == 0:
-        return vertices, faces, np.arange(n, dtype=np.int64), np.ones(len(faces), dtype=bool)
-    graph = scipy.sparse.coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(n, n))
-    _, label = scipy.sparse.csgraph.connected_components(graph, directed=False)
-    first = np.full(label.max() + 1, n, dtype=np.int64)
-    np.minimum.at(first, label, np.arange(n, dtype=np.int64))
-    keep = np.zeros(n, dtype=bool)
-    keep[first] = True
-    index = (np.cumsum(keep) - 1)[first[label]]
+    keep = np.ones(n, dtype=bool)
+    index = np.arange(n, dtype=np.int64)
+    if len(pairs):
+        graph = scipy.sparse.coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(n, n))
+        _, label = scipy.sparse.csgraph.connected_components(graph, directed=False)
+        first = np.full(label.max() + 1, n, dtype=np.int64)
+        np.minimum.at(first, label, np.arange(n, dtype=np.int64))
+        keep[:] = False
+        keep[first] = True
+        index = (np.cumsum(keep) - 1)[first[label]]
     renumbered = index[faces]
     kept_faces = ((renumbered[:, 0] != renumbered[:, 1]) & (renumbered[:, 1] != renumbered[:, 2])
                   & (renumbered[:, 2] != renumbered[:, 0]))
+    corners = np.sort(renumbered, axis=1)
+    key = (corners[:, 0] * n + corners[:, 1]) * n + corners[:, 2]
+    _, first_face = np.unique(np.where(kept_faces, key, -1 - np.arange(len(key))), return_index=True)
+    once = np.zeros(len(faces), dtype=bool)
+    once[first_face] = True
+    kept_faces &= once
     return vertices[keep], renumbered[kept_faces], index, kept_faces
 
 
@@ -498,8 +513,9 @@ def describe_handles(handles: tuple, most: int | None = None) -> str:
 PINCHED_SHOWN = 6
 
 
-def _vertices(count: int) -> str:
-    return f"{count} vertex" if count == 1 else f"{count} vertices"
+def _counted(count: int, noun: str, plural: str | None = None) -> str:
+    """'1 vertex', '2 vertices': ``count`` with its noun in the right number."""
+    return f"{count} {noun if count == 1 else plural or noun + 's'}"
 
 
 def require_closed_genus0(report: MeshReport, source: str = "mesh") -> None:
@@ -515,7 +531,7 @@ def require_closed_genus0(report: MeshReport, source: str = "mesh") -> None:
         shown = ", ".join(f"({', '.join(f'{x:.3g}' for x in place)})" for place in report.pinched)
         more = ", ..." if report.n_pinched > len(report.pinched) else ""
         raise TemplateError(
-            f"{source}: the surface touches itself at {_vertices(report.n_pinched)} (their triangles form "
+            f"{source}: the surface touches itself at {_counted(report.n_pinched, 'vertex', 'vertices')} (their triangles form "
             f"several fans): near {shown}{more} (the file's coordinates; parts pressed together, such as "
             "fingers or thighs: pull them apart); a surface with one fan of triangles at every vertex is required"
         )

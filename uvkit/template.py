@@ -336,26 +336,36 @@ def _welded(data: dict[str, Any], path: Path) -> dict[str, Any]:
     within ``tol.weld_fraction`` of the bounding-box diagonal) and its vertices that no triangle
     uses (a scan's stray points, what an editor leaves behind) left out. When any were, the
     arrays get ``file_vertex_index`` (the template vertex each vertex of the file became, -1 for
-    one left out), ``collapsed_faces`` (triangles left out) and ``unused_vertices``; ``ft`` loses
-    the same triangles. Malformed arrays are returned as they are, for the validation to name."""
+    one left out), ``collapsed_faces`` (triangles left out for a repeated corner),
+    ``repeated_faces`` (triangles with the corners of an earlier one, left out) and
+    ``unused_vertices``; ``ft`` loses the same triangles. Malformed arrays are returned as they
+    are, for the validation to name."""
     from .tolerances import tol
 
     try:
         vertices = check_vertices(data["v_template"], str(path), "v_template")
-        faces = check_faces(data["f"], len(vertices), str(path), "f")
+        faces = np.asarray(data["f"])
     except (TemplateError, KeyError):
         return data
+    if (faces.ndim != 2 or faces.shape[1] != 3 or len(faces) == 0 or not np.issubdtype(faces.dtype, np.integer)
+            or faces.min() < 0 or faces.max() >= len(vertices)):
+        return data
+    faces = faces.astype(np.int64)
     diagonal = float(np.linalg.norm(np.ptp(vertices, axis=0)))
     welded, kept_faces_of, index, kept = weld_coincident(vertices, faces, tol.weld_fraction * diagonal)
     used = np.zeros(len(welded), dtype=bool)
     used[kept_faces_of.ravel()] = True
-    if len(welded) == len(vertices) and used.all():
+    if len(welded) == len(vertices) and used.all() and kept.all():
         return data
+    renumbered = index[faces]
+    collapsed = int(np.sum((renumbered[:, 0] == renumbered[:, 1]) | (renumbered[:, 1] == renumbered[:, 2])
+                           | (renumbered[:, 2] == renumbered[:, 0])))
     if not used.all():
         renumber = np.where(used, np.cumsum(used) - 1, -1)
         welded, kept_faces_of, index = welded[used], renumber[kept_faces_of], renumber[index]
     out = {**data, "v_template": welded, "f": kept_faces_of, "file_vertex_index": index,
-           "collapsed_faces": int(np.sum(~kept)), "unused_vertices": int(np.sum(index < 0))}
+           "collapsed_faces": collapsed, "repeated_faces": int(np.sum(~kept)) - collapsed,
+           "unused_vertices": int(np.sum(index < 0))}
     if data.get("ft") is not None and np.shape(data["ft"]) == faces.shape:
         out["ft"] = np.asarray(data["ft"])[kept]
     return out
@@ -473,7 +483,8 @@ def template_from_arrays(data: dict[str, Any], source: str = "template", name: s
     if bad_ids:
         raise TemplateError(f"{source}: 'vertex_ids' out of range for {n_vertices} vertices: {bad_ids}")
     known = {"v_template", "f", "weights", "kintree_table", "J_regressor", "shapedirs", "posedirs", "vt", "ft", "mirror", "parts",
-             "vertex_ids", "file_vertex_index", "collapsed_faces", "polygons_split", "unused_vertices"}
+             "vertex_ids", "file_vertex_index", "collapsed_faces", "repeated_faces", "polygons_split",
+             "unused_vertices"}
     extras = {k: v for k, v in data.items() if k not in known}
     if data.get("polygons_split"):
         report = replace(report, n_polygons_split=int(data["polygons_split"]))
@@ -482,7 +493,8 @@ def template_from_arrays(data: dict[str, Any], source: str = "template", name: s
         file_vertex_index = np.asarray(file_vertex_index, dtype=np.int64)
         unused = int(data.get("unused_vertices", 0))
         report = replace(report, n_welded=len(file_vertex_index) - n_vertices - unused,
-                         n_collapsed_faces=int(data.get("collapsed_faces", 0)), n_unused=unused)
+                         n_collapsed_faces=int(data.get("collapsed_faces", 0)),
+                         n_repeated_faces=int(data.get("repeated_faces", 0)), n_unused=unused)
     return Template(
         vertices=vertices,
         faces=faces,
