@@ -30,6 +30,35 @@ def test_info(figure_template, capsys):
     assert main(["info", "-t", str(figure_template), "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["closed"] and info["genus"] == 0 and info["mirror_max_mm"] < 1e-6
+    assert info["rewound_triangles"] == info["touching_vertices"] == info["repeated_triangles"] == 0
+
+
+def test_info_counts_what_the_loader_mended_and_where_the_surface_touches_itself(tmp_path, capsys):
+    """An OBJ of the stick figure wound inward, with a doubled triangle: info counts the
+    triangles turned and left out; the figure with a hand pressed onto its body: where it
+    touches."""
+    figure = stick_figure(1)
+    F = figure.faces[:, ::-1]
+    lines = [f"v {x:.9g} {y:.9g} {z:.9g}" for x, y, z in figure.vertices]
+    (tmp_path / "inward.obj").write_text("\n".join(lines + [f"f {a + 1} {b + 1} {c + 1}" for a, b, c in
+                                                             np.vstack([F, F[:1]])]) + "\n")
+    assert main(["info", "-t", str(tmp_path / "inward.obj"), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["rewound_triangles"] == len(F) and info["repeated_triangles"] == 1
+    # the left hand's farthest vertex pressed onto the nearest vertex of the body (as a rig's
+    # parts file: the tips come from the rig)
+    hand = int(np.argmax(figure.vertices[:, 0]))
+    distance = np.linalg.norm(figure.vertices - figure.vertices[hand], axis=1)
+    distance[np.isin(figure.parts, figure.parts[hand])] = np.inf
+    glued = np.where(figure.faces == hand, int(np.argmin(distance)), figure.faces)
+    keep = np.setdiff1d(np.arange(len(figure.vertices)), [hand])
+    renumber = np.full(len(figure.vertices), -1)
+    renumber[keep] = np.arange(len(keep))
+    save_npz(tmp_path / "touching.npz", v_template=figure.vertices[keep], f=renumber[glued], parts=figure.parts[keep])
+    assert main(["info", "-t", str(tmp_path / "touching.npz"), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["touching_vertices"] == 1
+    np.testing.assert_allclose(info["touching_near"][0], figure.vertices[np.argmin(distance)], atol=1e-9)
 
 
 def test_build_uv_writes_a_valid_symmetric_map(built, figure_template):

@@ -61,6 +61,14 @@ def cmd_info(args: argparse.Namespace) -> int:
         "handles": [{"near": list(place), "loop_edges": count} for place, count in template.report.handles],
         # coincident vertices of a mesh file welded (repeated by its exporter at UV seams, hard edges)
         "welded_vertices": template.report.n_welded,
+        # triangles of a mesh file left out: with a repeated corner, or the corners of an earlier one
+        "collapsed_triangles": template.report.n_collapsed_faces,
+        "repeated_triangles": template.report.n_repeated_faces,
+        # triangles whose winding was turned (every one: the file was wound inward)
+        "rewound_triangles": template.report.n_rewound,
+        # vertices where the surface touches itself (several fans), and where the first few are
+        "touching_vertices": template.report.n_pinched,
+        "touching_near": [list(place) for place in template.report.pinched],
         "rig": template.has_rig,
         "joints": None if template.weights is None else int(template.weights.shape[1]),
         "betas": None if template.shapedirs is None else int(template.shapedirs.shape[2]),
