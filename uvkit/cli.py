@@ -18,7 +18,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     import dataclasses
 
     from .landmarks import detail_tips, template_landmarks
-    from .mesh import boundary_loops, describe_handles
+    from .mesh import boundary_loops, describe_handles, describe_points
     from .symmetry import template_mirror
     from .template import load_template
     from .unwrap import symmetric_rest_shape
@@ -37,6 +37,10 @@ def cmd_info(args: argparse.Namespace) -> int:
         if template.report.handles:
             print(f"  handles: near {describe_handles(template.report.handles)} (the file's coordinates, most loops "
                   "first); build-uv needs genus 0", flush=True)
+        if template.report.n_pinched:
+            near = describe_points(template.report.pinched, template.report.n_pinched > len(template.report.pinched))
+            print(f"  touching itself: near {near} (the file's coordinates); build-uv needs one fan of triangles "
+                  "at every vertex: pull the parts apart", flush=True)
     mirror = template_mirror(template, allow_asymmetric=args.no_symmetry)
     landmarks = template_landmarks(template, mirror, up=args.up, front=args.front, units=args.units)
     try:

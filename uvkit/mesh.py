@@ -503,10 +503,15 @@ def handle_places(vertices: np.ndarray, faces: np.ndarray) -> list[tuple[np.ndar
     return sorted(places, key=lambda place: -place[1])
 
 
+def describe_points(points, more: bool = False) -> str:
+    """'(x, y, z), (x, y, z)' of a sequence of points (3 significant digits), then ', ...' when
+    ``more`` were left out."""
+    return ", ".join(f"({', '.join(f'{x:.3g}' for x in point)})" for point in points) + (", ..." if more else "")
+
+
 def describe_handles(handles: tuple, most: int | None = None) -> str:
     """'(x, y, z), (x, y, z)' of :attr:`MeshReport.handles` (the first ``most``, then '...')."""
-    shown = ", ".join(f"({', '.join(f'{x:.3g}' for x in place)})" for place, _ in handles[:most])
-    return shown + (", ..." if most is not None and len(handles) > most else "")
+    return describe_points([place for place, _ in handles[:most]], most is not None and len(handles) > most)
 
 
 #: pinched vertices whose positions a report keeps (and an error names).
@@ -528,11 +533,10 @@ def require_closed_genus0(report: MeshReport, source: str = "mesh") -> None:
             "('uvkit close-holes' caps them)"
         )
     if report.n_pinched:
-        shown = ", ".join(f"({', '.join(f'{x:.3g}' for x in place)})" for place in report.pinched)
-        more = ", ..." if report.n_pinched > len(report.pinched) else ""
+        near = describe_points(report.pinched, report.n_pinched > len(report.pinched))
         raise TemplateError(
             f"{source}: the surface touches itself at {_counted(report.n_pinched, 'vertex', 'vertices')} (their triangles form "
-            f"several fans): near {shown}{more} (the file's coordinates; parts pressed together, such as "
+            f"several fans): near {near} (the file's coordinates; parts pressed together, such as "
             "fingers or thighs: pull them apart); a surface with one fan of triangles at every vertex is required"
         )
     if report.genus != 0:
