@@ -440,12 +440,13 @@ def weld_coincident(vertices: np.ndarray, faces: np.ndarray, distance: float
     renumbered = index[faces]
     kept_faces = ((renumbered[:, 0] != renumbered[:, 1]) & (renumbered[:, 1] != renumbered[:, 2])
                   & (renumbered[:, 2] != renumbered[:, 0]))
+    # the same corners as an earlier triangle: sorted rows side by side (a stable sort keeps the
+    # earliest first; no key of n ** 3, which would overflow on a large scan)
     corners = np.sort(renumbered, axis=1)
-    key = (corners[:, 0] * n + corners[:, 1]) * n + corners[:, 2]
-    _, first_face = np.unique(np.where(kept_faces, key, -1 - np.arange(len(key))), return_index=True)
-    once = np.zeros(len(faces), dtype=bool)
-    once[first_face] = True
-    kept_faces &= once
+    order = np.flatnonzero(kept_faces)
+    order = order[np.lexsort(corners[order].T[::-1])]
+    repeated = np.all(corners[order[1:]] == corners[order[:-1]], axis=1)
+    kept_faces[order[1:][repeated]] = False
     return vertices[keep], renumbered[kept_faces], index, kept_faces
 
 
