@@ -535,8 +535,9 @@ def require_closed_genus0(report: MeshReport, source: str = "mesh") -> None:
         )
     if report.n_pinched:
         near = describe_points(report.pinched, report.n_pinched > len(report.pinched))
+        where = _counted(report.n_pinched, "vertex", "vertices")
         raise TemplateError(
-            f"{source}: the surface touches itself at {_counted(report.n_pinched, 'vertex', 'vertices')} (their triangles form "
+            f"{source}: the surface touches itself at {where} (their triangles form "
             f"several fans): near {near} (the file's coordinates; parts pressed together, such as "
             "fingers or thighs: pull them apart); a surface with one fan of triangles at every vertex is required"
         )
