@@ -225,9 +225,16 @@ def one_rings(faces: np.ndarray, n: int) -> list[list[int] | None]:
     faces : (F, 3) int64, consistently oriented; n : number of vertices. Returns a list of n
     lists of vertex ids.
     """
+    rings, degree, broken = _fans(faces, n)
+    return [None if b else ring[:d].tolist() for b, ring, d in zip(broken.tolist(), rings, degree.tolist())]
+
+
+def _fans(faces: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The one-rings of :func:`one_rings` as arrays: rings (n, largest degree) int64 (row v
+    holds its first ``degree[v]`` entries), degree (n,) int64, broken (n,) bool (no closed fan)."""
     faces = np.asarray(faces, dtype=np.int64).reshape(-1, 3)
     if len(faces) == 0:
-        return [None] * n
+        return np.zeros((n, 0), dtype=np.int64), np.zeros(n, dtype=np.int64), np.ones(n, dtype=bool)
     # corner 3 f + j: its vertex, the next one around the face and the one after that
     centre = faces.ravel()
     after = faces[:, [1, 2, 0]].ravel()
@@ -255,7 +262,7 @@ def one_rings(faces: np.ndarray, n: int) -> list[list[int] | None]:
         # back at the first corner before every corner was seen: more than one cycle
         broken |= walking & (corner == first) & (step + 1 < degree)
     broken |= corner != first
-    return [None if b else ring[:d].tolist() for b, ring, d in zip(broken.tolist(), rings, degree.tolist())]
+    return rings, degree, broken
 
 
 def orient_outward(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -389,7 +396,7 @@ def inspect_mesh(vertices, faces, source: str = "mesh", vertices_key: str = "ver
     )
     if not loops and oriented:
         # on a closed surface a vertex without one closed fan is where two parts touch
-        pinched = np.array([v for v, ring in enumerate(one_rings(faces, n_vertices)) if ring is None], dtype=np.int64)
+        pinched = np.flatnonzero(_fans(faces, n_vertices)[2])
         if len(pinched):
             report = replace(report, n_pinched=len(pinched),
                              pinched=tuple(tuple(float(x) for x in vertices[v]) for v in pinched[:PINCHED_SHOWN]))
